@@ -1,0 +1,41 @@
+//! Redis's error strings, in one table. Byte for byte what redis-server 7.0 sends, without the
+//! leading `-` and the trailing CRLF. Strings with a variable part have a function.
+
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub const SYNTAX: &str = "ERR syntax error";
+pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const INVALID_DB: &str = "ERR DB index is out of range";
+pub const NO_SUCH_KEY: &str = "ERR no such key";
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+/// No leader is known: the command was not proposed; it is safe to retry.
+pub const NO_LEADER: &str = "TRYAGAIN no leader";
+/// The write was proposed but its entry was replaced by another leader's: it was not applied;
+/// it is safe to retry.
+pub const NOT_COMMITTED: &str = "TRYAGAIN write not committed: leadership changed";
+/// The write was proposed but this node cannot tell whether it was committed.
+pub const UNCERTAIN: &str =
+    "UNCERTAIN write outcome unknown: leadership changed or timed out before commit";
+
+pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
+    let mut s = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(name)
+    );
+    for a in args.iter().take(20) {
+        s.push('\'');
+        s.push_str(&String::from_utf8_lossy(a));
+        s.push_str("' ");
+    }
+    s
+}
+
+pub fn wrong_arity(name: &str) -> String {
+    format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())
+}
+
+pub fn invalid_expire(cmd: &str) -> String {
+    format!("ERR invalid expire time in '{}' command", cmd.to_ascii_lowercase())
+}

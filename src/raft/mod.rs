@@ -1,0 +1,5 @@
+//! The Raft consensus core, sans-IO and deterministic.
+
+mod types;
+
+pub use types::*;
