@@ -1,0 +1,1190 @@
+//! The Raft state machine of one node: roles, elections, replication, commitment, leases and
+//! read indexes. Sans-IO and deterministic: time arrives through `tick(now_ms)`, messages
+//! through `step`, client work through `propose` and `read_index`, durability through
+//! `persisted`; everything the node must do comes out of `ready()`.
+//!
+//! What the node must do with a `Ready`, in this order of obligations:
+//! 1. `messages`: send now (they depend on nothing unsynced).
+//! 2. `hard_state` then `entries`: append to the WAL and sync (group commit). When that sync
+//!    completes, send `persist_messages` and call `persisted(last.index, last.term)`.
+//!    Persistence completes in the order Readies were produced.
+//! 3. `committed`: apply in order (they may be applied before they are durable locally: they
+//!    are durable on a majority).
+//! 4. `proposals` and `reads`: tell the waiting clients where their writes went and which read
+//!    index their reads must wait for.
+//!
+//! Safety choices, each a rule of DESIGN.md section 3:
+//! - Pre-vote and check-quorum are always on. A node that heard from a leader less than
+//!   `election_timeout_ms` ago ignores votes (a leader ignores them while it leads): this is
+//!   what makes the leader lease sound.
+//! - The lease starts at the time a heartbeat round was *sent* (the `now` of that tick, which
+//!   is no later than the real send) and lasts `election_timeout_ms - lease_margin_ms`; it is
+//!   valid only once the leader has committed an entry of its own term.
+//! - A read index is the commit index once the leader has committed in its term, confirmed
+//!   either by a valid lease or by a quorum acknowledging a heartbeat round sent after the read
+//!   arrived.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use super::log::RaftLog;
+use super::message::{Body, Message, ProposalId, ReadId};
+use super::progress::{Progress, ProgressState};
+use super::types::{Entry, EntryKind, HardState, NodeId};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub id: NodeId,
+    /// Every voter, this node included.
+    pub voters: Vec<NodeId>,
+    /// The minimum election timeout; each timeout is drawn from [min, 2*min).
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// How much shorter than the election timeout the lease is, to absorb clock drift.
+    pub lease_margin_ms: u64,
+    /// Entry bytes per AppendEntries, at most (one entry is always sent).
+    pub max_msg_bytes: usize,
+    /// AppendEntries in flight per follower, at most.
+    pub max_inflight_msgs: usize,
+    /// Seed for election timeout randomization.
+    pub seed: u64,
+}
+
+impl Config {
+    pub fn lease_ms(&self) -> u64 {
+        self.election_timeout_ms
+            .saturating_sub(self.lease_margin_ms)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate | Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// No leader is known: nothing was proposed.
+    NoLeader,
+    /// The node it was forwarded to is not the leader: nothing was appended.
+    NotLeader,
+    /// Forwarded, but the leader changed before saying where it went: outcome unknown.
+    Uncertain,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProposalOutcome {
+    pub id: ProposalId,
+    /// `(term, index)` of the entry holding the proposal. It is applied if and only if the
+    /// entry applied at `index` has this `term`.
+    pub result: Result<(u64, u64), ProposeError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    NoLeader,
+    /// The leader refused or changed before answering: safe to retry.
+    Refused,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub ids: Vec<ReadId>,
+    /// The index the reads may be served at once applied.
+    pub result: Result<u64, ReadError>,
+}
+
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub messages: Vec<Message>,
+    pub hard_state: Option<HardState>,
+    pub entries: Vec<Entry>,
+    pub persist_messages: Vec<Message>,
+    pub committed: Vec<Entry>,
+    pub proposals: Vec<ProposalOutcome>,
+    pub reads: Vec<ReadOutcome>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+            && self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.persist_messages.is_empty()
+            && self.committed.is_empty()
+            && self.proposals.is_empty()
+            && self.reads.is_empty()
+    }
+}
+
+/// A read waiting for a quorum to acknowledge heartbeat round `round` (or a later one).
+#[derive(Debug)]
+struct PendingRead {
+    from: NodeId,
+    ids: Vec<ReadId>,
+    index: u64,
+    round: u64,
+}
+
+pub struct Raft {
+    cfg: Config,
+    id: NodeId,
+    term: u64,
+    vote: NodeId,
+    role: Role,
+    leader: NodeId,
+    log: RaftLog,
+    now: u64,
+    rng: u64,
+    election_deadline: u64,
+    /// When this node last heard from the leader it follows (its clock).
+    leader_contact: u64,
+    /// Votes received while (pre-)candidate.
+    votes: BTreeMap<NodeId, bool>,
+
+    // Leader state.
+    progress: BTreeMap<NodeId, Progress>,
+    heartbeat_due: u64,
+    quorum_check_due: u64,
+    /// The last heartbeat round sent, and when each recent round was sent.
+    round: u64,
+    round_sent: VecDeque<(u64, u64)>,
+    lease_until: u64,
+    pending_reads: Vec<PendingRead>,
+    /// Reads that arrived before the leader committed an entry of its term.
+    reads_before_commit: Vec<(NodeId, Vec<ReadId>)>,
+    heartbeat_now: bool,
+    bcast_needed: bool,
+
+    // Follower state: work forwarded to the leader and not yet answered.
+    forward_props: Vec<(ProposalId, Bytes)>,
+    forward_reads: Vec<ReadId>,
+    props_in_flight: Vec<ProposalId>,
+    reads_in_flight: Vec<ReadId>,
+
+    // Output.
+    msgs: Vec<Message>,
+    persist_msgs: Vec<Message>,
+    proposals_out: Vec<ProposalOutcome>,
+    reads_out: Vec<ReadOutcome>,
+    last_hard_state: HardState,
+}
+
+impl Raft {
+    /// A node restarting from its durable state: `hs` and the log entries recovered from the
+    /// WAL, `entries[0].index == first_index`.
+    pub fn new(
+        cfg: Config,
+        hs: HardState,
+        first_index: u64,
+        entries: Vec<Entry>,
+        now: u64,
+    ) -> Raft {
+        assert!(
+            cfg.voters.contains(&cfg.id),
+            "raft: node {} is not among the voters",
+            cfg.id
+        );
+        assert!(
+            cfg.heartbeat_interval_ms > 0 && cfg.election_timeout_ms > cfg.heartbeat_interval_ms
+        );
+        let log = RaftLog::new(first_index, 0, entries, hs.commit);
+        let mut r = Raft {
+            id: cfg.id,
+            rng: cfg.seed ^ cfg.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            cfg,
+            term: hs.term,
+            vote: hs.vote,
+            role: Role::Follower,
+            leader: 0,
+            log,
+            now,
+            election_deadline: 0,
+            leader_contact: 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            heartbeat_due: 0,
+            quorum_check_due: 0,
+            round: 0,
+            round_sent: VecDeque::new(),
+            lease_until: 0,
+            pending_reads: Vec::new(),
+            reads_before_commit: Vec::new(),
+            heartbeat_now: false,
+            bcast_needed: false,
+            forward_props: Vec::new(),
+            forward_reads: Vec::new(),
+            props_in_flight: Vec::new(),
+            reads_in_flight: Vec::new(),
+            msgs: Vec::new(),
+            persist_msgs: Vec::new(),
+            proposals_out: Vec::new(),
+            reads_out: Vec::new(),
+            last_hard_state: hs,
+        };
+        r.reset_election_deadline();
+        r
+    }
+
+    // ---- queries ----
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn leader(&self) -> NodeId {
+        self.leader
+    }
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+    pub fn vote(&self) -> NodeId {
+        self.vote
+    }
+    pub fn voters(&self) -> &[NodeId] {
+        &self.cfg.voters
+    }
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn commit_index(&self) -> u64 {
+        self.log.committed
+    }
+    pub fn applied_index(&self) -> u64 {
+        self.log.applied
+    }
+    pub fn persisted_index(&self) -> u64 {
+        self.log.persisted
+    }
+    pub fn last_index(&self) -> u64 {
+        self.log.last_index()
+    }
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.durable_commit(),
+        }
+    }
+
+    /// True once this leader has committed an entry of its own term: only then does its
+    /// commit index cover every entry committed by earlier leaders (§5.4.2, thesis §6.4).
+    pub fn committed_in_term(&self) -> bool {
+        self.role == Role::Leader && self.log.term(self.log.committed) == Some(self.term)
+    }
+
+    /// Until when (this node's clock, ms) reads may be served locally as leader; 0 if not.
+    pub fn lease_until(&self) -> u64 {
+        if self.committed_in_term() {
+            self.lease_until
+        } else {
+            0
+        }
+    }
+
+    /// The leader's view of each follower: (id, match index, last contact ms).
+    pub fn followers(&self) -> impl Iterator<Item = (NodeId, u64, u64)> + '_ {
+        self.progress
+            .iter()
+            .map(|(id, p)| (*id, p.matched, p.last_contact_ms))
+    }
+
+    /// The leader's replication state, for debugging and checker failure messages.
+    pub fn debug_progress(&self) -> String {
+        format!("{:?}", self.progress)
+    }
+
+    fn quorum(&self) -> usize {
+        self.cfg.voters.len() / 2 + 1
+    }
+
+    fn durable_commit(&self) -> u64 {
+        // Never claim commitment of an entry that is not yet durable here: on recovery the
+        // hard state may survive while the entries of the same batch do not.
+        self.log.committed.min(self.log.persisted)
+    }
+
+    // ---- inputs ----
+
+    /// Advances this node's clock. `now` is monotonic milliseconds.
+    pub fn tick(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        if self.role == Role::Leader {
+            if self.now >= self.heartbeat_due {
+                self.bcast_heartbeat();
+            }
+            if self.now >= self.quorum_check_due {
+                self.check_quorum();
+            }
+        } else if self.now >= self.election_deadline {
+            self.campaign(self.cfg.voters.len() > 1, false);
+        }
+    }
+
+    /// Proposes one entry. Where it went (or why not) comes out in `Ready::proposals`.
+    pub fn propose(&mut self, id: ProposalId, data: Bytes) {
+        if self.role == Role::Leader {
+            let (term, index) = self.append_new(data);
+            self.proposals_out.push(ProposalOutcome {
+                id,
+                result: Ok((term, index)),
+            });
+        } else if self.leader != 0 {
+            self.forward_props.push((id, data));
+        } else {
+            self.proposals_out.push(ProposalOutcome {
+                id,
+                result: Err(ProposeError::NoLeader),
+            });
+        }
+    }
+
+    /// Asks for a read index. The answer comes out in `Ready::reads`.
+    pub fn read_index(&mut self, id: ReadId) {
+        if self.role == Role::Leader {
+            self.leader_read(self.id, vec![id]);
+        } else if self.leader != 0 {
+            self.forward_reads.push(id);
+        } else {
+            self.reads_out.push(ReadOutcome {
+                ids: vec![id],
+                result: Err(ReadError::NoLeader),
+            });
+        }
+    }
+
+    /// The WAL made every entry up to `(index, term)` durable.
+    pub fn persisted(&mut self, index: u64, term: u64) {
+        if self.log.persisted_to(index, term) && self.role == Role::Leader && self.maybe_commit() {
+            self.bcast_needed = true;
+        }
+    }
+
+    pub fn step(&mut self, m: Message) {
+        if m.to != self.id || !self.cfg.voters.contains(&m.from) || m.from == self.id {
+            return;
+        }
+        if m.term > self.term {
+            match m.body {
+                Body::Vote { transfer, .. } if !transfer && self.in_lease() => return,
+                Body::Vote { pre: true, .. } => {}
+                Body::VoteResp {
+                    pre: true,
+                    reject: false,
+                } => {}
+                Body::Append { .. } | Body::Heartbeat { .. } => {
+                    self.become_follower(m.term, m.from)
+                }
+                _ => self.become_follower(m.term, 0),
+            }
+        } else if m.term < self.term {
+            self.answer_stale(m);
+            return;
+        }
+
+        match m.body {
+            Body::Vote {
+                pre,
+                last_index,
+                last_term,
+                ..
+            } => self.handle_vote(m.from, m.term, pre, last_index, last_term),
+            Body::VoteResp { pre, reject } => self.handle_vote_resp(m.from, pre, reject),
+            Body::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => self.handle_append(m.from, prev_index, prev_term, entries, commit),
+            Body::Heartbeat { commit, round } => self.handle_heartbeat(m.from, commit, round),
+            Body::AppendResp {
+                reject,
+                index,
+                hint_index,
+                hint_term,
+            } => self.handle_append_resp(m.from, reject, index, hint_index, hint_term),
+            Body::HeartbeatResp { round } => self.handle_heartbeat_resp(m.from, round),
+            Body::Propose { proposals } => self.handle_propose(m.from, proposals),
+            Body::ProposeResp { results } => self.handle_propose_resp(m.from, results),
+            Body::ReadIndex { ids } => {
+                if self.role == Role::Leader {
+                    self.leader_read(m.from, ids);
+                } else {
+                    self.send(m.from, Body::ReadIndexResp { ids, index: None });
+                }
+            }
+            Body::ReadIndexResp { ids, index } => self.handle_read_index_resp(m.from, ids, index),
+            Body::TimeoutNow => {
+                if m.from == self.leader && self.role == Role::Follower {
+                    self.campaign(false, true);
+                }
+            }
+        }
+    }
+
+    /// Everything the node must do now. See the module header for the obligations.
+    pub fn ready(&mut self) -> Ready {
+        if self.role == Role::Leader {
+            if self.heartbeat_now {
+                self.bcast_heartbeat();
+            }
+            if self.bcast_needed {
+                self.bcast_append();
+            }
+        } else {
+            self.flush_forwarded();
+        }
+        self.heartbeat_now = false;
+        self.bcast_needed = false;
+
+        let entries = self.log.take_unpersisted();
+        let hs = self.hard_state();
+        let hard_state = if hs != self.last_hard_state {
+            self.last_hard_state = hs;
+            Some(hs)
+        } else {
+            None
+        };
+        Ready {
+            messages: std::mem::take(&mut self.msgs),
+            hard_state,
+            entries,
+            persist_messages: std::mem::take(&mut self.persist_msgs),
+            committed: self.log.take_committed(),
+            proposals: std::mem::take(&mut self.proposals_out),
+            reads: std::mem::take(&mut self.reads_out),
+        }
+    }
+
+    /// True if `ready()` would return something to do.
+    pub fn has_ready(&self) -> bool {
+        !self.msgs.is_empty()
+            || !self.persist_msgs.is_empty()
+            || !self.proposals_out.is_empty()
+            || !self.reads_out.is_empty()
+            || self.log.has_unpersisted()
+            || self.log.has_unapplied()
+            || self.hard_state() != self.last_hard_state
+            || (self.role == Role::Leader && (self.heartbeat_now || self.bcast_needed))
+            || (self.role != Role::Leader
+                && (!self.forward_props.is_empty() || !self.forward_reads.is_empty()))
+    }
+
+    // ---- roles ----
+
+    fn become_follower(&mut self, term: u64, leader: NodeId) {
+        if term > self.term {
+            self.term = term;
+            self.vote = 0;
+        }
+        if self.role == Role::Leader {
+            self.step_down_leader();
+        }
+        if leader != self.leader {
+            self.fail_forwarded();
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.reset_election_deadline();
+    }
+
+    /// Ends leadership: no more lease, and every read waiting on this leader is refused (safe
+    /// to retry). Proposals already appended keep their (term, index): the node learns their
+    /// fate when it applies that index.
+    fn step_down_leader(&mut self) {
+        self.lease_until = 0;
+        self.progress.clear();
+        self.round_sent.clear();
+        let pending = std::mem::take(&mut self.pending_reads);
+        let early = std::mem::take(&mut self.reads_before_commit);
+        for (from, ids) in pending.into_iter().map(|p| (p.from, p.ids)).chain(early) {
+            self.answer_read(from, ids, None);
+        }
+    }
+
+    fn fail_forwarded(&mut self) {
+        for id in self.props_in_flight.drain(..) {
+            self.proposals_out.push(ProposalOutcome {
+                id,
+                result: Err(ProposeError::Uncertain),
+            });
+        }
+        for (id, _) in self.forward_props.drain(..) {
+            self.proposals_out.push(ProposalOutcome {
+                id,
+                result: Err(ProposeError::NoLeader),
+            });
+        }
+        let ids: Vec<ReadId> = self
+            .reads_in_flight
+            .drain(..)
+            .chain(self.forward_reads.drain(..))
+            .collect();
+        if !ids.is_empty() {
+            self.reads_out.push(ReadOutcome {
+                ids,
+                result: Err(ReadError::Refused),
+            });
+        }
+    }
+
+    fn campaign(&mut self, pre: bool, transfer: bool) {
+        let msg_term;
+        if pre {
+            if self.role == Role::Leader {
+                self.step_down_leader();
+            }
+            if self.leader != 0 {
+                self.fail_forwarded();
+            }
+            self.role = Role::PreCandidate;
+            self.leader = 0;
+            msg_term = self.term + 1;
+        } else {
+            self.become_candidate();
+            msg_term = self.term;
+        }
+        self.votes.clear();
+        self.votes.insert(self.id, true);
+        self.reset_election_deadline();
+        if self.votes_granted() >= self.quorum() {
+            if pre {
+                self.campaign(false, transfer);
+            } else {
+                self.become_leader();
+            }
+            return;
+        }
+        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
+        for &v in &self.cfg.voters.clone() {
+            if v == self.id {
+                continue;
+            }
+            let m = Message {
+                from: self.id,
+                to: v,
+                term: msg_term,
+                body: Body::Vote {
+                    pre,
+                    last_index,
+                    last_term,
+                    transfer,
+                },
+            };
+            if pre {
+                self.msgs.push(m);
+            } else {
+                // Our vote for ourselves must be durable before anyone can act on it.
+                self.persist_msgs.push(m);
+            }
+        }
+    }
+
+    fn become_candidate(&mut self) {
+        if self.role == Role::Leader {
+            self.step_down_leader();
+        }
+        if self.leader != 0 {
+            self.fail_forwarded();
+        }
+        self.term += 1;
+        self.vote = self.id;
+        self.role = Role::Candidate;
+        self.leader = 0;
+    }
+
+    fn become_leader(&mut self) {
+        self.role = Role::Leader;
+        self.leader = self.id;
+        self.votes.clear();
+        self.fail_forwarded();
+        let next = self.log.last_index() + 1;
+        self.progress = self
+            .cfg
+            .voters
+            .iter()
+            .filter(|&&v| v != self.id)
+            .map(|&v| (v, Progress::new(next, self.cfg.max_inflight_msgs)))
+            .collect();
+        self.round = 0;
+        self.round_sent.clear();
+        self.lease_until = 0;
+        self.quorum_check_due = self.now + self.cfg.election_timeout_ms;
+        // The no-op: committing it commits every earlier entry (§5.4.2).
+        self.append_new(Bytes::new());
+        self.bcast_heartbeat();
+        self.bcast_needed = true;
+    }
+
+    fn append_new(&mut self, data: Bytes) -> (u64, u64) {
+        let index = self.log.last_index() + 1;
+        self.log.push(Entry {
+            term: self.term,
+            index,
+            kind: EntryKind::Normal,
+            data,
+        });
+        self.bcast_needed = true;
+        (self.term, index)
+    }
+
+    /// A node that heard from a live leader within the minimum election timeout refuses to
+    /// vote for anyone else (check-quorum's lease; thesis §4.2.3 and §6.4.1).
+    fn in_lease(&self) -> bool {
+        match self.role {
+            Role::Leader => true,
+            _ => self.leader != 0 && self.now < self.leader_contact + self.cfg.election_timeout_ms,
+        }
+    }
+
+    fn reset_election_deadline(&mut self) {
+        let eto = self.cfg.election_timeout_ms;
+        self.election_deadline = self.now + eto + self.next_rand() % eto;
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        // xorshift64*: deterministic from the configured seed.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn check_quorum(&mut self) {
+        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        for p in self.progress.values_mut() {
+            p.recent_active = false;
+        }
+        self.quorum_check_due = self.now + self.cfg.election_timeout_ms;
+        if active < self.quorum() {
+            self.become_follower(self.term, 0);
+        }
+    }
+
+    // ---- messages by kind ----
+
+    fn send(&mut self, to: NodeId, body: Body) {
+        self.msgs.push(Message {
+            from: self.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    /// Sends once everything handed out for persistence so far (votes, terms, entries) is
+    /// durable.
+    fn send_after_persist(&mut self, to: NodeId, body: Body) {
+        self.persist_msgs.push(Message {
+            from: self.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    fn answer_stale(&mut self, m: Message) {
+        match m.body {
+            // Tell a deposed leader about the newer term, so that it steps down.
+            Body::Append { .. } | Body::Heartbeat { .. } => {
+                self.send(m.from, Body::HeartbeatResp { round: 0 })
+            }
+            Body::Vote { pre: true, .. } => self.send(
+                m.from,
+                Body::VoteResp {
+                    pre: true,
+                    reject: true,
+                },
+            ),
+            Body::Propose { proposals } => {
+                let results = proposals.into_iter().map(|(id, _)| (id, None)).collect();
+                self.send(m.from, Body::ProposeResp { results });
+            }
+            Body::ReadIndex { ids } => self.send(m.from, Body::ReadIndexResp { ids, index: None }),
+            _ => {}
+        }
+    }
+
+    fn handle_vote(&mut self, from: NodeId, term: u64, pre: bool, last_index: u64, last_term: u64) {
+        let can_vote =
+            self.vote == from || (self.vote == 0 && self.leader == 0) || (pre && term > self.term);
+        if can_vote && self.log.is_up_to_date(last_index, last_term) {
+            if pre {
+                self.msgs.push(Message {
+                    from: self.id,
+                    to: from,
+                    term,
+                    body: Body::VoteResp {
+                        pre: true,
+                        reject: false,
+                    },
+                });
+            } else {
+                self.vote = from;
+                self.reset_election_deadline();
+                self.send_after_persist(
+                    from,
+                    Body::VoteResp {
+                        pre: false,
+                        reject: false,
+                    },
+                );
+            }
+        } else {
+            self.send(from, Body::VoteResp { pre, reject: true });
+        }
+    }
+
+    fn handle_vote_resp(&mut self, from: NodeId, pre: bool, reject: bool) {
+        let expected = match self.role {
+            Role::PreCandidate => pre,
+            Role::Candidate => !pre,
+            _ => return,
+        };
+        if !expected {
+            return;
+        }
+        self.votes.insert(from, !reject);
+        let granted = self.votes_granted();
+        let rejected = self.votes.len() - granted;
+        if granted >= self.quorum() {
+            if pre {
+                self.campaign(false, false);
+            } else {
+                self.become_leader();
+            }
+        } else if rejected >= self.quorum() {
+            self.become_follower(self.term, 0);
+        }
+    }
+
+    fn votes_granted(&self) -> usize {
+        self.votes.values().filter(|&&g| g).count()
+    }
+
+    fn heard_from_leader(&mut self, from: NodeId) {
+        if self.role != Role::Follower || self.leader != from {
+            assert!(
+                self.role != Role::Leader,
+                "raft: two leaders in term {}",
+                self.term
+            );
+            self.become_follower(self.term, from);
+        }
+        self.leader_contact = self.now;
+        self.reset_election_deadline();
+    }
+
+    fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: u64,
+    ) {
+        self.heard_from_leader(from);
+        if prev_index < self.log.committed {
+            let index = self.log.committed;
+            self.send_after_persist(
+                from,
+                Body::AppendResp {
+                    reject: false,
+                    index,
+                    hint_index: 0,
+                    hint_term: 0,
+                },
+            );
+            return;
+        }
+        if self.log.matches(prev_index, prev_term) {
+            let last = prev_index + entries.len() as u64;
+            if !entries.is_empty() {
+                self.log.append_from_leader(entries);
+            }
+            self.log.commit_to(commit.min(last));
+            self.send_after_persist(
+                from,
+                Body::AppendResp {
+                    reject: false,
+                    index: last,
+                    hint_index: 0,
+                    hint_term: 0,
+                },
+            );
+        } else {
+            let hint = prev_index.min(self.log.last_index());
+            let hint_index = self.log.find_conflict_by_term(hint, prev_term);
+            let hint_term = self.log.term(hint_index).unwrap_or(0);
+            self.send(
+                from,
+                Body::AppendResp {
+                    reject: true,
+                    index: prev_index,
+                    hint_index,
+                    hint_term,
+                },
+            );
+        }
+    }
+
+    fn handle_heartbeat(&mut self, from: NodeId, commit: u64, round: u64) {
+        self.heard_from_leader(from);
+        // The leader never sends a commit index beyond what it knows this log matches.
+        self.log.commit_to(commit);
+        self.send(from, Body::HeartbeatResp { round });
+    }
+
+    fn handle_append_resp(
+        &mut self,
+        from: NodeId,
+        reject: bool,
+        index: u64,
+        hint_index: u64,
+        hint_term: u64,
+    ) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let now = self.now;
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        pr.last_contact_ms = now;
+        if reject {
+            let hint = if hint_term > 0 {
+                self.log.find_conflict_by_term(hint_index, hint_term)
+            } else {
+                hint_index
+            };
+            if pr.maybe_decr_to(index, hint) {
+                if pr.state == ProgressState::Replicate {
+                    pr.become_probe();
+                }
+                self.send_append(from);
+            }
+            return;
+        }
+        if pr.maybe_update(index) {
+            if pr.state == ProgressState::Probe {
+                pr.become_replicate();
+            }
+            if self.maybe_commit() {
+                self.bcast_needed = true;
+            }
+        }
+        if let Some(pr) = self.progress.get_mut(&from) {
+            pr.inflights.free_to(index);
+        }
+        while self.send_append(from) {}
+    }
+
+    fn handle_heartbeat_resp(&mut self, from: NodeId, round: u64) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let now = self.now;
+        let last = self.log.last_index();
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        pr.last_contact_ms = now;
+        pr.probe_sent = false;
+        pr.acked_round = pr.acked_round.max(round);
+        if pr.matched < last || pr.state == ProgressState::Probe {
+            // Also when the in-flight window is full or everything was sent: if those
+            // messages were lost, the (possibly empty) append exposes the gap and the
+            // follower's rejection moves it back to probing.
+            self.send_append_forced(from);
+        }
+        self.on_round_acked();
+    }
+
+    fn handle_propose(&mut self, from: NodeId, proposals: Vec<(ProposalId, Bytes)>) {
+        let results = if self.role == Role::Leader {
+            proposals
+                .into_iter()
+                .map(|(id, data)| (id, Some(self.append_new(data))))
+                .collect()
+        } else {
+            proposals.into_iter().map(|(id, _)| (id, None)).collect()
+        };
+        self.send(from, Body::ProposeResp { results });
+    }
+
+    fn handle_propose_resp(
+        &mut self,
+        from: NodeId,
+        results: Vec<(ProposalId, Option<(u64, u64)>)>,
+    ) {
+        if from != self.leader {
+            return;
+        }
+        for (id, r) in results {
+            let Some(pos) = self.props_in_flight.iter().position(|&p| p == id) else {
+                continue;
+            };
+            self.props_in_flight.swap_remove(pos);
+            let result = r.ok_or(ProposeError::NotLeader);
+            self.proposals_out.push(ProposalOutcome { id, result });
+        }
+    }
+
+    fn handle_read_index_resp(&mut self, from: NodeId, ids: Vec<ReadId>, index: Option<u64>) {
+        if from != self.leader {
+            return;
+        }
+        let ids: Vec<ReadId> = ids
+            .into_iter()
+            .filter(
+                |id| match self.reads_in_flight.iter().position(|r| r == id) {
+                    Some(pos) => {
+                        self.reads_in_flight.swap_remove(pos);
+                        true
+                    }
+                    None => false,
+                },
+            )
+            .collect();
+        if !ids.is_empty() {
+            self.reads_out.push(ReadOutcome {
+                ids,
+                result: index.ok_or(ReadError::Refused),
+            });
+        }
+    }
+
+    fn flush_forwarded(&mut self) {
+        if self.leader == 0 {
+            return;
+        }
+        if !self.forward_props.is_empty() {
+            let proposals = std::mem::take(&mut self.forward_props);
+            self.props_in_flight
+                .extend(proposals.iter().map(|(id, _)| *id));
+            self.send(self.leader, Body::Propose { proposals });
+        }
+        if !self.forward_reads.is_empty() {
+            let ids = std::mem::take(&mut self.forward_reads);
+            self.reads_in_flight.extend(&ids);
+            self.send(self.leader, Body::ReadIndex { ids });
+        }
+    }
+
+    // ---- leader: replication ----
+
+    fn bcast_append(&mut self) {
+        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
+        for p in peers {
+            // Send entries, or an empty append to carry a new commit index.
+            if !self.send_append(p) {
+                self.send_commit(p);
+            }
+        }
+    }
+
+    /// Sends the follower its next entries if it is not paused and has some to receive.
+    /// Returns whether a message was sent.
+    fn send_append(&mut self, to: NodeId) -> bool {
+        let last = self.log.last_index();
+        let pr = &self.progress[&to];
+        if pr.paused() || pr.next > last {
+            return false;
+        }
+        let prev_index = pr.next - 1;
+        let Some(prev_term) = self.log.term(prev_index) else {
+            // Compacted away: needs a snapshot (not supported yet; the log is never compacted).
+            return false;
+        };
+        let entries = self.log.slice(pr.next, last, self.cfg.max_msg_bytes);
+        let sent_last = prev_index + entries.len() as u64;
+        let commit = self.log.committed;
+        self.progress
+            .get_mut(&to)
+            .expect("peer")
+            .sent(sent_last, !entries.is_empty());
+        self.send(
+            to,
+            Body::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            },
+        );
+        true
+    }
+
+    /// Sends one append even if the window is full, empty if everything was sent already.
+    fn send_append_forced(&mut self, to: NodeId) {
+        let last = self.log.last_index();
+        let pr = &self.progress[&to];
+        let prev_index = pr.next - 1;
+        let Some(prev_term) = self.log.term(prev_index) else {
+            return;
+        };
+        let entries = if pr.state == ProgressState::Probe || !pr.inflights.full() {
+            self.log.slice(pr.next, last, self.cfg.max_msg_bytes)
+        } else {
+            Vec::new()
+        };
+        let sent_last = prev_index + entries.len() as u64;
+        let commit = self.log.committed;
+        let pr = self.progress.get_mut(&to).expect("peer");
+        if !entries.is_empty() || pr.state == ProgressState::Probe {
+            pr.sent(sent_last, !entries.is_empty());
+        }
+        self.send(
+            to,
+            Body::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            },
+        );
+    }
+
+    /// An empty append that carries the commit index, when the follower is up to date.
+    fn send_commit(&mut self, to: NodeId) {
+        let pr = &self.progress[&to];
+        if pr.state != ProgressState::Replicate || pr.next != self.log.last_index() + 1 {
+            return;
+        }
+        let prev_index = pr.next - 1;
+        let Some(prev_term) = self.log.term(prev_index) else {
+            return;
+        };
+        let commit = self.log.committed;
+        self.send(
+            to,
+            Body::Append {
+                prev_index,
+                prev_term,
+                entries: Vec::new(),
+                commit,
+            },
+        );
+    }
+
+    fn bcast_heartbeat(&mut self) {
+        self.round += 1;
+        self.round_sent.push_back((self.round, self.now));
+        self.heartbeat_due = self.now + self.cfg.heartbeat_interval_ms;
+        self.heartbeat_now = false;
+        let round = self.round;
+        let targets: Vec<(NodeId, u64)> = self
+            .progress
+            .iter()
+            .map(|(id, p)| (*id, p.matched.min(self.log.committed)))
+            .collect();
+        for (to, commit) in targets {
+            self.send(to, Body::Heartbeat { commit, round });
+        }
+        self.on_round_acked();
+    }
+
+    /// The commit rule (§5.3, §5.4.2): the highest index stored on a quorum, if it is of this
+    /// term. The leader counts itself only for what it has persisted.
+    fn maybe_commit(&mut self) -> bool {
+        let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
+        matched.push(self.log.persisted);
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let index = matched[self.quorum() - 1];
+        if index > self.log.committed && self.log.term(index) == Some(self.term) {
+            let first_in_term = !self.committed_in_term();
+            self.log.commit_to(index);
+            if first_in_term {
+                for (from, ids) in std::mem::take(&mut self.reads_before_commit) {
+                    self.leader_read(from, ids);
+                }
+                self.on_round_acked();
+            }
+            return true;
+        }
+        false
+    }
+
+    // ---- leader: lease and read index ----
+
+    fn leader_read(&mut self, from: NodeId, ids: Vec<ReadId>) {
+        if !self.committed_in_term() {
+            self.reads_before_commit.push((from, ids));
+            return;
+        }
+        let index = self.log.committed;
+        if self.now < self.lease_until {
+            self.answer_read(from, ids, Some(index));
+        } else {
+            self.pending_reads.push(PendingRead {
+                from,
+                ids,
+                index,
+                round: self.round + 1,
+            });
+            self.heartbeat_now = true;
+        }
+    }
+
+    fn answer_read(&mut self, from: NodeId, ids: Vec<ReadId>, index: Option<u64>) {
+        if from == self.id {
+            let result = index.ok_or(ReadError::Refused);
+            self.reads_out.push(ReadOutcome { ids, result });
+        } else {
+            self.send(from, Body::ReadIndexResp { ids, index });
+        }
+    }
+
+    /// The highest heartbeat round a quorum (this leader included) has acknowledged.
+    fn quorum_round(&self) -> u64 {
+        let mut rounds: Vec<u64> = self.progress.values().map(|p| p.acked_round).collect();
+        rounds.push(self.round);
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        rounds[self.quorum() - 1]
+    }
+
+    fn on_round_acked(&mut self) {
+        let acked = self.quorum_round();
+        while let Some(&(round, sent)) = self.round_sent.front() {
+            if round > acked {
+                break;
+            }
+            self.lease_until = self.lease_until.max(sent + self.cfg.lease_ms());
+            self.round_sent.pop_front();
+        }
+        if !self.committed_in_term() || self.pending_reads.is_empty() {
+            return;
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_reads)
+            .into_iter()
+            .partition(|p| p.round <= acked);
+        self.pending_reads = waiting;
+        for p in ready {
+            self.answer_read(p.from, p.ids, Some(p.index));
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! Deterministic simulation of a raftis Raft group (the sans-IO core only).
+//!
+//! One seed drives everything: message delay, loss, duplication and reordering, asymmetric
+//! partitions, nodes that pause (SIGSTOP) and resume, and crashes that lose every write not yet
+//! synced. After every step the checkers verify Raft's safety properties (§5.2 election
+//! safety, §5.3 log matching, §5.4 leader completeness, state-machine safety) plus two client
+//! properties: an acknowledged write is never lost, and a read index is never below a write
+//! acknowledged before the read was asked for (linearizable reads, including lease reads).
+//! Each run ends with the faults healed and requires the group to converge (liveness).
+//!
+//! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 1000); `RAFT_SIM_SEED=s` runs one seed and
+//! prints its trace. A failure prints the seed that reproduces it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use bytes::Bytes;
+use raftis::raft::{Config, Entry, HardState, Message, NodeId, Raft, Ready, Role};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+/// What a crash cannot take away: the synced hard state and log.
+#[derive(Default, Clone)]
+struct Disk {
+    hs: HardState,
+    log: Vec<Entry>,
+}
+
+struct PendingWrite {
+    hs: Option<HardState>,
+    entries: Vec<Entry>,
+    msgs: Vec<Message>,
+}
+
+struct Node {
+    id: NodeId,
+    raft: Option<Raft>,
+    disk: Disk,
+    unsynced: VecDeque<PendingWrite>,
+    down_until: u64,
+    paused_until: u64,
+    /// Applied entries (index -> term) in this incarnation, for state-machine safety.
+    applied_upto: u64,
+    /// Proposals this node placed at (term, index), awaiting apply: index -> (term, value).
+    waiting: BTreeMap<u64, (u64, u64)>,
+    /// Reads asked for on this node: read id -> highest acknowledged index when asked.
+    reads: HashMap<u64, u64>,
+}
+
+struct Faults {
+    drop: u64,
+    dup: u64,
+    crash: u64,
+    pause: u64,
+    partition: u64,
+    max_delay: u64,
+}
+
+struct Sim {
+    seed: u64,
+    rng: Rng,
+    now: u64,
+    nodes: Vec<Node>,
+    net: Vec<(u64, Message)>,
+    /// Directed links that drop everything.
+    cut: Vec<(NodeId, NodeId)>,
+    cfg: Config,
+    faults: Faults,
+    // Global knowledge for the checkers.
+    leaders: HashMap<u64, NodeId>,
+    /// (term, index) -> (data, term of the entry before it): log matching.
+    entries_seen: HashMap<(u64, u64), (Bytes, u64)>,
+    /// index -> (term, data) of every applied (hence committed) entry.
+    committed: BTreeMap<u64, (u64, Bytes)>,
+    /// value -> index of acknowledged writes.
+    acked: HashMap<u64, u64>,
+    max_acked_index: u64,
+    next_value: u64,
+    next_read: u64,
+    trace: bool,
+    steps: u64,
+    reads_checked: u64,
+}
+
+impl Sim {
+    fn new(seed: u64, n: usize, trace: bool) -> Sim {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let voters: Vec<NodeId> = (1..=n as u64).collect();
+        let cfg = Config {
+            id: 0,
+            voters,
+            election_timeout_ms: 100,
+            heartbeat_interval_ms: 20,
+            lease_margin_ms: 10,
+            max_msg_bytes: 64 + (rng.below(4) as usize) * 64,
+            max_inflight_msgs: 1 + rng.below(4) as usize,
+            seed,
+        };
+        let faults = Faults {
+            drop: rng.below(80),
+            dup: rng.below(30),
+            crash: rng.below(4),
+            pause: rng.below(3),
+            partition: rng.below(6),
+            max_delay: 1 + rng.below(12),
+        };
+        let mut sim = Sim {
+            seed,
+            rng,
+            now: 0,
+            nodes: Vec::new(),
+            net: Vec::new(),
+            cut: Vec::new(),
+            cfg,
+            faults,
+            leaders: HashMap::new(),
+            entries_seen: HashMap::new(),
+            committed: BTreeMap::new(),
+            acked: HashMap::new(),
+            max_acked_index: 0,
+            next_value: 1,
+            next_read: 1,
+            trace,
+            steps: 0,
+            reads_checked: 0,
+        };
+        for id in 1..=n as u64 {
+            sim.nodes.push(Node {
+                id,
+                raft: None,
+                disk: Disk::default(),
+                unsynced: VecDeque::new(),
+                down_until: 0,
+                paused_until: 0,
+                applied_upto: 0,
+                waiting: BTreeMap::new(),
+                reads: HashMap::new(),
+            });
+            sim.start(id);
+        }
+        sim
+    }
+
+    fn fail(&self, what: String) -> ! {
+        panic!("raft_sim seed {} failed at t={}ms: {what}\n  reproduce: RAFT_SIM_SEED={} cargo test --test raft_sim -- --nocapture", self.seed, self.now, self.seed);
+    }
+
+    fn log(&self, s: impl FnOnce() -> String) {
+        if self.trace {
+            println!("{:>6} {}", self.now, s());
+        }
+    }
+
+    fn start(&mut self, id: NodeId) {
+        let mut cfg = self.cfg.clone();
+        cfg.id = id;
+        cfg.seed = self.rng.next();
+        let n = &mut self.nodes[id as usize - 1];
+        let raft = Raft::new(cfg, n.disk.hs, 1, n.disk.log.clone(), self.now);
+        n.raft = Some(raft);
+        n.applied_upto = 0;
+        n.waiting.clear();
+        n.reads.clear();
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let down = 20 + self.rng.below(300);
+        let n = &mut self.nodes[id as usize - 1];
+        n.raft = None;
+        n.unsynced.clear();
+        n.down_until = self.now + down;
+        n.paused_until = 0;
+        self.log(|| format!("n{id} crashes (loses unsynced writes), down {down}ms"));
+    }
+
+    fn is_running(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        n.raft.is_some() && n.paused_until <= self.now
+    }
+
+    fn step_once(&mut self, faults_on: bool) {
+        self.steps += 1;
+        self.now += 1 + self.rng.below(3);
+        let count = self.nodes.len();
+
+        // Faults.
+        if faults_on {
+            for i in 0..count {
+                let id = self.nodes[i].id;
+                if self.nodes[i].raft.is_some() && self.rng.chance(self.faults.crash) {
+                    self.crash(id);
+                } else if self.is_running(i) && self.rng.chance(self.faults.pause) {
+                    let p = 50 + self.rng.below(400);
+                    self.nodes[i].paused_until = self.now + p;
+                    self.log(|| format!("n{id} pauses for {p}ms"));
+                }
+            }
+            if self.rng.chance(self.faults.partition * 2) {
+                self.cut.clear();
+                if self.rng.chance(700) {
+                    for a in 1..=count as u64 {
+                        for b in 1..=count as u64 {
+                            if a != b && self.rng.chance(350) {
+                                self.cut.push((a, b));
+                            }
+                        }
+                    }
+                }
+                let cut = self.cut.clone();
+                self.log(|| format!("partition now {cut:?}"));
+            }
+        }
+        for i in 0..count {
+            if self.nodes[i].raft.is_none() && self.nodes[i].down_until <= self.now {
+                let id = self.nodes[i].id;
+                self.start(id);
+                self.log(|| format!("n{id} restarts from its disk"));
+            }
+        }
+
+        // Time.
+        for i in 0..count {
+            if self.is_running(i) {
+                let now = self.now;
+                self.nodes[i].raft.as_mut().unwrap().tick(now);
+            }
+        }
+
+        // Clients: writes and reads on random running nodes.
+        if faults_on && self.rng.chance(300) {
+            let i = self.rng.below(count as u64) as usize;
+            if self.is_running(i) {
+                let v = self.next_value;
+                self.next_value += 1;
+                self.nodes[i]
+                    .raft
+                    .as_mut()
+                    .unwrap()
+                    .propose(v, Bytes::from(v.to_le_bytes().to_vec()));
+            }
+        }
+        if faults_on && self.rng.chance(200) {
+            let i = self.rng.below(count as u64) as usize;
+            if self.is_running(i) {
+                let id = self.next_read;
+                self.next_read += 1;
+                let floor = self.max_acked_index;
+                self.nodes[i].reads.insert(id, floor);
+                self.nodes[i].raft.as_mut().unwrap().read_index(id);
+            }
+        }
+
+        // Network: deliver what is due, in random order.
+        let mut due = Vec::new();
+        let mut k = 0;
+        while k < self.net.len() {
+            if self.net[k].0 <= self.now {
+                due.push(self.net.swap_remove(k).1);
+            } else {
+                k += 1;
+            }
+        }
+        while !due.is_empty() {
+            let m = due.swap_remove(self.rng.below(due.len() as u64) as usize);
+            let to = m.to as usize - 1;
+            if self.nodes[to].raft.is_none() {
+                continue;
+            }
+            if self.nodes[to].paused_until > self.now {
+                // A stopped process: the bytes wait in its socket buffer.
+                let at = self.nodes[to].paused_until;
+                self.net.push((at, m));
+                continue;
+            }
+            if faults_on && self.rng.chance(self.faults.dup) {
+                self.nodes[to].raft.as_mut().unwrap().step(m.clone());
+            }
+            self.nodes[to].raft.as_mut().unwrap().step(m);
+        }
+
+        // Disks: some pending writes complete.
+        for i in 0..count {
+            if self.is_running(i) && !self.nodes[i].unsynced.is_empty() && self.rng.chance(600) {
+                self.sync_one(i);
+            }
+        }
+
+        // Each running node handles its Ready.
+        for i in 0..count {
+            if !self.is_running(i) {
+                continue;
+            }
+            while self.nodes[i].raft.as_ref().unwrap().has_ready() {
+                let rd = self.nodes[i].raft.as_mut().unwrap().ready();
+                self.handle_ready(i, rd, faults_on);
+            }
+        }
+        self.check_leaders();
+    }
+
+    fn sync_one(&mut self, i: usize) {
+        let w = self.nodes[i].unsynced.pop_front().unwrap();
+        let n = &mut self.nodes[i];
+        if let Some(hs) = w.hs {
+            n.disk.hs = hs;
+        }
+        if let Some(first) = w.entries.first() {
+            n.disk.log.truncate(first.index as usize - 1);
+            n.disk.log.extend(w.entries.iter().cloned());
+        }
+        let last = w.entries.last().map(|e| (e.index, e.term));
+        for m in w.msgs {
+            self.send(m);
+        }
+        if let Some((index, term)) = last {
+            self.nodes[i].raft.as_mut().unwrap().persisted(index, term);
+        }
+    }
+
+    fn send(&mut self, m: Message) {
+        if self.cut.contains(&(m.from, m.to)) {
+            return;
+        }
+        if self.faults.drop > 0 && self.rng.chance(self.faults.drop) {
+            return;
+        }
+        let at = self.now + 1 + self.rng.below(self.faults.max_delay);
+        self.net.push((at, m));
+    }
+
+    fn handle_ready(&mut self, i: usize, rd: Ready, _faults_on: bool) {
+        let id = self.nodes[i].id;
+        for m in rd.messages {
+            self.send(m);
+        }
+        // Log matching, checked on every entry any node is asked to persist.
+        for e in &rd.entries {
+            let prev_term = if e.index == 1 {
+                0
+            } else {
+                match self.nodes[i].raft.as_ref().unwrap().log().term(e.index - 1) {
+                    Some(t) => t,
+                    None => self.fail(format!(
+                        "n{id} persists entry {} with no entry before it",
+                        e.index
+                    )),
+                }
+            };
+            match self.entries_seen.get(&(e.term, e.index)) {
+                Some((data, pt)) => {
+                    if *data != e.data || *pt != prev_term {
+                        self.fail(format!(
+                            "log matching: n{id} has a different entry at (term {}, index {})",
+                            e.term, e.index
+                        ));
+                    }
+                }
+                None => {
+                    self.entries_seen
+                        .insert((e.term, e.index), (e.data.clone(), prev_term));
+                }
+            }
+        }
+        if rd.hard_state.is_some() || !rd.entries.is_empty() || !rd.persist_messages.is_empty() {
+            self.nodes[i].unsynced.push_back(PendingWrite {
+                hs: rd.hard_state,
+                entries: rd.entries,
+                msgs: rd.persist_messages,
+            });
+        }
+        let committer = self.nodes[i]
+            .raft
+            .as_ref()
+            .filter(|r| r.role() == Role::Leader)
+            .map(|r| r.term());
+        for e in rd.committed {
+            if let Some(term) = committer {
+                self.check_later_leaders_have(term, &e);
+            }
+            self.apply(i, e);
+        }
+        for p in rd.proposals {
+            if let Ok((term, index)) = p.result {
+                self.nodes[i].waiting.insert(index, (term, p.id));
+            }
+        }
+        for r in rd.reads {
+            for rid in r.ids {
+                let Some(floor) = self.nodes[i].reads.remove(&rid) else {
+                    self.fail(format!("n{id} answered read {rid} it never asked for"));
+                };
+                if let Ok(index) = r.result {
+                    self.reads_checked += 1;
+                    if index < floor {
+                        self.fail(format!("stale read on n{id}: read index {index} below acknowledged write at {floor}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, i: usize, e: Entry) {
+        let id = self.nodes[i].id;
+        if e.index != self.nodes[i].applied_upto + 1 {
+            self.fail(format!(
+                "n{id} applies {} after {}",
+                e.index, self.nodes[i].applied_upto
+            ));
+        }
+        self.nodes[i].applied_upto = e.index;
+        match self.committed.get(&e.index) {
+            Some((t, d)) => {
+                if *t != e.term || *d != e.data {
+                    self.fail(format!(
+                        "state machine safety: n{id} applies a different entry at index {}",
+                        e.index
+                    ));
+                }
+            }
+            None => {
+                self.committed.insert(e.index, (e.term, e.data.clone()));
+            }
+        }
+        if let Some((term, value)) = self.nodes[i].waiting.remove(&e.index) {
+            if term == e.term {
+                // Acknowledged to the client now.
+                self.acked.insert(value, e.index);
+                self.max_acked_index = self.max_acked_index.max(e.index);
+            }
+        }
+    }
+
+    /// Leader completeness for an entry the leader of `commit_term` just committed, against
+    /// leaders of later terms that already lead (a stale leader may count its commit late).
+    fn check_later_leaders_have(&self, commit_term: u64, e: &Entry) {
+        for n in &self.nodes {
+            if let Some(r) = &n.raft {
+                if r.role() == Role::Leader
+                    && r.term() > commit_term
+                    && r.log().term(e.index) != Some(e.term)
+                {
+                    self.fail(format!(
+                        "leader completeness: leader n{} of term {} lacks entry {} committed in term {commit_term}",
+                        n.id,
+                        r.term(),
+                        e.index
+                    ));
+                }
+            }
+        }
+    }
+
+    fn check_leaders(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(r) = &self.nodes[i].raft else {
+                continue;
+            };
+            if r.role() != Role::Leader {
+                continue;
+            }
+            let (term, id) = (r.term(), r.id());
+            match self.leaders.get(&term) {
+                Some(&l) if l != id => self.fail(format!(
+                    "election safety: n{l} and n{id} both lead term {term}"
+                )),
+                Some(_) => {}
+                None => {
+                    self.leaders.insert(term, id);
+                    self.log(|| format!("n{id} leads term {term}"));
+                    for (&index, (t, _)) in &self.committed {
+                        if r.log().term(index) != Some(*t) {
+                            self.fail(format!("leader completeness: new leader n{id} of term {term} lacks committed entry {index}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Heals every fault and requires the group to converge.
+    fn converge(&mut self) {
+        self.cut.clear();
+        self.faults.drop = 0;
+        for n in &mut self.nodes {
+            n.paused_until = 0;
+        }
+        let deadline = self.now + 5_000;
+        let probe_value = u64::MAX;
+        let mut next_probe = 0;
+        loop {
+            // Every write waiting on a disk completes eventually.
+            for i in 0..self.nodes.len() {
+                while self.nodes[i].raft.is_some() && !self.nodes[i].unsynced.is_empty() {
+                    self.sync_one(i);
+                }
+            }
+            self.step_once(false);
+            let leader = self
+                .nodes
+                .iter()
+                .position(|n| n.raft.as_ref().is_some_and(|r| r.role() == Role::Leader));
+            let probe_in = self
+                .committed
+                .values()
+                .any(|(_, d)| d[..] == probe_value.to_le_bytes());
+            if let Some(l) = leader {
+                if !probe_in && self.now >= next_probe {
+                    // Proposed again until it lands: a leader may lose it with its leadership.
+                    let data = Bytes::from(probe_value.to_le_bytes().to_vec());
+                    self.nodes[l]
+                        .raft
+                        .as_mut()
+                        .unwrap()
+                        .propose(probe_value, data);
+                    next_probe = self.now + 500;
+                }
+                let last = self.nodes[l].raft.as_ref().unwrap().last_index();
+                let all_applied = self
+                    .nodes
+                    .iter()
+                    .all(|n| n.applied_upto == last && n.raft.is_some());
+                if all_applied && probe_in {
+                    break;
+                }
+            }
+            if self.now > deadline {
+                let states: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|n| match &n.raft {
+                        Some(r) => format!(
+                            "n{} {:?} t{} last {} commit {} applied {} unsynced {} followers {:?}",
+                            n.id,
+                            r.role(),
+                            r.term(),
+                            r.last_index(),
+                            r.commit_index(),
+                            n.applied_upto,
+                            n.unsynced.len(),
+                            r.debug_progress()
+                        ),
+                        None => format!("n{} down", n.id),
+                    })
+                    .collect();
+                self.fail(format!(
+                    "no convergence within 5s after healing: {states:?}"
+                ));
+            }
+        }
+        // Durability: every acknowledged write is in the committed log, where it was acked.
+        for (v, index) in &self.acked {
+            match self.committed.get(index) {
+                Some((_, d)) if d[..] == v.to_le_bytes() => {}
+                _ => self.fail(format!("acknowledged write {v} at index {index} is lost")),
+            }
+        }
+    }
+}
+
+fn run_seed(seed: u64, trace: bool) -> (u64, u64) {
+    let n = if seed.is_multiple_of(3) { 5 } else { 3 };
+    let mut sim = Sim::new(seed, n, trace);
+    let steps = 1_500;
+    for _ in 0..steps {
+        sim.step_once(true);
+    }
+    sim.converge();
+    (sim.steps, sim.reads_checked)
+}
+
+#[test]
+fn simulated_cluster_is_safe_and_live_under_faults() {
+    if let Ok(s) = std::env::var("RAFT_SIM_SEED") {
+        let seed: u64 = s.parse().expect("RAFT_SIM_SEED is a number");
+        let (steps, reads) = run_seed(seed, true);
+        println!("seed {seed}: {steps} steps, {reads} reads checked");
+        return;
+    }
+    let seeds: u64 = std::env::var("RAFT_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let (mut steps, mut reads) = (0, 0);
+    for seed in 0..seeds {
+        let (s, r) = run_seed(seed, false);
+        steps += s;
+        reads += r;
+    }
+    println!("raft_sim: {seeds} seeds, {steps} steps, {reads} reads checked");
+}
+
+fn run_until_leader(sim: &mut Sim) -> usize {
+    loop {
+        if let Some(l) = sim
+            .nodes
+            .iter()
+            .position(|n| n.raft.as_ref().is_some_and(|r| r.role() == Role::Leader))
+        {
+            return l;
+        }
+        sim.step_once(false);
+        assert!(sim.now < 10_000, "no leader without faults");
+    }
+}
+
+/// The checkers must be able to fail: a planted stale read is caught.
+#[test]
+#[should_panic(expected = "stale read")]
+fn read_checker_catches_a_stale_read() {
+    let mut sim = Sim::new(7, 3, false);
+    let l = run_until_leader(&mut sim);
+    sim.nodes[l]
+        .raft
+        .as_mut()
+        .unwrap()
+        .propose(1 << 40, Bytes::from_static(b"x"));
+    while sim.max_acked_index == 0 {
+        sim.step_once(false);
+        assert!(sim.now < 10_000);
+    }
+    // A read that a (planted) bug answers at index 0.
+    sim.nodes[0].reads.insert(999_999, sim.max_acked_index);
+    let rd = Ready {
+        reads: vec![raftis::raft::ReadOutcome {
+            ids: vec![999_999],
+            result: Ok(0),
+        }],
+        ..Default::default()
+    };
+    sim.handle_ready(0, rd, false);
+}
+
+/// The checkers must be able to fail: two leaders in one term are caught.
+#[test]
+#[should_panic(expected = "election safety")]
+fn election_checker_catches_two_leaders() {
+    let mut sim = Sim::new(11, 3, false);
+    let l = run_until_leader(&mut sim);
+    let term = sim.nodes[l].raft.as_ref().unwrap().term();
+    sim.leaders.insert(term, 100);
+    sim.check_leaders();
+}
+
+/// Thesis §6.4.1: a leader paused past its lease (SIGSTOP) must not serve a read from its lease
+/// when it resumes, although it still believes it leads.
+#[test]
+fn paused_leader_does_not_serve_stale_lease_read() {
+    let mut sim = Sim::new(3, 3, false);
+    sim.faults.drop = 0;
+    let old = run_until_leader(&mut sim);
+    // Let the old leader commit its no-op and renew its lease.
+    for _ in 0..40 {
+        sim.step_once(false);
+    }
+    assert_eq!(sim.nodes[old].raft.as_ref().unwrap().role(), Role::Leader);
+    sim.nodes[old].paused_until = sim.now + 1_000;
+    // A new leader is elected among the others and acknowledges a write.
+    let mut proposed = false;
+    while sim.max_acked_index == 0 || !proposed {
+        sim.step_once(false);
+        if let Some(l) = sim.nodes.iter().position(|n| {
+            n.paused_until <= sim.now && n.raft.as_ref().is_some_and(|r| r.role() == Role::Leader)
+        }) {
+            if !proposed {
+                sim.nodes[l]
+                    .raft
+                    .as_mut()
+                    .unwrap()
+                    .propose(77, Bytes::from(77u64.to_le_bytes().to_vec()));
+                proposed = true;
+            }
+        }
+        assert!(sim.now < 900, "no new leader while the old one is paused");
+    }
+    let floor = sim.max_acked_index;
+    // The old leader resumes as soon as that write is acknowledged: its clock jumps, then a
+    // read arrives before any message does.
+    sim.nodes[old].paused_until = 0;
+    let now = sim.now;
+    let r = sim.nodes[old].raft.as_mut().unwrap();
+    r.tick(now);
+    assert_eq!(
+        r.role(),
+        Role::Leader,
+        "it has not heard of the new leader yet"
+    );
+    r.read_index(424_242);
+    let rd = r.ready();
+    for out in rd.reads {
+        assert!(
+            out.result.is_err() || out.result.unwrap() >= floor,
+            "stale lease read"
+        );
+    }
+}
