@@ -4,6 +4,8 @@
 //! `server` -> `node` -> (`raft`, `wal`, `transport`, `machine`) -> `command` -> `store`.
 //! `raft` imports none of the others.
 
+pub mod config;
 pub mod errors;
+pub mod glob;
 pub mod raft;
 pub mod reply;

@@ -1,0 +1,660 @@
+//! Configuration: the directive table, the command line, redis.conf files, CONFIG GET/SET.
+//!
+//! One table (`DIRECTIVES`) drives everything: the command line (`--name value`, built with
+//! clap from the table), config files (redis.conf syntax), `CONFIG GET pattern` and
+//! `CONFIG SET name value [name value ...]`. A directive is listed only if raftis honours it.
+//! Error strings match redis-server 7.0's. Settings are per node (CONFIG SET is not
+//! replicated, as in Redis).
+
+use std::path::PathBuf;
+
+use crate::glob;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl Fsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "verbose",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+        }
+    }
+}
+
+/// A voter of the Raft group: its id and client address (`host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub id: u64,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub databases: usize,
+    pub maxclients: usize,
+    /// Close a client idle this many seconds (0 = never).
+    pub timeout_s: u64,
+    pub proto_max_bulk_len: u64,
+    pub appendfsync: Fsync,
+    pub loglevel: LogLevel,
+    pub logfile: String,
+    pub node_id: u64,
+    pub peers: Vec<Peer>,
+    /// The peer bus port; `None` = client port + 10000.
+    pub bus_port: Option<u16>,
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub lease_margin_ms: u64,
+    /// How long a write may wait for its outcome before the client is told it is unknown.
+    pub write_timeout_ms: u64,
+    pub wal_segment_bytes: u64,
+    pub raft_max_batch_bytes: u64,
+    pub raft_max_inflight: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            dir: PathBuf::from("./raftis-data"),
+            databases: 16,
+            maxclients: 10000,
+            timeout_s: 0,
+            proto_max_bulk_len: 512 << 20,
+            appendfsync: Fsync::Always,
+            loglevel: LogLevel::Notice,
+            logfile: String::new(),
+            node_id: 1,
+            peers: Vec::new(),
+            bus_port: None,
+            election_timeout_ms: 500,
+            heartbeat_interval_ms: 50,
+            lease_margin_ms: 50,
+            write_timeout_ms: 5000,
+            wal_segment_bytes: 64 << 20,
+            raft_max_batch_bytes: 1 << 20,
+            raft_max_inflight: 64,
+        }
+    }
+}
+
+impl Settings {
+    pub fn bus_port(&self) -> u16 {
+        self.bus_port.unwrap_or(self.port.wrapping_add(10000))
+    }
+
+    /// The voters' ids; a node started without `--peers` is a group of one.
+    pub fn voters(&self) -> Vec<u64> {
+        if self.peers.is_empty() {
+            vec![self.node_id]
+        } else {
+            self.peers.iter().map(|p| p.id).collect()
+        }
+    }
+
+    /// Checks relations between directives once all are read.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id == 0 {
+            return Err("node-id must be a positive integer".into());
+        }
+        if !self.peers.is_empty() && !self.peers.iter().any(|p| p.id == self.node_id) {
+            return Err(format!("node-id {} is not in --peers", self.node_id));
+        }
+        let mut ids: Vec<u64> = self.peers.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != self.peers.len() {
+            return Err("--peers lists a node id twice".into());
+        }
+        if self.heartbeat_interval_ms * 2 > self.election_timeout_ms {
+            return Err(
+                "raft-heartbeat-interval must be at most half of raft-election-timeout".into(),
+            );
+        }
+        if self.lease_margin_ms >= self.election_timeout_ms {
+            return Err("raft-lease-margin must be below raft-election-timeout".into());
+        }
+        Ok(())
+    }
+}
+
+/// How a directive reads and writes its value.
+pub struct Directive {
+    pub name: &'static str,
+    /// Settable with CONFIG SET at run time.
+    pub mutable: bool,
+    pub get: fn(&Settings) -> String,
+    pub set: fn(&mut Settings, &str) -> Result<(), String>,
+}
+
+fn int_in(v: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+/// Redis's memory values: `1gb`, `100mb`, `42k`, plain bytes (memtoull).
+pub fn parse_memory(v: &str) -> Option<u64> {
+    let lower = v.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    if num.is_empty() {
+        return None;
+    }
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn memory_in(v: &str, min: u64) -> Result<u64, String> {
+    let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
+    if n < min {
+        return Err(format!(
+            "argument must be between {min} and 9223372036854775807 inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+fn enum_of<T: Copy>(v: &str, options: &[(&str, T)]) -> Result<T, String> {
+    options
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(v))
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            format!(
+                "argument(s) must be one of the following: {}",
+                names.join(", ")
+            )
+        })
+}
+
+fn parse_peers(v: &str) -> Result<Vec<Peer>, String> {
+    let bad = || format!("invalid peer list '{v}': expected id@host:port[,id@host:port...]");
+    let mut peers = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item.split_once('@').ok_or_else(bad)?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        let id: u64 = id.parse().map_err(|_| bad())?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if id == 0 || host.is_empty() {
+            return Err(bad());
+        }
+        peers.push(Peer {
+            id,
+            host: host.to_string(),
+            port,
+        });
+    }
+    Ok(peers)
+}
+
+macro_rules! directive {
+    ($name:literal, $mutable:expr, |$s:ident| $get:expr, |$t:ident, $v:ident| $set:expr) => {
+        Directive {
+            name: $name,
+            mutable: $mutable,
+            get: |$s: &Settings| -> String { $get },
+            set: |$t: &mut Settings, $v: &str| -> Result<(), String> {
+                $set;
+                Ok(())
+            },
+        }
+    };
+}
+
+const FSYNCS: &[(&str, Fsync)] = &[
+    ("everysec", Fsync::EverySec),
+    ("always", Fsync::Always),
+    ("no", Fsync::No),
+];
+const LEVELS: &[(&str, LogLevel)] = &[
+    ("debug", LogLevel::Debug),
+    ("verbose", LogLevel::Verbose),
+    ("notice", LogLevel::Notice),
+    ("warning", LogLevel::Warning),
+];
+
+/// Every directive raftis honours. `appendonly` and `save` are read-only facts about how
+/// raftis persists (always through its Raft log; no RDB schedule), so tools that ask, such as
+/// redis-benchmark, get a truthful answer.
+pub static DIRECTIVES: &[Directive] = &[
+    directive!("bind", false, |s| s.bind.clone(), |s, v| s.bind =
+        v.to_string()),
+    directive!("port", false, |s| s.port.to_string(), |s, v| s.port =
+        int_in(v, 0, 65535)? as u16),
+    directive!("dir", false, |s| s.dir.display().to_string(), |s, v| s
+        .dir =
+        PathBuf::from(v)),
+    directive!("databases", false, |s| s.databases.to_string(), |s, v| s
+        .databases =
+        int_in(v, 1, 1 << 20)? as usize),
+    directive!("maxclients", true, |s| s.maxclients.to_string(), |s, v| s
+        .maxclients =
+        int_in(v, 1, u32::MAX as i64)? as usize),
+    directive!("timeout", true, |s| s.timeout_s.to_string(), |s, v| s
+        .timeout_s =
+        int_in(v, 0, i32::MAX as i64)? as u64),
+    directive!(
+        "proto-max-bulk-len",
+        true,
+        |s| s.proto_max_bulk_len.to_string(),
+        |s, v| s.proto_max_bulk_len = memory_in(v, 1 << 20)?
+    ),
+    directive!("appendonly", false, |_s| "yes".to_string(), |_s, v| {
+        enum_of(v, &[("yes", ())])?
+    }),
+    directive!("save", false, |_s| String::new(), |_s, v| enum_of(
+        v,
+        &[("", ())]
+    )?),
+    directive!(
+        "appendfsync",
+        true,
+        |s| s.appendfsync.as_str().to_string(),
+        |s, v| s.appendfsync = enum_of(v, FSYNCS)?
+    ),
+    directive!(
+        "loglevel",
+        true,
+        |s| s.loglevel.as_str().to_string(),
+        |s, v| s.loglevel = enum_of(v, LEVELS)?
+    ),
+    directive!("logfile", false, |s| s.logfile.clone(), |s, v| s.logfile =
+        v.to_string()),
+    directive!("node-id", false, |s| s.node_id.to_string(), |s, v| s
+        .node_id =
+        int_in(v, 1, i64::MAX)? as u64),
+    directive!(
+        "peers",
+        false,
+        |s| s
+            .peers
+            .iter()
+            .map(|p| format!("{}@{}:{}", p.id, p.host, p.port))
+            .collect::<Vec<_>>()
+            .join(","),
+        |s, v| s.peers = parse_peers(v)?
+    ),
+    directive!("bus-port", false, |s| s.bus_port().to_string(), |s, v| s
+        .bus_port =
+        Some(int_in(v, 0, 65535)? as u16)),
+    directive!(
+        "raft-election-timeout",
+        false,
+        |s| s.election_timeout_ms.to_string(),
+        |s, v| s.election_timeout_ms = int_in(v, 10, 60_000)? as u64
+    ),
+    directive!(
+        "raft-heartbeat-interval",
+        false,
+        |s| s.heartbeat_interval_ms.to_string(),
+        |s, v| s.heartbeat_interval_ms = int_in(v, 1, 30_000)? as u64
+    ),
+    directive!(
+        "raft-lease-margin",
+        false,
+        |s| s.lease_margin_ms.to_string(),
+        |s, v| s.lease_margin_ms = int_in(v, 0, 60_000)? as u64
+    ),
+    directive!(
+        "raft-write-timeout",
+        true,
+        |s| s.write_timeout_ms.to_string(),
+        |s, v| s.write_timeout_ms = int_in(v, 1, 3_600_000)? as u64
+    ),
+    directive!(
+        "raft-max-batch-bytes",
+        false,
+        |s| s.raft_max_batch_bytes.to_string(),
+        |s, v| s.raft_max_batch_bytes = memory_in(v, 1024)?
+    ),
+    directive!(
+        "raft-max-inflight",
+        false,
+        |s| s.raft_max_inflight.to_string(),
+        |s, v| s.raft_max_inflight = int_in(v, 1, 4096)? as usize
+    ),
+    directive!(
+        "wal-segment-size",
+        false,
+        |s| s.wal_segment_bytes.to_string(),
+        |s, v| s.wal_segment_bytes = memory_in(v, 1 << 16)?
+    ),
+];
+
+pub fn directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// Splits a redis.conf line into arguments (quotes as in sdssplitargs, simplified: double
+/// quotes with backslash escapes, single quotes literal).
+fn split_conf_line(line: &str) -> Result<Vec<String>, String> {
+    let mut args = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else {
+            return Ok(args);
+        };
+        let mut arg = String::new();
+        if first == '"' || first == '\'' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err("unbalanced quotes in configuration line".into()),
+                    Some(c) if c == first => break,
+                    Some('\\') if first == '"' => match chars.next() {
+                        Some('n') => arg.push('\n'),
+                        Some('t') => arg.push('\t'),
+                        Some('r') => arg.push('\r'),
+                        Some(c) => arg.push(c),
+                        None => return Err("unbalanced quotes in configuration line".into()),
+                    },
+                    Some(c) => arg.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                arg.push(c);
+                chars.next();
+            }
+        }
+        args.push(arg);
+    }
+}
+
+fn apply(s: &mut Settings, name: &str, values: &[String]) -> Result<(), String> {
+    let d = directive(name)
+        .ok_or_else(|| format!("Bad directive or wrong number of arguments: '{name}'"))?;
+    let value = values.join(" ");
+    (d.set)(s, &value).map_err(|e| format!("'{name}': {e}"))
+}
+
+/// Reads a config file in redis.conf syntax into `s`.
+pub fn load_file(s: &mut Settings, path: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("can't open config file '{path}': {e}"))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let args = split_conf_line(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?;
+        apply(s, &args[0], &args[1..]).map_err(|e| format!("{path}:{}: {e}", n + 1))?;
+    }
+    Ok(())
+}
+
+/// Parses the command line as redis-server does: an optional config file first, then
+/// `--directive value` pairs, which override the file. Each directive takes one value (quote a
+/// value with spaces); a value may start with `-`.
+pub fn from_args(args: Vec<String>) -> Result<Settings, String> {
+    let mut cmd = clap::Command::new("raftis")
+        .about("A Redis-compatible cache server replicated by Raft")
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(
+            clap::Arg::new("config-file")
+                .help("a config file in redis.conf syntax")
+                .index(1),
+        );
+    for d in DIRECTIVES {
+        cmd = cmd.arg(
+            clap::Arg::new(d.name)
+                .long(d.name)
+                .num_args(1)
+                .allow_hyphen_values(true)
+                .action(clap::ArgAction::Append)
+                .value_name("VALUE"),
+        );
+    }
+    let m = cmd.try_get_matches_from(args).map_err(|e| e.to_string())?;
+    let mut s = Settings::default();
+    if let Some(path) = m.get_one::<String>("config-file") {
+        load_file(&mut s, path)?;
+    }
+    // Apply in command-line order, as redis-server does.
+    let mut given: Vec<(usize, &Directive, Vec<String>)> = Vec::new();
+    for d in DIRECTIVES {
+        if let (Some(idx), Some(vals)) = (m.indices_of(d.name), m.get_occurrences::<String>(d.name))
+        {
+            for (i, occ) in idx.step_by(1).zip(vals) {
+                given.push((i, d, occ.cloned().collect()));
+            }
+        }
+    }
+    given.sort_by_key(|(i, _, _)| *i);
+    for (_, d, vals) in given {
+        apply(&mut s, d.name, &vals)?;
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+/// CONFIG GET: every (name, value) whose name matches one of the patterns (case-insensitive),
+/// each directive once.
+pub fn config_get(s: &Settings, patterns: &[&[u8]]) -> Vec<(String, String)> {
+    DIRECTIVES
+        .iter()
+        .filter(|d| {
+            patterns
+                .iter()
+                .any(|p| glob::matches(p, d.name.as_bytes(), true))
+        })
+        .map(|d| (d.name.to_string(), (d.get)(s)))
+        .collect()
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing. The error is the full Redis error
+/// line.
+pub fn config_set(s: &mut Settings, pairs: &[(&str, &str)]) -> Result<(), String> {
+    let mut next = s.clone();
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in pairs {
+        let fail = |why: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+        };
+        let Some(d) = directive(name) else {
+            return Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        if seen.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return Err(fail("duplicate parameter"));
+        }
+        seen.push(name);
+        if !d.mutable {
+            return Err(fail("can't set immutable config"));
+        }
+        (d.set)(&mut next, value).map_err(|e| fail(&e))?;
+    }
+    *s = next;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        std::iter::once("raftis")
+            .chain(a.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_a_single_local_node() {
+        let s = from_args(args(&[])).unwrap();
+        assert_eq!(s.port, 6379);
+        assert_eq!(s.bind, "127.0.0.1");
+        assert_eq!(s.voters(), vec![1]);
+        assert_eq!(s.bus_port(), 16379);
+    }
+
+    #[test]
+    fn three_node_command_line() {
+        let s = from_args(args(&[
+            "--port",
+            "7002",
+            "--node-id",
+            "2",
+            "--peers",
+            "1@127.0.0.1:7001,2@127.0.0.1:7002,3@127.0.0.1:7003",
+            "--dir",
+            "d2",
+        ]))
+        .unwrap();
+        assert_eq!(s.voters(), vec![1, 2, 3]);
+        assert_eq!(
+            s.peers[2],
+            Peer {
+                id: 3,
+                host: "127.0.0.1".into(),
+                port: 7003
+            }
+        );
+        assert_eq!(s.bus_port(), 17002);
+        assert_eq!(s.dir, PathBuf::from("d2"));
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        assert!(from_args(args(&["--port", "x"])).is_err());
+        assert!(from_args(args(&["--node-id", "4", "--peers", "1@h:1,2@h:2"])).is_err());
+        assert!(from_args(args(&["--peers", "1@h:1,1@h:2"])).is_err());
+        assert!(from_args(args(&["--no-such-directive", "1"])).is_err());
+    }
+
+    #[test]
+    fn config_file_then_command_line_overrides() {
+        let path = std::env::temp_dir().join(format!("raftis-conf-{}.conf", std::process::id()));
+        std::fs::write(
+            &path,
+            "# comment\nport 7100\nloglevel \"warning\"\nappendfsync everysec\n",
+        )
+        .unwrap();
+        let s = from_args(args(&[path.to_str().unwrap(), "--port", "7200"])).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(s.port, 7200);
+        assert_eq!(s.loglevel, LogLevel::Warning);
+        assert_eq!(s.appendfsync, Fsync::EverySec);
+    }
+
+    #[test]
+    fn memory_values_like_redis() {
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("100MB"), Some(100 << 20));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("12"), Some(12));
+        assert_eq!(parse_memory("abc"), None);
+        assert_eq!(parse_memory("1tb"), None);
+    }
+
+    #[test]
+    fn config_set_errors_match_redis() {
+        let mut s = Settings::default();
+        assert_eq!(
+            config_set(&mut s, &[("foo", "bar")]).unwrap_err(),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
+        );
+        assert_eq!(
+            config_set(&mut s, &[("port", "abc")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+        );
+        assert_eq!(
+            config_set(&mut s, &[("timeout", "-5")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"
+        );
+        assert_eq!(
+            config_set(&mut s, &[("appendfsync", "foo")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: everysec, always, no"
+        );
+        assert_eq!(
+            config_set(&mut s, &[("proto-max-bulk-len", "100")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1048576 and 9223372036854775807 inclusive"
+        );
+        assert_eq!(
+            config_set(&mut s, &[("timeout", "5"), ("timeout", "6")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'timeout') - duplicate parameter"
+        );
+    }
+
+    #[test]
+    fn config_set_is_all_or_nothing() {
+        let mut s = Settings::default();
+        assert!(config_set(&mut s, &[("timeout", "5"), ("maxclients", "0")]).is_err());
+        assert_eq!(s.timeout_s, 0);
+        config_set(&mut s, &[("timeout", "5"), ("maxclients", "7")]).unwrap();
+        assert_eq!((s.timeout_s, s.maxclients), (5, 7));
+    }
+
+    #[test]
+    fn config_get_by_pattern() {
+        let s = Settings::default();
+        let got = config_get(&s, &[b"appendonly", b"save"]);
+        assert_eq!(
+            got,
+            vec![
+                ("appendonly".into(), "yes".into()),
+                ("save".into(), String::new())
+            ]
+        );
+        assert!(config_get(&s, &[b"raft-*"]).len() >= 5);
+        assert!(config_get(&s, &[b"nothing"]).is_empty());
+    }
+}
