@@ -7,6 +7,8 @@
 //!   magic [8] "RAFTISWL" | version u32 | header crc32 u32 | seq u64 | first_index u64 | prev_term u64
 //! record (RECORD_OVERHEAD = 25 bytes + payload):
 //!   len u32 | crc32 u32 | kind u8 | term u64 | index u64 | payload
+//! kinds: 1 entry Normal, 2 entry ConfChange, 3 hard state
+//!   (a hard state record has its term in `term`, index 0, payload term u64 | vote u64 | commit u64)
 //! ```
 //!
 //! Invariants:

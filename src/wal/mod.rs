@@ -118,6 +118,8 @@ impl Put<'_> {
     }
 }
 
+/// An open WAL: appends go to the current segment's map, `sync` makes them durable.
+/// Not shared between threads; the node's persistence step owns it.
 pub struct Wal {
     disk: Box<dyn Disk>,
     dir: PathBuf,
