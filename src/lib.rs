@@ -9,3 +9,4 @@ pub mod errors;
 pub mod glob;
 pub mod raft;
 pub mod reply;
+pub mod wal;

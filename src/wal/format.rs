@@ -1,0 +1,388 @@
+//! The byte layout of a WAL segment: its file name, its header, and the record frame.
+//!
+//! All integers are little endian.
+//!
+//! ```text
+//! segment header (HEADER_BYTES = 40):
+//!   magic [8] "RAFTISWL" | version u32 | header crc32 u32 | seq u64 | first_index u64 | prev_term u64
+//! record (RECORD_OVERHEAD = 25 bytes + payload):
+//!   len u32 | crc32 u32 | kind u8 | term u64 | index u64 | payload
+//! kinds: 1 entry Normal, 2 entry ConfChange, 3 hard state
+//!   (a hard state record has its term in `term`, index 0, payload term u64 | vote u64 | commit u64)
+//! ```
+//!
+//! Invariants:
+//! - `len` counts the bytes after the crc field (kind..payload), so it is at least 17.
+//! - A record's crc32 covers the segment's sequence number followed by kind..payload. The same
+//!   bytes therefore validate only in the segment they were written to: a record copied or left
+//!   over from another segment (a reused file, a torn write that exposes old bytes) fails.
+//! - A `len` of zero means "nothing written here": segments are preallocated with zeros and a
+//!   record never has a zero length.
+//! - The header crc covers every header byte except the crc field itself.
+//! - `first_index` and `prev_term` are the log's next index and the term of its last entry when
+//!   the segment was created. Records in the segment may still rewrite lower indexes (a log
+//!   conflict), never indexes at or below the log's first segment's `first_index - 1`.
+//!
+//! This module only encodes and decodes bytes in memory; it does no I/O and keeps no state.
+
+use crate::raft::{Entry, EntryKind, HardState};
+
+pub(super) const MAGIC: [u8; 8] = *b"RAFTISWL";
+pub(super) const VERSION: u32 = 1;
+pub(super) const HEADER_BYTES: usize = 40;
+
+/// `len` + `crc` fields.
+const FRAME_BYTES: usize = 8;
+/// kind + term + index: the smallest legal `len`.
+const BODY_MIN_BYTES: usize = 17;
+/// Bytes a record costs beyond its payload.
+pub(super) const RECORD_OVERHEAD: usize = FRAME_BYTES + BODY_MIN_BYTES;
+const HARD_STATE_PAYLOAD_BYTES: usize = 24;
+pub(super) const HARD_STATE_RECORD_BYTES: usize = RECORD_OVERHEAD + HARD_STATE_PAYLOAD_BYTES;
+/// The largest entry payload whose `len` still fits the u32 field.
+pub(super) const MAX_PAYLOAD_BYTES: usize = u32::MAX as usize - BODY_MIN_BYTES;
+
+const KIND_NORMAL: u8 = 1;
+const KIND_CONF_CHANGE: u8 = 2;
+const KIND_HARD_STATE: u8 = 3;
+
+const SEGMENT_PREFIX: &str = "wal-";
+const SEGMENT_SUFFIX: &str = ".log";
+pub(super) const TMP_SUFFIX: &str = ".tmp";
+
+/// `wal-<seq as 16 hex digits>.log`: names sort in sequence order.
+pub(super) fn segment_name(seq: u64) -> String {
+    format!("{SEGMENT_PREFIX}{seq:016x}{SEGMENT_SUFFIX}")
+}
+
+/// The sequence number of a segment file name, or `None` for any other file.
+pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// A leftover of a segment creation that did not reach its rename.
+pub(super) fn is_tmp_name(name: &str) -> bool {
+    name.strip_suffix(TMP_SUFFIX)
+        .is_some_and(|n| parse_segment_name(n).is_some())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SegmentHeader {
+    pub seq: u64,
+    /// The log's next index when the segment was created (>= 1).
+    pub first_index: u64,
+    /// The term of entry `first_index - 1` (0 when there is none).
+    pub prev_term: u64,
+}
+
+impl SegmentHeader {
+    pub fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut b = [0u8; HEADER_BYTES];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[16..24].copy_from_slice(&self.seq.to_le_bytes());
+        b[24..32].copy_from_slice(&self.first_index.to_le_bytes());
+        b[32..40].copy_from_slice(&self.prev_term.to_le_bytes());
+        let crc = header_crc(&b);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Reads the header at the start of `buf`, or says what is wrong with it.
+    pub fn decode(buf: &[u8]) -> Result<SegmentHeader, String> {
+        if buf.len() < HEADER_BYTES {
+            return Err(format!(
+                "file is {} bytes, shorter than a segment header",
+                buf.len()
+            ));
+        }
+        if buf[0..8] != MAGIC {
+            return Err("bad magic".to_string());
+        }
+        let version = u32_at(buf, 8);
+        if version != VERSION {
+            return Err(format!("unsupported format version {version}"));
+        }
+        if u32_at(buf, 12) != header_crc(buf) {
+            return Err("header crc mismatch".to_string());
+        }
+        let header = SegmentHeader {
+            seq: u64_at(buf, 16),
+            first_index: u64_at(buf, 24),
+            prev_term: u64_at(buf, 32),
+        };
+        if header.first_index == 0 {
+            return Err("header first index is 0".to_string());
+        }
+        Ok(header)
+    }
+}
+
+fn header_crc(b: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&b[0..12]);
+    h.update(&b[16..HEADER_BYTES]);
+    h.finalize()
+}
+
+/// The checksum of a record body, bound to the segment it lives in.
+fn record_crc(seq: u64, body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&seq.to_le_bytes());
+    h.update(body);
+    h.finalize()
+}
+
+/// Bytes the record of `e` takes in a segment.
+pub(super) fn entry_record_len(e: &Entry) -> usize {
+    RECORD_OVERHEAD + e.data.len()
+}
+
+/// Writes the record of `e` at the start of `buf` (at least `entry_record_len(e)` long).
+pub(super) fn encode_entry(buf: &mut [u8], seq: u64, e: &Entry) -> usize {
+    let kind = match e.kind {
+        EntryKind::Normal => KIND_NORMAL,
+        EntryKind::ConfChange => KIND_CONF_CHANGE,
+    };
+    encode(buf, seq, kind, e.term, e.index, &e.data)
+}
+
+/// Writes the record of `hs` at the start of `buf` (at least `HARD_STATE_RECORD_BYTES` long).
+pub(super) fn encode_hard_state(buf: &mut [u8], seq: u64, hs: &HardState) -> usize {
+    let mut payload = [0u8; HARD_STATE_PAYLOAD_BYTES];
+    payload[0..8].copy_from_slice(&hs.term.to_le_bytes());
+    payload[8..16].copy_from_slice(&hs.vote.to_le_bytes());
+    payload[16..24].copy_from_slice(&hs.commit.to_le_bytes());
+    encode(buf, seq, KIND_HARD_STATE, hs.term, 0, &payload)
+}
+
+fn encode(buf: &mut [u8], seq: u64, kind: u8, term: u64, index: u64, payload: &[u8]) -> usize {
+    let body_len = BODY_MIN_BYTES + payload.len();
+    let total = FRAME_BYTES + body_len;
+    let rec = &mut buf[..total];
+    rec[8] = kind;
+    rec[9..17].copy_from_slice(&term.to_le_bytes());
+    rec[17..25].copy_from_slice(&index.to_le_bytes());
+    rec[25..].copy_from_slice(payload);
+    let crc = record_crc(seq, &rec[FRAME_BYTES..]);
+    // The caller bounds payloads by MAX_PAYLOAD_BYTES, so the length fits.
+    rec[0..4].copy_from_slice(&(body_len as u32).to_le_bytes());
+    rec[4..8].copy_from_slice(&crc.to_le_bytes());
+    total
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Record<'a> {
+    Entry {
+        kind: EntryKind,
+        term: u64,
+        index: u64,
+        data: &'a [u8],
+    },
+    HardState(HardState),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Decoded<'a> {
+    /// A valid record taking `len` bytes.
+    Record { record: Record<'a>, len: usize },
+    /// Nothing was written at this offset (a zero length, or too few bytes left for a frame).
+    End,
+    /// The bytes here are not a valid record of this segment; the reason.
+    Bad(String),
+}
+
+/// Decodes the record at `offset` (<= `buf.len()`) of the segment numbered `seq`.
+pub(super) fn decode(buf: &[u8], offset: usize, seq: u64) -> Decoded<'_> {
+    let rest = &buf[offset..];
+    if rest.len() < FRAME_BYTES {
+        return Decoded::End;
+    }
+    let len = u32_at(rest, 0) as usize;
+    if len == 0 {
+        return Decoded::End;
+    }
+    if len < BODY_MIN_BYTES {
+        return Decoded::Bad(format!("implausible record length {len}"));
+    }
+    if len > rest.len() - FRAME_BYTES {
+        return Decoded::Bad(format!(
+            "record length {len} runs past the end of the segment"
+        ));
+    }
+    let body = &rest[FRAME_BYTES..FRAME_BYTES + len];
+    if record_crc(seq, body) != u32_at(rest, 4) {
+        return Decoded::Bad("crc mismatch".to_string());
+    }
+    let kind = body[0];
+    let term = u64_at(body, 1);
+    let index = u64_at(body, 9);
+    let payload = &body[BODY_MIN_BYTES..];
+    let record = match kind {
+        KIND_NORMAL | KIND_CONF_CHANGE => Record::Entry {
+            kind: if kind == KIND_NORMAL {
+                EntryKind::Normal
+            } else {
+                EntryKind::ConfChange
+            },
+            term,
+            index,
+            data: payload,
+        },
+        KIND_HARD_STATE => {
+            if payload.len() != HARD_STATE_PAYLOAD_BYTES || index != 0 {
+                return Decoded::Bad("malformed hard state record".to_string());
+            }
+            let hs = HardState {
+                term: u64_at(payload, 0),
+                vote: u64_at(payload, 8),
+                commit: u64_at(payload, 16),
+            };
+            if hs.term != term {
+                return Decoded::Bad("malformed hard state record".to_string());
+            }
+            Record::HardState(hs)
+        }
+        other => return Decoded::Bad(format!("unknown record kind {other}")),
+    };
+    Decoded::Record {
+        record,
+        len: FRAME_BYTES + len,
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
+        Entry {
+            term,
+            index,
+            kind: EntryKind::Normal,
+            data: Bytes::copy_from_slice(data),
+        }
+    }
+
+    #[test]
+    fn segment_names_round_trip_and_sort_by_seq() {
+        assert_eq!(segment_name(1), "wal-0000000000000001.log");
+        assert_eq!(parse_segment_name(&segment_name(u64::MAX)), Some(u64::MAX));
+        assert!(segment_name(0xf) < segment_name(0x10));
+        assert_eq!(parse_segment_name("wal-1.log"), None);
+        assert_eq!(parse_segment_name("wal-000000000000000g.log"), None);
+        assert_eq!(parse_segment_name("LOCK"), None);
+        assert!(is_tmp_name("wal-0000000000000001.log.tmp"));
+        assert!(!is_tmp_name("wal-0000000000000001.log"));
+    }
+
+    #[test]
+    fn header_round_trips_and_detects_damage() {
+        let h = SegmentHeader {
+            seq: 7,
+            first_index: 42,
+            prev_term: 3,
+        };
+        let b = h.encode();
+        assert_eq!(SegmentHeader::decode(&b), Ok(h));
+        for i in 0..HEADER_BYTES {
+            let mut d = b;
+            d[i] ^= 0x10;
+            assert!(SegmentHeader::decode(&d).is_err(), "flip in byte {i}");
+        }
+        assert!(SegmentHeader::decode(&b[..HEADER_BYTES - 1]).is_err());
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let mut buf = vec![0u8; 256];
+        let e = Entry {
+            kind: EntryKind::ConfChange,
+            ..entry(9, 4, b"hello")
+        };
+        let n = encode_entry(&mut buf, 5, &e);
+        assert_eq!(n, entry_record_len(&e));
+        let hs = HardState {
+            term: 4,
+            vote: 2,
+            commit: 8,
+        };
+        let m = encode_hard_state(&mut buf[n..], 5, &hs);
+        assert_eq!(m, HARD_STATE_RECORD_BYTES);
+        assert_eq!(
+            decode(&buf, 0, 5),
+            Decoded::Record {
+                record: Record::Entry {
+                    kind: EntryKind::ConfChange,
+                    term: 4,
+                    index: 9,
+                    data: b"hello"
+                },
+                len: n
+            }
+        );
+        assert_eq!(
+            decode(&buf, n, 5),
+            Decoded::Record {
+                record: Record::HardState(hs),
+                len: m
+            }
+        );
+        assert_eq!(decode(&buf, n + m, 5), Decoded::End);
+        assert_eq!(decode(&buf, buf.len() - 3, 5), Decoded::End);
+    }
+
+    #[test]
+    fn record_crc_is_bound_to_its_segment() {
+        let mut buf = vec![0u8; 64];
+        encode_entry(&mut buf, 1, &entry(1, 1, b"x"));
+        assert!(matches!(decode(&buf, 0, 1), Decoded::Record { .. }));
+        assert_eq!(decode(&buf, 0, 2), Decoded::Bad("crc mismatch".into()));
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_a_record_is_detected() {
+        let mut buf = vec![0u8; 64];
+        let n = encode_entry(&mut buf, 3, &entry(2, 1, b"payload"));
+        for bit in 0..n * 8 {
+            let mut d = buf.clone();
+            d[bit / 8] ^= 1 << (bit % 8);
+            match decode(&d, 0, 3) {
+                Decoded::Bad(_) | Decoded::End => {}
+                Decoded::Record { .. } => panic!("bit {bit} flip accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn implausible_lengths_and_kinds_are_bad() {
+        let mut buf = vec![0u8; 64];
+        buf[0] = 5;
+        assert!(matches!(decode(&buf, 0, 1), Decoded::Bad(s) if s.contains("implausible")));
+        buf[0..4].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(matches!(decode(&buf, 0, 1), Decoded::Bad(s) if s.contains("past the end")));
+        let mut buf = vec![0u8; 64];
+        let n = encode(&mut buf, 1, 9, 1, 1, b"");
+        assert!(n > 0);
+        assert!(matches!(decode(&buf, 0, 1), Decoded::Bad(s) if s.contains("kind 9")));
+    }
+}
