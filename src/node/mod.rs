@@ -1,0 +1,755 @@
+//! The node: the I/O shell around one Raft core. It owns the WAL (through the persist thread),
+//! the peer transport, the store, and the driver thread that runs
+//! `collect input -> core -> persist -> send -> apply -> reply`.
+//!
+//! The front end sees only `Node::write` (propose a batch of writes, get their replies once
+//! committed and applied here) and `Node::read_barrier` (wait until this node may answer a
+//! read linearizably), plus facts for INFO.
+//!
+//! Rules kept here (DESIGN.md section 3):
+//! - The leader stamps every entry with its clock (`stamp`: wall-clock ms, never below any
+//!   entry already in its log) before it is appended, including writes forwarded by
+//!   followers; apply reads time only from the entry.
+//! - The leader alone proposes expirations (the active expire cycle).
+//! - A write is answered only from the apply of the entry that holds it: the entry at the
+//!   proposal's index must carry the proposal's term, else the write was not committed. A
+//!   write whose fate this node cannot learn within `raft-write-timeout` is answered UNCERTAIN.
+//! - The commit index is published before the messages that tell followers about it, so a
+//!   leader's lease read can never miss a write another node already acknowledged.
+
+mod persist;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use crossbeam::channel::{self, Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{oneshot, watch};
+
+use crate::config::Settings;
+use crate::errors;
+use crate::machine::{self, Op};
+use crate::raft::{self, Body, Message, NodeId, ProposeError, Raft, ReadError as CoreReadError, Role};
+use crate::reply::Reply;
+use crate::store::Store;
+use crate::transport::{Transport, TransportStats};
+use crate::wal::{Wal, WalOptions};
+use crate::{log_notice, log_verbose, log_warning};
+use persist::{PersistDone, PersistJob};
+
+/// Why a write got no result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// Not proposed, or proposed and certainly not committed: safe to retry.
+    NoLeader,
+    NotCommitted,
+    /// Proposed; this node cannot tell whether it was committed.
+    Uncertain,
+    /// This node cannot persist its log.
+    WalFailed(String),
+}
+
+impl WriteError {
+    pub fn reply(&self) -> Reply {
+        match self {
+            WriteError::NoLeader => Reply::error(errors::NO_LEADER),
+            WriteError::NotCommitted => Reply::error(errors::NOT_COMMITTED),
+            WriteError::Uncertain => Reply::error(errors::UNCERTAIN),
+            WriteError::WalFailed(why) => {
+                Reply::error(format!("MISCONF Errors writing to the Raft log: {why}"))
+            }
+        }
+    }
+}
+
+/// Why a read cannot be answered linearizably now (safe to retry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    NoLeader,
+    Refused,
+}
+
+impl ReadError {
+    pub fn reply(&self) -> Reply {
+        match self {
+            ReadError::NoLeader => Reply::error(errors::NO_LEADER),
+            ReadError::Refused => Reply::error(errors::READ_REFUSED),
+        }
+    }
+}
+
+enum ClientEvent {
+    Propose { payload: BytesMut, reply: Option<oneshot::Sender<Result<Vec<Reply>, WriteError>>> },
+    ReadIndex { reply: oneshot::Sender<Result<u64, ReadError>> },
+    Stop,
+}
+
+/// One member as INFO shows it.
+#[derive(Clone, Debug)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub addr: String,
+    /// Leader's view: match index and ms since last contact (None when not leader).
+    pub matched: Option<u64>,
+    pub last_contact_ms: Option<u64>,
+}
+
+/// Counters for INFO stats.
+#[derive(Default)]
+pub struct NodeStats {
+    pub proposals: AtomicU64,
+    pub entries_applied: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub read_index_requests: AtomicU64,
+    pub lease_reads: AtomicU64,
+    pub uncertain_writes: AtomicU64,
+    pub expired_keys_proposed: AtomicU64,
+}
+
+/// What the driver publishes for the front end.
+struct Shared {
+    settings: Arc<RwLock<Settings>>,
+    store: Arc<Store>,
+    epoch: Instant,
+    events: Sender<ClientEvent>,
+    applied_rx: watch::Receiver<u64>,
+    commit_index: AtomicU64,
+    applied_index: AtomicU64,
+    /// Until when (ms on `epoch`'s clock) the leader may serve reads from its lease; 0 if not.
+    lease_until_ms: AtomicU64,
+    term: AtomicU64,
+    leader: AtomicU64,
+    role: AtomicU8,
+    applied_time_ms: AtomicU64,
+    wal_error: Mutex<Option<String>>,
+    members: Mutex<Vec<MemberStatus>>,
+    stats: NodeStats,
+    transport: Arc<TransportStats>,
+    stopped: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Node {
+    shared: Arc<Shared>,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn role_code(r: Role) -> u8 {
+    match r {
+        Role::Follower => 0,
+        Role::PreCandidate | Role::Candidate => 1,
+        Role::Leader => 2,
+    }
+}
+
+/// A node's view of the group, for INFO raft.
+#[derive(Clone, Debug)]
+pub struct RaftStatus {
+    pub node_id: NodeId,
+    pub role: &'static str,
+    pub leader_id: NodeId,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub members: Vec<MemberStatus>,
+    pub wal_error: Option<String>,
+}
+
+impl Node {
+    /// Recovers the WAL, rebuilds nothing yet (committed entries are re-applied by the driver
+    /// as soon as it starts), binds the peer bus and starts the driver. Call inside a tokio
+    /// runtime.
+    pub async fn start(settings: Arc<RwLock<Settings>>) -> Result<Node, String> {
+        let s = settings.read().clone();
+        std::fs::create_dir_all(&s.dir).map_err(|e| format!("can't create dir {}: {e}", s.dir.display()))?;
+        let started = Instant::now();
+        let opts = WalOptions { dir: s.dir.join("wal"), segment_bytes: s.wal_segment_bytes };
+        let (wal, rec) = Wal::open(opts).map_err(|e| format!("can't open the Raft log in {}: {e}", s.dir.display()))?;
+        if let Some(cut) = &rec.cut {
+            log_warning!("Raft log recovery cut a damaged tail: {cut}");
+        }
+        log_notice!(
+            "Raft log recovered in {:.3}s: {} records, entries {}..{}, term {}, vote {}, commit {}",
+            started.elapsed().as_secs_f64(),
+            rec.records_replayed,
+            rec.first_index,
+            rec.first_index + rec.entries.len() as u64,
+            rec.hard_state.term,
+            rec.hard_state.vote,
+            rec.hard_state.commit
+        );
+        let last_time = rec.entries.iter().filter_map(|e| machine::entry_time(&e.data)).max().unwrap_or(0);
+
+        let epoch = Instant::now();
+        let voters = s.voters();
+        let cfg = raft::Config {
+            id: s.node_id,
+            voters: voters.clone(),
+            election_timeout_ms: s.election_timeout_ms,
+            heartbeat_interval_ms: s.heartbeat_interval_ms,
+            lease_margin_ms: s.lease_margin_ms,
+            max_msg_bytes: s.raft_max_batch_bytes as usize,
+            max_inflight_msgs: s.raft_max_inflight,
+            seed: wall_ms() ^ (std::process::id() as u64) << 32,
+        };
+        let core = Raft::new(cfg, rec.hard_state, rec.first_index, rec.entries, 0);
+        let store = Arc::new(Store::new(s.databases, 64));
+
+        let (events_tx, events_rx) = channel::unbounded();
+        let (peer_tx, peer_rx) = channel::bounded::<Message>(PEER_INBOX_MESSAGES_MAX);
+        let (persist_tx, persist_rx) = channel::unbounded();
+        let (done_tx, done_rx) = channel::unbounded();
+        let (applied_tx, applied_rx) = watch::channel(0u64);
+
+        let listen = format!("{}:{}", s.bind, s.bus_port());
+        let listen = listen
+            .to_socket_addrs()
+            .map_err(|e| format!("bad bus address {listen}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("bad bus address {listen}"))?;
+        let peer_addrs: Vec<(NodeId, String)> = s
+            .peers
+            .iter()
+            .filter(|p| p.id != s.node_id)
+            .map(|p| (p.id, format!("{}:{}", p.host, p.bus_port())))
+            .collect();
+        let deliver = Arc::new(move |m: Message| {
+            // A full inbox drops the message; Raft retransmits.
+            let _ = peer_tx.try_send(m);
+        });
+        let transport = Transport::start(s.node_id, listen, peer_addrs, String::new(), deliver)
+            .await
+            .map_err(|e| format!("can't bind the peer bus on {listen}: {e}"))?;
+
+        let members = s
+            .peers
+            .iter()
+            .map(|p| MemberStatus { id: p.id, addr: format!("{}:{}", p.host, p.port), matched: None, last_contact_ms: None })
+            .collect();
+        let shared = Arc::new(Shared {
+            settings: settings.clone(),
+            store,
+            epoch,
+            events: events_tx,
+            applied_rx,
+            commit_index: AtomicU64::new(0),
+            applied_index: AtomicU64::new(0),
+            lease_until_ms: AtomicU64::new(0),
+            term: AtomicU64::new(0),
+            leader: AtomicU64::new(0),
+            role: AtomicU8::new(0),
+            applied_time_ms: AtomicU64::new(last_time.min(wall_ms())),
+            wal_error: Mutex::new(None),
+            members: Mutex::new(members),
+            stats: NodeStats::default(),
+            transport: transport.stats.clone(),
+            stopped: AtomicBool::new(false),
+        });
+
+        let persist_settings = settings.clone();
+        std::thread::Builder::new()
+            .name("raftis-wal".into())
+            .spawn(move || persist::run(wal, persist_rx, done_tx, persist_settings))
+            .map_err(|e| e.to_string())?;
+        let driver = Driver {
+            core,
+            shared: shared.clone(),
+            transport,
+            persist_tx,
+            next_id: wall_ms() * 1_000_000,
+            proposing: HashMap::new(),
+            by_index: BTreeMap::new(),
+            reads: HashMap::new(),
+            last_time_ms: last_time,
+            applied_tx,
+            replies: Vec::new(),
+            wal_failed: false,
+            expire_pending_until: 0,
+            expire_db_cursor: 0,
+            last_role: Role::Follower,
+            last_leader: 0,
+        };
+        std::thread::Builder::new()
+            .name("raftis-raft".into())
+            .spawn(move || driver.run(events_rx, peer_rx, done_rx))
+            .map_err(|e| e.to_string())?;
+        log_notice!("Raft node {} started, voters {:?}", s.node_id, voters);
+        Ok(Node { shared })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    pub fn settings(&self) -> &Arc<RwLock<Settings>> {
+        &self.shared.settings
+    }
+
+    fn mono_ms(&self) -> u64 {
+        self.shared.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The time reads judge expiry by: this node's clock, never behind the last applied
+    /// entry's time (so a read never sees a key that apply already treats as expired).
+    pub fn read_time_ms(&self) -> u64 {
+        wall_ms().max(self.shared.applied_time_ms.load(Ordering::Acquire))
+    }
+
+    /// Proposes one batch of write operations as one log entry; resolves to one reply per
+    /// operation once the entry is applied here.
+    pub async fn write(&self, ops: &[Op]) -> Result<Vec<Reply>, WriteError> {
+        if let Some(why) = self.shared.wal_error.lock().clone() {
+            return Err(WriteError::WalFailed(why));
+        }
+        if self.shared.leader.load(Ordering::Acquire) == 0 {
+            return Err(WriteError::NoLeader);
+        }
+        // The time is a placeholder: the leader stamps its own before appending.
+        let payload = machine::encode(0, ops);
+        let (tx, rx) = oneshot::channel();
+        self.shared.stats.proposals.fetch_add(1, Ordering::Relaxed);
+        if self.shared.events.send(ClientEvent::Propose { payload, reply: Some(tx) }).is_err() {
+            return Err(WriteError::NoLeader);
+        }
+        rx.await.unwrap_or(Err(WriteError::Uncertain))
+    }
+
+    /// Waits until this node may serve a linearizable read: the leader under a valid lease
+    /// takes its commit index at once; otherwise the leader confirms a read index (one round
+    /// trip, no disk). Then waits until this node has applied up to that index.
+    pub async fn read_barrier(&self) -> Result<(), ReadError> {
+        let index = if self.mono_ms() < self.shared.lease_until_ms.load(Ordering::Acquire) {
+            self.shared.stats.lease_reads.fetch_add(1, Ordering::Relaxed);
+            self.shared.commit_index.load(Ordering::Acquire)
+        } else {
+            if self.shared.leader.load(Ordering::Acquire) == 0 {
+                return Err(ReadError::NoLeader);
+            }
+            self.shared.stats.read_index_requests.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = oneshot::channel();
+            if self.shared.events.send(ClientEvent::ReadIndex { reply: tx }).is_err() {
+                return Err(ReadError::Refused);
+            }
+            rx.await.unwrap_or(Err(ReadError::Refused))?
+        };
+        if self.shared.applied_index.load(Ordering::Acquire) >= index {
+            return Ok(());
+        }
+        let mut rx = self.shared.applied_rx.clone();
+        let wait = rx.wait_for(|&applied| applied >= index);
+        let timeout = Duration::from_millis(self.shared.settings.read().write_timeout_ms);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ReadError::Refused),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.shared.role.load(Ordering::Acquire) == 2
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        let sh = &self.shared;
+        RaftStatus {
+            node_id: sh.settings.read().node_id,
+            role: match sh.role.load(Ordering::Acquire) {
+                2 => "leader",
+                1 => "candidate",
+                _ => "follower",
+            },
+            leader_id: sh.leader.load(Ordering::Acquire),
+            term: sh.term.load(Ordering::Acquire),
+            commit_index: sh.commit_index.load(Ordering::Acquire),
+            applied_index: sh.applied_index.load(Ordering::Acquire),
+            members: sh.members.lock().clone(),
+            wal_error: sh.wal_error.lock().clone(),
+        }
+    }
+
+    pub fn stats(&self) -> &NodeStats {
+        &self.shared.stats
+    }
+
+    pub fn transport_stats(&self) -> &TransportStats {
+        &self.shared.transport
+    }
+
+    /// Stops the driver after it has handed out everything queued; the WAL thread syncs and
+    /// exits when its queue closes.
+    pub fn stop(&self) {
+        if !self.shared.stopped.swap(true, Ordering::AcqRel) {
+            let _ = self.shared.events.send(ClientEvent::Stop);
+        }
+    }
+}
+
+/// Peer messages waiting for the driver, at most; more are dropped (Raft retransmits).
+const PEER_INBOX_MESSAGES_MAX: usize = 1 << 16;
+/// Client events the driver takes per loop turn, at most, so peer traffic is never starved.
+const CLIENT_EVENTS_PER_TURN_MAX: usize = 8192;
+const TICK_MS: u64 = 5;
+const HOUSEKEEPING_MS: u64 = 100;
+/// Keys sampled per database per expire cycle, at most.
+const EXPIRE_KEYS_PER_CYCLE_MAX: usize = 256;
+
+struct Waiter {
+    tx: Option<oneshot::Sender<Result<Vec<Reply>, WriteError>>>,
+    deadline_ms: u64,
+}
+
+impl Waiter {
+    fn answer(self, r: Result<Vec<Reply>, WriteError>) {
+        if let Some(tx) = self.tx {
+            let _ = tx.send(r);
+        }
+    }
+}
+
+struct ReadWaiter {
+    tx: oneshot::Sender<Result<u64, ReadError>>,
+    deadline_ms: u64,
+}
+
+struct Driver {
+    core: Raft,
+    shared: Arc<Shared>,
+    transport: Transport,
+    persist_tx: Sender<PersistJob>,
+    next_id: u64,
+    /// Proposals not yet placed in the log (or forwarded and unanswered).
+    proposing: HashMap<raft::ProposalId, Waiter>,
+    /// Proposals placed at an index: index -> (term, waiter).
+    by_index: BTreeMap<u64, (u64, Waiter)>,
+    reads: HashMap<raft::ReadId, ReadWaiter>,
+    /// The highest entry time in this node's log; the next stamp is never below it.
+    last_time_ms: u64,
+    applied_tx: watch::Sender<u64>,
+    replies: Vec<Reply>,
+    wal_failed: bool,
+    /// An expire proposal is in flight until this index is applied (0: none).
+    expire_pending_until: u64,
+    expire_db_cursor: usize,
+    last_role: Role,
+    last_leader: NodeId,
+}
+
+impl Driver {
+    fn mono_ms(&self) -> u64 {
+        self.shared.epoch.elapsed().as_millis() as u64
+    }
+
+    fn stamp(&mut self) -> u64 {
+        self.last_time_ms = self.last_time_ms.max(wall_ms());
+        self.last_time_ms
+    }
+
+    fn run(mut self, events: Receiver<ClientEvent>, peers: Receiver<Message>, done: Receiver<PersistDone>) {
+        let mut next_housekeeping = 0;
+        loop {
+            let now = self.mono_ms();
+            let wait = Duration::from_millis(TICK_MS.saturating_sub(now % TICK_MS).max(1));
+            crossbeam::select! {
+                recv(events) -> ev => match ev {
+                    Ok(ClientEvent::Stop) | Err(_) => return,
+                    Ok(ev) => self.on_client(ev),
+                },
+                recv(peers) -> m => if let Ok(m) = m { self.on_peer(m) },
+                recv(done) -> d => if let Ok(d) = d { self.on_persisted(d) },
+                default(wait) => {}
+            }
+            while let Ok(d) = done.try_recv() {
+                self.on_persisted(d);
+            }
+            let mut took = 0;
+            while took < CLIENT_EVENTS_PER_TURN_MAX {
+                let mut progressed = false;
+                if let Ok(ev) = events.try_recv() {
+                    if matches!(ev, ClientEvent::Stop) {
+                        return;
+                    }
+                    self.on_client(ev);
+                    progressed = true;
+                    took += 1;
+                }
+                if let Ok(m) = peers.try_recv() {
+                    self.on_peer(m);
+                    progressed = true;
+                    took += 1;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+            let now = self.mono_ms();
+            self.core.tick(now);
+            if now >= next_housekeeping {
+                next_housekeeping = now + HOUSEKEEPING_MS;
+                self.housekeeping(now);
+            }
+            while self.core.has_ready() {
+                let rd = self.core.ready();
+                self.handle_ready(rd);
+            }
+            self.publish();
+        }
+    }
+
+    fn on_client(&mut self, ev: ClientEvent) {
+        match ev {
+            ClientEvent::Propose { mut payload, reply } => {
+                if self.wal_failed {
+                    if let Some(tx) = reply {
+                        let why = self.shared.wal_error.lock().clone().unwrap_or_default();
+                        let _ = tx.send(Err(WriteError::WalFailed(why)));
+                    }
+                    return;
+                }
+                if self.core.role() == Role::Leader {
+                    let t = self.stamp();
+                    machine::set_time(&mut payload, t);
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
+                self.proposing.insert(id, Waiter { tx: reply, deadline_ms });
+                self.core.propose(id, payload.freeze());
+            }
+            ClientEvent::ReadIndex { reply } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
+                self.reads.insert(id, ReadWaiter { tx: reply, deadline_ms });
+                self.core.read_index(id);
+            }
+            ClientEvent::Stop => {}
+        }
+    }
+
+    fn on_peer(&mut self, mut m: Message) {
+        if self.core.role() == Role::Leader {
+            if let Body::Propose { proposals } = &mut m.body {
+                // Forwarded writes carry the follower's clock: the leader stamps its own.
+                for (_, data) in proposals.iter_mut() {
+                    let t = self.stamp();
+                    let mut b = BytesMut::from(&data[..]);
+                    machine::set_time(&mut b, t);
+                    *data = b.freeze();
+                }
+            }
+        }
+        self.core.step(m);
+    }
+
+    fn on_persisted(&mut self, d: PersistDone) {
+        match d {
+            PersistDone::Durable { last, messages, syncs } => {
+                self.shared.stats.wal_syncs.fetch_add(syncs, Ordering::Relaxed);
+                for m in messages {
+                    self.transport.send(m);
+                }
+                if let Some((index, term)) = last {
+                    self.core.persisted(index, term);
+                }
+            }
+            PersistDone::Failed(why) => {
+                log_warning!("Writing the Raft log failed: {why}. This node refuses writes until restarted.");
+                self.wal_failed = true;
+                *self.shared.wal_error.lock() = Some(why);
+            }
+        }
+    }
+
+    fn handle_ready(&mut self, rd: raft::Ready) {
+        // Before any message can tell another node about a new commit index (see the header).
+        self.shared.commit_index.store(self.core.commit_index(), Ordering::Release);
+        for m in rd.messages {
+            self.transport.send(m);
+        }
+        for e in &rd.entries {
+            if let Some(t) = machine::entry_time(&e.data) {
+                self.last_time_ms = self.last_time_ms.max(t);
+            }
+        }
+        if !self.wal_failed && (rd.hard_state.is_some() || !rd.entries.is_empty() || !rd.persist_messages.is_empty()) {
+            let job = PersistJob { hard_state: rd.hard_state, entries: rd.entries, messages: rd.persist_messages };
+            if self.persist_tx.send(job).is_err() {
+                self.wal_failed = true;
+            }
+        }
+        if !rd.committed.is_empty() {
+            self.apply(rd.committed);
+        }
+        let applied = self.core.applied_index();
+        for p in rd.proposals {
+            let Some(w) = self.proposing.remove(&p.id) else { continue };
+            match p.result {
+                Ok((term, index)) if index > applied => {
+                    self.by_index.insert(index, (term, w));
+                }
+                // Applied before we learned where it went: the reply is gone.
+                Ok(_) => w.answer(Err(WriteError::Uncertain)),
+                Err(ProposeError::NoLeader) | Err(ProposeError::NotLeader) => w.answer(Err(WriteError::NoLeader)),
+                Err(ProposeError::Uncertain) => {
+                    self.shared.stats.uncertain_writes.fetch_add(1, Ordering::Relaxed);
+                    w.answer(Err(WriteError::Uncertain))
+                }
+            }
+        }
+        for r in rd.reads {
+            let result = match r.result {
+                Ok(index) => Ok(index),
+                Err(CoreReadError::NoLeader) => Err(ReadError::NoLeader),
+                Err(CoreReadError::Refused) => Err(ReadError::Refused),
+            };
+            for id in r.ids {
+                if let Some(w) = self.reads.remove(&id) {
+                    let _ = w.tx.send(result.clone());
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, entries: Vec<raft::Entry>) {
+        let mut last = 0;
+        let mut time = 0;
+        let count = entries.len() as u64;
+        for e in entries {
+            self.replies.clear();
+            if !e.data.is_empty() {
+                machine::apply(&self.shared.store, &e.data, &mut self.replies);
+                if let Some(t) = machine::entry_time(&e.data) {
+                    time = time.max(t);
+                }
+            }
+            if let Some((term, w)) = self.by_index.remove(&e.index) {
+                if term == e.term {
+                    w.answer(Ok(std::mem::take(&mut self.replies)));
+                } else {
+                    w.answer(Err(WriteError::NotCommitted));
+                }
+            }
+            last = e.index;
+        }
+        if self.expire_pending_until != 0 && last >= self.expire_pending_until {
+            self.expire_pending_until = 0;
+        }
+        self.shared.stats.entries_applied.fetch_add(count, Ordering::Relaxed);
+        self.shared.applied_time_ms.fetch_max(time, Ordering::AcqRel);
+        self.shared.applied_index.store(last, Ordering::Release);
+        self.applied_tx.send_replace(last);
+    }
+
+    fn housekeeping(&mut self, now: u64) {
+        // Timeouts: a write or read that waited too long is answered, never left hanging.
+        let expired: Vec<_> = self.proposing.iter().filter(|(_, w)| w.deadline_ms <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            if let Some(w) = self.proposing.remove(&id) {
+                self.shared.stats.uncertain_writes.fetch_add(1, Ordering::Relaxed);
+                w.answer(Err(WriteError::Uncertain));
+            }
+        }
+        let expired: Vec<_> = self.by_index.iter().filter(|(_, (_, w))| w.deadline_ms <= now).map(|(i, _)| *i).collect();
+        for index in expired {
+            if let Some((_, w)) = self.by_index.remove(&index) {
+                self.shared.stats.uncertain_writes.fetch_add(1, Ordering::Relaxed);
+                w.answer(Err(WriteError::Uncertain));
+            }
+        }
+        let expired: Vec<_> = self.reads.iter().filter(|(_, w)| w.deadline_ms <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            if let Some(w) = self.reads.remove(&id) {
+                let _ = w.tx.send(Err(ReadError::Refused));
+            }
+        }
+        self.expire_cycle();
+        self.publish_members(now);
+    }
+
+    /// The leader proposes the deletion of keys whose deadline passed (as a Redis primary
+    /// sends DEL to its replicas). One proposal in flight at a time.
+    fn expire_cycle(&mut self) {
+        if !self.core.committed_in_term() || self.expire_pending_until != 0 || self.wal_failed {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let now = wall_ms().max(self.last_time_ms);
+        let dbs = store.databases();
+        let mut ops = Vec::new();
+        for step in 0..dbs {
+            let db = (self.expire_db_cursor + step) % dbs;
+            let keys = store.sample_expired(db, now, EXPIRE_KEYS_PER_CYCLE_MAX);
+            if !keys.is_empty() {
+                self.shared.stats.expired_keys_proposed.fetch_add(keys.len() as u64, Ordering::Relaxed);
+                ops.push(Op::ExpireKeys { db: db as u32, keys });
+            }
+        }
+        self.expire_db_cursor = (self.expire_db_cursor + 1) % dbs.max(1);
+        if ops.is_empty() {
+            return;
+        }
+        let t = self.stamp();
+        let payload = machine::encode(t, &ops);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.proposing.insert(id, Waiter { tx: None, deadline_ms: self.mono_ms() + 60_000 });
+        self.expire_pending_until = self.core.last_index() + 1;
+        self.core.propose(id, payload.freeze());
+    }
+
+    fn publish(&mut self) {
+        let sh = &self.shared;
+        let role = self.core.role();
+        sh.commit_index.store(self.core.commit_index(), Ordering::Release);
+        sh.lease_until_ms.store(self.core.lease_until(), Ordering::Release);
+        sh.term.store(self.core.term(), Ordering::Release);
+        sh.leader.store(self.core.leader(), Ordering::Release);
+        sh.role.store(role_code(role), Ordering::Release);
+        if role != self.last_role || self.core.leader() != self.last_leader {
+            crate::logging::set_role(role == Role::Leader, role == Role::Follower && self.core.leader() != 0);
+            match role {
+                Role::Leader => log_notice!("Raft: this node leads term {}", self.core.term()),
+                Role::Follower if self.core.leader() != 0 => {
+                    log_notice!("Raft: following node {} in term {}", self.core.leader(), self.core.term())
+                }
+                _ => log_verbose!("Raft: {} in term {}, no leader known", role.as_str(), self.core.term()),
+            }
+            self.last_role = role;
+            self.last_leader = self.core.leader();
+            if role != Role::Leader {
+                self.expire_pending_until = 0;
+            }
+        }
+    }
+
+    fn publish_members(&self, now: u64) {
+        let leader = self.core.role() == Role::Leader;
+        let me = self.core.id();
+        let progress: HashMap<NodeId, (u64, u64)> =
+            self.core.followers().map(|(id, matched, contact)| (id, (matched, contact))).collect();
+        let mut members = self.shared.members.lock();
+        for m in members.iter_mut() {
+            if !leader {
+                m.matched = None;
+                m.last_contact_ms = None;
+            } else if m.id == me {
+                m.matched = Some(self.core.persisted_index());
+                m.last_contact_ms = Some(0);
+            } else if let Some((matched, contact)) = progress.get(&m.id) {
+                m.matched = Some(*matched);
+                m.last_contact_ms = Some(now.saturating_sub(*contact));
+            }
+        }
+    }
+}
+
+/// Convenience for the front end: an empty payload never reaches the log.
+pub fn is_noop(data: &Bytes) -> bool {
+    data.is_empty()
+}

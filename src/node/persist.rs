@@ -1,0 +1,103 @@
+//! The WAL thread: makes what the Raft core hands out durable, in order, with one sync for
+//! everything queued at once (group commit), then reports back to the driver.
+//!
+//! Each job is a Ready's hard state, entries and the messages that may only be sent once those
+//! are durable. Jobs complete strictly in the order they were queued. With `appendfsync
+//! always` a job completes only after its sync; with `everysec` the log is synced at most a
+//! second after the write and jobs complete once written (a crash of a majority within that
+//! second may lose acknowledged writes); with `no` the kernel decides when to write back.
+//! A failed write or sync stops the thread for good and is reported: the node then refuses
+//! writes (the fsync lesson: never retry a failed sync as if it succeeded).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::RwLock;
+
+use crate::config::{Fsync, Settings};
+use crate::raft::{Entry, HardState, Message};
+use crate::wal::Wal;
+
+pub struct PersistJob {
+    pub hard_state: Option<HardState>,
+    pub entries: Vec<Entry>,
+    pub messages: Vec<Message>,
+}
+
+pub enum PersistDone {
+    /// Everything queued up to and including these jobs is durable (per the fsync policy):
+    /// the last entry written, if any, and the messages to send now.
+    Durable { last: Option<(u64, u64)>, messages: Vec<Message>, syncs: u64 },
+    Failed(String),
+}
+
+/// Jobs taken per round, at most, so completions flow back even under a flood.
+const JOBS_PER_SYNC_MAX: usize = 4096;
+
+pub fn run(
+    mut wal: Wal,
+    jobs: Receiver<PersistJob>,
+    done: Sender<PersistDone>,
+    settings: Arc<RwLock<Settings>>,
+) {
+    let mut last_sync = Instant::now();
+    let mut dirty = false;
+    loop {
+        let first = match jobs.recv_timeout(Duration::from_millis(200)) {
+            Ok(j) => Some(j),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                if dirty {
+                    let _ = wal.sync();
+                }
+                return;
+            }
+        };
+        let policy = settings.read().appendfsync;
+        let mut batch: Vec<PersistJob> = first.into_iter().collect();
+        while batch.len() < JOBS_PER_SYNC_MAX {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut last = None;
+        let mut messages = Vec::new();
+        let mut result = Ok(());
+        for job in batch.iter_mut() {
+            if job.hard_state.is_some() || !job.entries.is_empty() {
+                if let Err(e) = wal.append(job.hard_state.as_ref(), &job.entries) {
+                    result = Err(e);
+                    break;
+                }
+                dirty = true;
+            }
+            if let Some(e) = job.entries.last() {
+                last = Some((e.index, e.term));
+            }
+            messages.append(&mut job.messages);
+        }
+        let mut syncs = 0;
+        if result.is_ok() && dirty {
+            let due = match policy {
+                Fsync::Always => true,
+                Fsync::EverySec => last_sync.elapsed() >= Duration::from_secs(1),
+                Fsync::No => false,
+            };
+            if due {
+                result = wal.sync();
+                syncs = 1;
+                dirty = false;
+                last_sync = Instant::now();
+            }
+        }
+        if let Err(e) = result {
+            let _ = done.send(PersistDone::Failed(e.to_string()));
+            return;
+        }
+        if !batch.is_empty() {
+            let _ = done.send(PersistDone::Durable { last, messages, syncs });
+        }
+    }
+}
