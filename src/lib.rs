@@ -7,3 +7,4 @@
 pub mod raft;
 pub mod errors;
 pub mod reply;
+pub mod server;
