@@ -45,3 +45,17 @@ pub fn invalid_expire(cmd: &str) -> String {
         cmd.to_ascii_lowercase()
     )
 }
+
+// Request framing errors (networking.c). redis-server closes the connection after sending any
+// of them.
+pub const PROTO_TOO_BIG_INLINE: &str = "ERR Protocol error: too big inline request";
+pub const PROTO_UNBALANCED_QUOTES: &str = "ERR Protocol error: unbalanced quotes in request";
+pub const PROTO_TOO_BIG_MBULK_COUNT: &str = "ERR Protocol error: too big mbulk count string";
+pub const PROTO_INVALID_MBULK_LEN: &str = "ERR Protocol error: invalid multibulk length";
+pub const PROTO_UNAUTH_MBULK_LEN: &str = "ERR Protocol error: unauthenticated multibulk length";
+pub const PROTO_TOO_BIG_BULK_COUNT: &str = "ERR Protocol error: too big bulk count string";
+pub const PROTO_INVALID_BULK_LEN: &str = "ERR Protocol error: invalid bulk length";
+pub const PROTO_UNAUTH_BULK_LEN: &str = "ERR Protocol error: unauthenticated bulk length";
+/// `ERR Protocol error: expected '$', got 'X'`: the offending byte goes, raw, between the two
+/// parts (CR and LF become spaces, as addReplyErrorFormat maps them).
+pub const PROTO_EXPECTED_DOLLAR: [&str; 2] = ["ERR Protocol error: expected '$', got '", "'"];

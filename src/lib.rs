@@ -7,6 +7,9 @@
 pub mod config;
 pub mod errors;
 pub mod glob;
+pub mod logging;
 pub mod raft;
 pub mod reply;
+pub mod server;
+pub mod transport;
 pub mod wal;
