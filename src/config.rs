@@ -52,6 +52,14 @@ pub struct Peer {
     pub id: u64,
     pub host: String,
     pub port: u16,
+    /// Its peer bus port when not client port + 10000 (`id@host:port@busport`).
+    pub bus: Option<u16>,
+}
+
+impl Peer {
+    pub fn bus_port(&self) -> u16 {
+        self.bus.unwrap_or(self.port.wrapping_add(10000))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -110,7 +118,8 @@ impl Default for Settings {
 
 impl Settings {
     pub fn bus_port(&self) -> u16 {
-        self.bus_port.unwrap_or(self.port.wrapping_add(10000))
+        let listed = self.peers.iter().find(|p| p.id == self.node_id).and_then(|p| p.bus);
+        self.bus_port.or(listed).unwrap_or(self.port.wrapping_add(10000))
     }
 
     /// The voters' ids; a node started without `--peers` is a group of one.

@@ -15,6 +15,9 @@ pub const NO_LEADER: &str = "TRYAGAIN no leader";
 /// The write was proposed but its entry was replaced by another leader's: it was not applied;
 /// it is safe to retry.
 pub const NOT_COMMITTED: &str = "TRYAGAIN write not committed: leadership changed";
+/// A read could not be confirmed linearizable (the leader changed or did not answer in time):
+/// nothing was read; it is safe to retry.
+pub const READ_REFUSED: &str = "TRYAGAIN read not confirmed by the leader";
 /// The write was proposed but this node cannot tell whether it was committed.
 pub const UNCERTAIN: &str =
     "UNCERTAIN write outcome unknown: leadership changed or timed out before commit";

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a fresh Debian/Ubuntu machine, then runs
+# formatting and lint checks and every test (unit, Raft simulation, process-level cluster
+# tests, real-client tests). Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || need_apt+=(redis-tools)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+# The packaged service is not needed: tests start their own servers on free ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo bench --no-run
+cargo test --all-targets

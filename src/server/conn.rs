@@ -1,0 +1,469 @@
+//! One client connection: read, decode every buffered command, run them in order, reply.
+//!
+//! Consecutive writes become one proposal (one log entry, one round of Raft) and their replies
+//! come from its apply. Reads in a batch share one read barrier: every command in the batch
+//! was sent before the barrier was taken, so one linearization point serves them all, and
+//! reads after the batch's own writes see them because those replies came from this node's
+//! apply. Replies go out in the order the commands came, written with one syscall per batch.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::protocol::{Limits, RequestParser};
+use super::{info, Server};
+use crate::command::{self, Exec, ReadCtx};
+use crate::config;
+use crate::errors;
+use crate::machine::Op;
+use crate::reply::Reply;
+
+/// Commands run per batch, at most, before replies are flushed (bounds reply memory).
+const COMMANDS_PER_BATCH_MAX: usize = 1024;
+/// Free space kept in the read buffer before a read.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Buffers grown past this are released once drained.
+const BUFFER_KEEP_BYTES: usize = 1 << 20;
+
+pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
+    let maxclients = server.node.settings().read().maxclients;
+    let n = server.stats.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;
+    let mut stream = stream;
+    if n > maxclients {
+        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+    } else {
+        let mut c = Conn {
+            server: server.clone(),
+            stream,
+            id,
+            db: 0,
+            resp3: false,
+            name: None,
+            rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            wbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            parser: RequestParser::new(),
+            closing: false,
+            barrier_taken: false,
+        };
+        let _ = c.run().await;
+    }
+    server.stats.connected_clients.fetch_sub(1, Ordering::AcqRel);
+}
+
+struct Conn {
+    server: Arc<Server>,
+    stream: TcpStream,
+    id: u64,
+    db: usize,
+    resp3: bool,
+    name: Option<Bytes>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    parser: RequestParser,
+    /// QUIT: close once the replies so far are written.
+    closing: bool,
+    /// A read barrier was passed for the current batch.
+    barrier_taken: bool,
+}
+
+impl Conn {
+    async fn run(&mut self) -> std::io::Result<()> {
+        loop {
+            let (limits, timeout_s) = {
+                let s = self.server.node.settings().read();
+                (Limits { proto_max_bulk_len: s.proto_max_bulk_len, authenticated: true }, s.timeout_s)
+            };
+            let mut batch = Vec::new();
+            let mut protocol_error = None;
+            while batch.len() < COMMANDS_PER_BATCH_MAX {
+                match self.parser.parse(&mut self.rbuf, &limits) {
+                    Ok(Some(args)) => batch.push(args),
+                    Ok(None) => break,
+                    Err(e) => {
+                        protocol_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            let full = batch.len() == COMMANDS_PER_BATCH_MAX;
+            if !batch.is_empty() {
+                self.execute(batch).await;
+            }
+            if let Some(e) = protocol_error {
+                e.encode(&mut self.wbuf);
+                self.server.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+                self.flush().await?;
+                return Ok(());
+            }
+            self.flush().await?;
+            if self.closing {
+                return Ok(());
+            }
+            if full {
+                continue;
+            }
+            if self.rbuf.is_empty() && self.rbuf.capacity() > BUFFER_KEEP_BYTES {
+                self.rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+            }
+            let want = self.parser.bytes_needed().clamp(READ_CHUNK_BYTES, 64 << 20);
+            if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
+                self.rbuf.reserve(want);
+            }
+            let read = self.stream.read_buf(&mut self.rbuf);
+            let n = if timeout_s > 0 {
+                match tokio::time::timeout(Duration::from_secs(timeout_s), read).await {
+                    Ok(r) => r?,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                read.await?
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.server.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        self.stream.write_all(&self.wbuf).await?;
+        self.server.stats.total_net_output_bytes.fetch_add(self.wbuf.len() as u64, Ordering::Relaxed);
+        self.wbuf.clear();
+        if self.wbuf.capacity() > BUFFER_KEEP_BYTES {
+            self.wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, r: Reply) {
+        if r.is_error() {
+            self.server.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+        }
+        r.encode(self.resp3, &mut self.wbuf);
+    }
+
+    async fn execute(&mut self, batch: Vec<Vec<Bytes>>) {
+        self.barrier_taken = false;
+        let mut writes: Vec<Op> = Vec::new();
+        for args in batch {
+            self.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+            let Some(spec) = command::lookup(&args[0]) else {
+                self.flush_writes(&mut writes).await;
+                self.reply(Reply::error(errors::unknown_command(&args[0], &args[1..])));
+                continue;
+            };
+            if !command::arity_ok(spec, args.len()) {
+                self.flush_writes(&mut writes).await;
+                self.reply(Reply::error(errors::wrong_arity(spec.name)));
+                continue;
+            }
+            match spec.exec {
+                Exec::Write { check, .. } => match check(&args) {
+                    Ok(()) => writes.push(Op::Command { db: self.db as u32, args }),
+                    Err(r) => {
+                        self.flush_writes(&mut writes).await;
+                        self.reply(r);
+                    }
+                },
+                Exec::Read(f) => {
+                    self.flush_writes(&mut writes).await;
+                    if let Err(r) = self.barrier().await {
+                        self.reply(r);
+                        continue;
+                    }
+                    let ctx = ReadCtx { store: self.server.node.store(), db: self.db, now_ms: self.server.node.read_time_ms() };
+                    let r = f(&ctx, &args);
+                    self.reply(r);
+                }
+                Exec::Session => {
+                    self.flush_writes(&mut writes).await;
+                    let r = self.session(&args).await;
+                    self.reply(r);
+                    if self.closing {
+                        break;
+                    }
+                }
+            }
+        }
+        self.flush_writes(&mut writes).await;
+    }
+
+    async fn barrier(&mut self) -> Result<(), Reply> {
+        if self.barrier_taken {
+            return Ok(());
+        }
+        self.server.node.read_barrier().await.map_err(|e| e.reply())?;
+        self.barrier_taken = true;
+        Ok(())
+    }
+
+    async fn flush_writes(&mut self, writes: &mut Vec<Op>) {
+        if writes.is_empty() {
+            return;
+        }
+        let n = writes.len();
+        match self.server.node.write(writes).await {
+            Ok(replies) => {
+                debug_assert_eq!(replies.len(), n);
+                for r in replies {
+                    self.reply(r);
+                }
+            }
+            Err(e) => {
+                let r = e.reply();
+                for _ in 0..n {
+                    self.reply(r.clone());
+                }
+            }
+        }
+        writes.clear();
+    }
+
+    /// Commands answered by the connection itself.
+    async fn session(&mut self, args: &[Bytes]) -> Reply {
+        let name = args[0].to_ascii_lowercase();
+        match &name[..] {
+            b"ping" => match args.len() {
+                1 => Reply::Status("PONG".into()),
+                _ => Reply::Bulk(args[1].clone()),
+            },
+            b"echo" => Reply::Bulk(args[1].clone()),
+            b"quit" => {
+                self.closing = true;
+                Reply::OK
+            }
+            b"select" => match parse_i64(&args[1]) {
+                None => Reply::error(errors::NOT_INTEGER),
+                Some(db) if db < 0 || db as usize >= self.server.node.store().databases() => {
+                    Reply::error(errors::INVALID_DB)
+                }
+                Some(db) => {
+                    self.db = db as usize;
+                    Reply::OK
+                }
+            },
+            b"hello" => self.hello(args),
+            b"reset" => {
+                self.db = 0;
+                self.resp3 = false;
+                self.name = None;
+                Reply::Status("RESET".into())
+            }
+            b"auth" => {
+                if args.len() == 2 {
+                    Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+                } else if args.len() == 3 && args[1].eq_ignore_ascii_case(b"default") {
+                    Reply::OK
+                } else if args.len() == 3 {
+                    Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+                } else {
+                    Reply::error(errors::SYNTAX)
+                }
+            }
+            b"time" => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                Reply::Array(vec![
+                    Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+                    Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+                ])
+            }
+            b"client" => self.client(args),
+            b"config" => self.config(args),
+            b"command" => command::command_cmd(args),
+            b"info" => {
+                let text = info::render(&self.server, &args[1..]);
+                if self.resp3 {
+                    Reply::Verbatim("txt", Bytes::from(text))
+                } else {
+                    Reply::Bulk(Bytes::from(text))
+                }
+            }
+            b"debug" => self.debug(args).await,
+            _ => Reply::error(errors::unknown_command(&args[0], &args[1..])),
+        }
+    }
+
+    fn hello(&mut self, args: &[Bytes]) -> Reply {
+        let mut proto = if self.resp3 { 3 } else { 2 };
+        let mut i = 1;
+        if args.len() > 1 {
+            match parse_i64(&args[1]) {
+                Some(v) if v == 2 || v == 3 => proto = v,
+                Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+                None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+            }
+            i = 2;
+        }
+        let mut new_name = None;
+        while i < args.len() {
+            let opt = args[i].to_ascii_lowercase();
+            let more = args.len() - i - 1;
+            if opt == b"auth" && more >= 2 {
+                if !args[i + 1].eq_ignore_ascii_case(b"default") {
+                    return Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+                }
+                i += 3;
+            } else if opt == b"setname" && more >= 1 {
+                if let Err(r) = valid_client_name(&args[i + 1]) {
+                    return r;
+                }
+                new_name = Some(args[i + 1].clone());
+                i += 2;
+            } else {
+                return Reply::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&args[i])));
+            }
+        }
+        if let Some(n) = new_name {
+            self.name = if n.is_empty() { None } else { Some(n) };
+        }
+        self.resp3 = proto == 3;
+        let role = if self.server.node.is_leader() { "master" } else { "replica" };
+        Reply::Map(vec![
+            (Reply::bulk("server"), Reply::bulk("redis")),
+            (Reply::bulk("version"), Reply::bulk(info::REDIS_VERSION)),
+            (Reply::bulk("proto"), Reply::Int(proto)),
+            (Reply::bulk("id"), Reply::Int(self.id as i64)),
+            (Reply::bulk("mode"), Reply::bulk("standalone")),
+            (Reply::bulk("role"), Reply::bulk(role)),
+            (Reply::bulk("modules"), Reply::Array(Vec::new())),
+        ])
+    }
+
+    fn client(&mut self, args: &[Bytes]) -> Reply {
+        let sub = args[1].to_ascii_lowercase();
+        let arity = |n: usize, name: &str| {
+            if args.len() != n {
+                Err(Reply::error(errors::wrong_arity(&format!("client|{name}"))))
+            } else {
+                Ok(())
+            }
+        };
+        match &sub[..] {
+            b"id" => arity(2, "id").map(|_| Reply::Int(self.id as i64)).unwrap_or_else(|e| e),
+            b"getname" => arity(2, "getname")
+                .map(|_| match &self.name {
+                    Some(n) => Reply::Bulk(n.clone()),
+                    None => Reply::Nil,
+                })
+                .unwrap_or_else(|e| e),
+            b"setname" => {
+                if let Err(e) = arity(3, "setname") {
+                    return e;
+                }
+                if let Err(r) = valid_client_name(&args[2]) {
+                    return r;
+                }
+                self.name = if args[2].is_empty() { None } else { Some(args[2].clone()) };
+                Reply::OK
+            }
+            _ => Reply::error(format!(
+                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&args[1])
+            )),
+        }
+    }
+
+    fn config(&mut self, args: &[Bytes]) -> Reply {
+        let sub = args[1].to_ascii_lowercase();
+        let settings = self.server.node.settings();
+        match &sub[..] {
+            b"get" => {
+                if args.len() < 3 {
+                    return Reply::error(errors::wrong_arity("config|get"));
+                }
+                let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
+                let pairs = config::config_get(&settings.read(), &patterns);
+                Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), Reply::bulk(v))).collect())
+            }
+            b"set" => {
+                if args.len() < 4 || args.len() % 2 != 0 {
+                    return Reply::error(errors::wrong_arity("config|set"));
+                }
+                let mut pairs = Vec::new();
+                for kv in args[2..].chunks(2) {
+                    let (Ok(k), Ok(v)) = (std::str::from_utf8(&kv[0]), std::str::from_utf8(&kv[1])) else {
+                        return Reply::error(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{}') - argument must be valid text",
+                            String::from_utf8_lossy(&kv[0])
+                        ));
+                    };
+                    pairs.push((k, v));
+                }
+                let mut s = settings.write();
+                match config::config_set(&mut s, &pairs) {
+                    Ok(()) => {
+                        crate::logging::set_level(s.loglevel);
+                        Reply::OK
+                    }
+                    Err(e) => Reply::error(e),
+                }
+            }
+            b"resetstat" => {
+                if args.len() != 2 {
+                    return Reply::error(errors::wrong_arity("config|resetstat"));
+                }
+                let st = &self.server.stats;
+                for c in [
+                    &st.total_connections_received,
+                    &st.rejected_connections,
+                    &st.total_commands_processed,
+                    &st.total_net_input_bytes,
+                    &st.total_net_output_bytes,
+                    &st.total_error_replies,
+                ] {
+                    c.store(0, Ordering::Relaxed);
+                }
+                Reply::OK
+            }
+            _ => Reply::error(format!(
+                "ERR unknown subcommand '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )),
+        }
+    }
+
+    async fn debug(&mut self, args: &[Bytes]) -> Reply {
+        let sub = args[1].to_ascii_lowercase();
+        match &sub[..] {
+            b"digest" | b"digest-value" => {
+                if let Err(r) = self.barrier().await {
+                    return r;
+                }
+                let ctx = ReadCtx { store: self.server.node.store(), db: self.db, now_ms: self.server.node.read_time_ms() };
+                if sub == b"digest" {
+                    command::debug_digest(&ctx, args)
+                } else {
+                    command::debug_digest_value(&ctx, args)
+                }
+            }
+            _ => Reply::error(format!(
+                "ERR unknown subcommand '{}'. Try DEBUG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )),
+        }
+    }
+}
+
+fn valid_client_name(name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(Reply::error("ERR Client names cannot contain spaces, newlines or special characters."));
+    }
+    Ok(())
+}
+
+/// Redis's string2ll: an optional '-', digits, no leading zeros, no spaces.
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || s.starts_with('+') || (s.len() > 1 && (s.starts_with('0') || s.starts_with("-0"))) {
+        return None;
+    }
+    s.parse().ok()
+}

@@ -1,0 +1,166 @@
+//! Process-level tests: real raftis processes on loopback, killed with SIGKILL and restarted.
+//! Every acknowledged write must read back from every node.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{bulk, is_err, ok, Client, Cluster, Frame};
+
+fn set_cmds(prefix: &str, n: usize) -> Vec<Vec<String>> {
+    (0..n).map(|i| vec!["SET".into(), format!("{prefix}:{i}"), format!("v{i}")]).collect()
+}
+
+/// Writes through `c` in pipelined chunks until every write is acknowledged, retrying a chunk
+/// whose writes were refused (TRYAGAIN) or have an unknown outcome (UNCERTAIN; these SETs are
+/// idempotent, so a retry is harmless).
+fn write_all(c: &mut Client, cmds: &[Vec<String>]) {
+    for chunk in cmds.chunks(50) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let replies = c.pipeline(chunk);
+            if replies.iter().all(|r| *r == ok()) {
+                break;
+            }
+            assert!(
+                replies.iter().all(|r| *r == ok() || is_err(r, "TRYAGAIN") || is_err(r, "UNCERTAIN")),
+                "unexpected replies {replies:?}"
+            );
+            assert!(Instant::now() < deadline, "writes kept failing: {replies:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn assert_reads_back(c: &mut Client, prefix: &str, n: usize) {
+    let cmds: Vec<Vec<String>> = (0..n).map(|i| vec!["GET".into(), format!("{prefix}:{i}")]).collect();
+    for (chunk_no, chunk) in cmds.chunks(100).enumerate() {
+        let replies = c.pipeline(chunk);
+        for (j, r) in replies.iter().enumerate() {
+            let i = chunk_no * 100 + j;
+            assert_eq!(*r, bulk(&format!("v{i}")), "{prefix}:{i}");
+        }
+    }
+}
+
+#[test]
+fn single_node_keeps_acknowledged_writes_across_kill_9() {
+    let mut cluster = Cluster::start(1, &[]);
+    let node = &cluster.nodes[0];
+    let mut c = node.client();
+    assert_eq!(c.cmd(&["PING"]), Frame::SimpleString(b"PONG".to_vec()));
+    write_all(&mut c, &set_cmds("k", 2000));
+    let incrs: Vec<Vec<&str>> = (0..300).map(|_| vec!["INCR", "counter"]).collect();
+    let replies = c.pipeline(&incrs);
+    assert_eq!(replies.last(), Some(&Frame::Integer(300)));
+    assert_eq!(c.cmd(&["SET", "ttl", "x", "EX", "1000"]), ok());
+
+    cluster.nodes[0].kill9();
+    cluster.nodes[0].start();
+    cluster.wait_leader(Duration::from_secs(10));
+    let mut c = cluster.nodes[0].client();
+    assert_reads_back(&mut c, "k", 2000);
+    assert_eq!(c.cmd(&["GET", "counter"]), bulk("300"));
+    match c.cmd(&["TTL", "ttl"]) {
+        Frame::Integer(t) => assert!((990..=1000).contains(&t), "ttl {t}"),
+        other => panic!("TTL replied {other:?}"),
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), Frame::Integer(2002));
+}
+
+#[test]
+fn three_nodes_replicate_through_every_node_and_survive_leader_kill() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+
+    // Any node accepts any command: followers forward writes to the leader.
+    for i in 0..3 {
+        let mut c = cluster.nodes[i].client();
+        write_all(&mut c, &set_cmds(&format!("n{i}"), 300));
+    }
+    // Linearizable reads on every node see every acknowledged write at once.
+    for i in 0..3 {
+        let mut c = cluster.nodes[i].client();
+        for j in 0..3 {
+            assert_reads_back(&mut c, &format!("n{j}"), 300);
+        }
+    }
+
+    // Kill the leader: a new one takes over and writes continue.
+    let killed_at = Instant::now();
+    cluster.nodes[leader].kill9();
+    let new_leader = cluster.wait_leader(Duration::from_secs(10));
+    assert_ne!(new_leader, leader);
+    let survivor = (0..3).find(|&i| i != leader && i != new_leader).unwrap();
+    let mut c = cluster.nodes[survivor].client();
+    write_all(&mut c, &set_cmds("after", 300));
+    eprintln!("writes accepted again {:?} after the leader was killed", killed_at.elapsed());
+    for i in [new_leader, survivor] {
+        let mut c = cluster.nodes[i].client();
+        for j in 0..3 {
+            assert_reads_back(&mut c, &format!("n{j}"), 300);
+        }
+        assert_reads_back(&mut c, "after", 300);
+    }
+
+    // The old leader comes back, catches up, and holds the same data.
+    cluster.nodes[leader].start();
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert_eq!(digests.len(), 3);
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "replicas differ: {digests:?}");
+    let mut c = cluster.nodes[leader].client();
+    assert_reads_back(&mut c, "after", 300);
+}
+
+#[test]
+fn without_a_quorum_commands_fail_fast_instead_of_hanging() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let lone = (leader + 1) % 3;
+    for i in 0..3 {
+        if i != lone {
+            cluster.nodes[i].kill9();
+        }
+    }
+    let mut c = cluster.nodes[lone].client();
+    // Once the lone node knows it has no leader, every command answers at once.
+    common::wait_for("the lone node to give up its leader", Duration::from_secs(10), || {
+        (cluster.nodes[lone].info_field("raft_leader_id")? == "0").then_some(())
+    });
+    for cmd in [vec!["SET", "a", "1"], vec!["GET", "a"]] {
+        let t = Instant::now();
+        let r = c.cmd(&cmd);
+        assert!(is_err(&r, "TRYAGAIN"), "{cmd:?} replied {r:?}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{cmd:?} took {:?}", t.elapsed());
+    }
+    // Commands that need no quorum still work.
+    assert_eq!(c.cmd(&["PING"]), Frame::SimpleString(b"PONG".to_vec()));
+}
+
+#[test]
+fn redis_benchmark_completes_against_leader_and_follower() {
+    let Ok(out) = std::process::Command::new("redis-benchmark").arg("--version").output() else {
+        assert!(std::env::var("CI").is_err(), "redis-benchmark must be installed in CI");
+        eprintln!("redis-benchmark is not installed: skipped (the README's test command installs it)");
+        return;
+    };
+    assert!(out.status.success());
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let follower = (leader + 1) % 3;
+    for i in [leader, follower] {
+        let out = std::process::Command::new("redis-benchmark")
+            .args(["-p", &cluster.nodes[i].port.to_string(), "-t", "set,get,incr,mset", "-P", "16", "-c", "50"])
+            .args(["-n", "20000", "-q"])
+            .output()
+            .expect("run redis-benchmark");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "redis-benchmark failed: {text}");
+        for t in ["SET", "GET", "INCR", "MSET"] {
+            assert!(text.contains(&format!("{t}:")), "no {t} result in: {text}");
+        }
+        assert!(!text.to_lowercase().contains("error"), "errors in: {text}");
+    }
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "replicas differ: {digests:?}");
+}

@@ -1,0 +1,309 @@
+//! Process-level test harness: raftis nodes as real processes on 127.0.0.1 free ports, each
+//! killed by its own PID when dropped, with a small blocking RESP client (replies decoded by
+//! redis-protocol) and condition waits with deadlines.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_protocol::resp2::decode::decode;
+pub use redis_protocol::resp2::types::OwnedFrame as Frame;
+
+static DIRS: AtomicU64 = AtomicU64::new(0);
+
+/// Ports handed out by the OS; the listeners are held until the nodes start, so two tests
+/// running at once never get the same port.
+pub fn free_ports(n: usize) -> (Vec<u16>, Vec<TcpListener>) {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    let ports = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    (ports, listeners)
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "raftis-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        DIRS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Polls `f` until it returns Some, or panics with `what` at the deadline.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Proc {
+    pub id: u64,
+    pub port: u16,
+    pub bus: u16,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Proc {
+    pub fn start(&mut self) {
+        assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("raftis.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn raftis");
+        self.child = Some(child);
+        let port = self.port;
+        wait_for("the node to accept connections", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        });
+    }
+
+    /// kill -9, by PID.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").arg(format!("-{sig}")).arg(c.id().to_string()).status();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    /// A field of INFO, or None if the node does not answer.
+    pub fn info_field(&self, field: &str) -> Option<String> {
+        let mut c = Client::try_connect(self.port)?;
+        let Frame::BulkString(text) = c.try_cmd(&["INFO", "all"])? else { return None };
+        let text = String::from_utf8(text).ok()?;
+        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("raftis.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Proc>,
+    root: PathBuf,
+}
+
+impl Cluster {
+    /// `n` nodes (1 = a single node started with no --peers), each in its own data directory,
+    /// with extra command-line arguments.
+    pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        let root = temp_dir("cluster");
+        let (ports, listeners) = free_ports(2 * n);
+        let peers: Vec<String> =
+            (0..n).map(|i| format!("{}@127.0.0.1:{}@{}", i + 1, ports[2 * i], ports[2 * i + 1])).collect();
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let dir = root.join(format!("n{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                ports[2 * i].to_string(),
+                "--bus-port".into(),
+                ports[2 * i + 1].to_string(),
+                "--dir".into(),
+                dir.display().to_string(),
+                "--node-id".into(),
+                (i + 1).to_string(),
+                "--loglevel".into(),
+                "verbose".into(),
+            ];
+            if n > 1 {
+                args.push("--peers".into());
+                args.push(peers.join(","));
+            }
+            args.extend(extra.iter().map(|s| s.to_string()));
+            nodes.push(Proc { id: i as u64 + 1, port: ports[2 * i], bus: ports[2 * i + 1], dir, args, child: None });
+        }
+        drop(listeners);
+        for n in &mut nodes {
+            n.start();
+        }
+        Cluster { nodes, root }
+    }
+
+    /// Index of the node every running node agrees leads, waiting up to `timeout`.
+    pub fn wait_leader(&self, timeout: Duration) -> usize {
+        wait_for("a leader all running nodes agree on", timeout, || {
+            let mut leader = None;
+            for n in self.nodes.iter().filter(|n| n.is_running()) {
+                let l: u64 = n.info_field("raft_leader_id")?.parse().ok()?;
+                if l == 0 || leader.is_some_and(|x| x != l) {
+                    return None;
+                }
+                leader = Some(l);
+            }
+            let l = leader?;
+            let idx = self.nodes.iter().position(|n| n.id == l)?;
+            (self.nodes[idx].is_running() && self.nodes[idx].info_field("raft_role")? == "leader").then_some(idx)
+        })
+    }
+
+    /// Waits until every running node has applied the same index, then returns their
+    /// DEBUG DIGEST replies.
+    pub fn converged_digests(&self, timeout: Duration) -> Vec<String> {
+        wait_for("all running nodes to apply the same index", timeout, || {
+            let applied: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .map(|n| n.info_field("raft_applied_index"))
+                .collect::<Option<_>>()?;
+            let commit: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .map(|n| n.info_field("raft_commit_index"))
+                .collect::<Option<_>>()?;
+            (applied.windows(2).all(|w| w[0] == w[1]) && commit.iter().all(|c| *c == applied[0])).then_some(())
+        });
+        self.nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .map(|n| match n.client().cmd(&["DEBUG", "DIGEST"]) {
+                Frame::SimpleString(s) | Frame::BulkString(s) => String::from_utf8(s).unwrap(),
+                other => panic!("DEBUG DIGEST replied {other:?}"),
+            })
+            .collect()
+    }
+
+    pub fn dump_logs(&self) -> String {
+        self.nodes.iter().map(|n| format!("==== node {} ====\n{}", n.id, n.log())).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill9();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        } else {
+            eprintln!("test data and logs kept in {}", self.root.display());
+        }
+    }
+}
+
+/// A blocking RESP2 client.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        Client::try_connect(port).unwrap_or_else(|| panic!("cannot connect to 127.0.0.1:{port}"))
+    }
+
+    pub fn try_connect(port: u16) -> Option<Client> {
+        let stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        stream.set_nodelay(true).ok()?;
+        Some(Client { stream, buf: Vec::new() })
+    }
+
+    pub fn encode<S: AsRef<[u8]>>(args: &[S], out: &mut Vec<u8>) {
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            let a = a.as_ref();
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Option<()> {
+        self.stream.write_all(bytes).ok()
+    }
+
+    pub fn read_reply(&mut self) -> Option<Frame> {
+        loop {
+            if let Ok(Some((frame, used))) = decode(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub fn try_cmd<S: AsRef<[u8]>>(&mut self, args: &[S]) -> Option<Frame> {
+        let mut out = Vec::new();
+        Client::encode(args, &mut out);
+        self.send_raw(&out)?;
+        self.read_reply()
+    }
+
+    pub fn cmd<S: AsRef<[u8]>>(&mut self, args: &[S]) -> Frame {
+        self.try_cmd(args).expect("connection closed")
+    }
+
+    /// Sends every command at once, then reads every reply.
+    pub fn pipeline<S: AsRef<[u8]>>(&mut self, cmds: &[Vec<S>]) -> Vec<Frame> {
+        let mut out = Vec::new();
+        for c in cmds {
+            Client::encode(c, &mut out);
+        }
+        self.send_raw(&out).expect("send");
+        cmds.iter().map(|_| self.read_reply().expect("reply")).collect()
+    }
+}
+
+pub fn bulk(s: &str) -> Frame {
+    Frame::BulkString(s.as_bytes().to_vec())
+}
+
+pub fn ok() -> Frame {
+    Frame::SimpleString(b"OK".to_vec())
+}
+
+/// True for an error reply starting with `prefix`.
+pub fn is_err(f: &Frame, prefix: &str) -> bool {
+    matches!(f, Frame::Error(e) if e.starts_with(prefix))
+}
