@@ -4,6 +4,7 @@
 //! `server` -> `node` -> (`raft`, `wal`, `transport`, `machine`) -> `command` -> `store`.
 //! `raft` imports none of the others.
 
-pub mod raft;
 pub mod errors;
+pub mod raft;
 pub mod reply;
+pub mod store;
