@@ -84,7 +84,7 @@ mod tests {
         for i in 0..n {
             let h = hash_key(format!("key:{i}").as_bytes());
             low[(h & 1023) as usize] += 1;
-            high[((h >> 32) * 64 >> 32) as usize] += 1;
+            high[(((h >> 32) * 64) >> 32) as usize] += 1;
         }
         // Expected 64 per bucket and 1024 per shard; a decent hash stays well within 2x.
         assert!(low.iter().all(|&c| (24..=110).contains(&c)), "{low:?}");

@@ -465,7 +465,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
                 entry,
                 volatile: &mut shard.volatile,
             }),
-            Found::Expired(_) => {
+            Found::Expired => {
                 shard.volatile -= 1;
                 None
             }
@@ -523,7 +523,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
         match shard.dict.find_mut(h, key, now_ms) {
-            Found::Expired(_) => {
+            Found::Expired => {
                 shard.volatile -= 1;
                 true
             }
