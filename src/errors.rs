@@ -33,9 +33,41 @@ pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
 }
 
 pub fn wrong_arity(name: &str) -> String {
-    format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())
+    format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_ascii_lowercase()
+    )
 }
 
 pub fn invalid_expire(cmd: &str) -> String {
-    format!("ERR invalid expire time in '{}' command", cmd.to_ascii_lowercase())
+    format!(
+        "ERR invalid expire time in '{}' command",
+        cmd.to_ascii_lowercase()
+    )
 }
+
+/// Redis quotes at most 128 bytes of a client's argument in an error.
+fn quoted(arg: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&arg[..arg.len().min(128)])
+}
+
+pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
+    format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        quoted(sub),
+        container.to_ascii_uppercase()
+    )
+}
+
+pub fn unsupported_option(opt: &[u8]) -> String {
+    format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))
+}
+
+pub const EXPIRE_NX_CONFLICT: &str =
+    "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_LT_CONFLICT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
+pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
+pub const GETKEYS_BAD_ARITY: &str = "ERR Invalid number of arguments specified for command";
+pub const GETKEYS_BAD_ARGS: &str = "ERR Invalid arguments specified for command";
