@@ -262,15 +262,12 @@ fn keys_from_specs(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usi
     true
 }
 
-/// The shards a command touches in `db`.
-fn shard_set<'s>(
-    store: &'s Store,
-    spec: &CommandSpec,
-    scope: Scope,
-    db: u32,
-    args: &[Bytes],
-) -> ShardSet<'s> {
-    let mut set = store.shards();
+/// Add the shards a command touches in `db` to `set`.
+fn add_shards(set: &mut ShardSet<'_>, spec: &CommandSpec, db: u32, args: &[Bytes]) {
+    let scope = match spec.exec {
+        Exec::Read { scope, .. } | Exec::Write { scope, .. } => scope,
+        Exec::Session => return,
+    };
     match scope {
         Scope::Keys => {
             if !for_each_key(spec, args, |i, _| set.add_key(db, &args[i])) {
@@ -280,7 +277,6 @@ fn shard_set<'s>(
         Scope::Db => set.add_db(db),
         Scope::All => set.add_all(),
     }
-    set
 }
 
 /// Run a read command (`Exec::Read`) on `store` as of `now_ms`. The node has passed the read
@@ -292,13 +288,15 @@ pub fn execute_read(
     now_ms: u64,
     args: &[Bytes],
 ) -> Reply {
-    let Exec::Read { run, scope } = spec.exec else {
+    let Exec::Read { run, .. } = spec.exec else {
         return Reply::error(format!("ERR '{}' is not a read command", spec.name));
     };
     if db as usize >= store.databases() {
         return Reply::error(errors::INVALID_DB);
     }
-    let locks = shard_set(store, spec, scope, db, args).read();
+    let mut set = store.shards();
+    add_shards(&mut set, spec, db, args);
+    let locks = set.read();
     let ctx = ReadCtx {
         db,
         now_ms,
@@ -308,8 +306,8 @@ pub fn execute_read(
 }
 
 /// Run a committed command at `time_ms` (the entry's time): a write's apply, or a read that
-/// went through the log (e.g. inside a transaction). Deterministic: same store, same arguments,
-/// same time, same result and reply on every replica.
+/// went through the log. Deterministic: same store, same arguments, same time, same result and
+/// reply on every replica.
 pub fn execute_write(
     store: &Store,
     spec: &'static CommandSpec,
@@ -317,22 +315,54 @@ pub fn execute_write(
     time_ms: u64,
     args: &[Bytes],
 ) -> Reply {
-    if db as usize >= store.databases() {
-        return Reply::error(errors::INVALID_DB);
-    }
-    match spec.exec {
-        Exec::Write { apply, scope, .. } => {
-            let mut locks = shard_set(store, spec, scope, db, args).write();
-            let mut ctx = WriteCtx {
-                db,
-                time_ms,
-                locks: &mut locks,
-            };
-            apply(&mut ctx, args)
+    execute_transaction(store, time_ms, &[(db, spec, args)])
+        .pop()
+        .expect("one reply per command")
+}
+
+/// Run committed commands `(db, spec, args)` at `time_ms` as one atomic step: the union of
+/// their shards is locked (in ascending order) before the first runs and released after the
+/// last, so no reader sees part of them (MULTI/EXEC). One reply per command, in order.
+pub fn execute_transaction(
+    store: &Store,
+    time_ms: u64,
+    cmds: &[(u32, &'static CommandSpec, &[Bytes])],
+) -> Vec<Reply> {
+    let mut set = store.shards();
+    for &(db, spec, args) in cmds {
+        if (db as usize) < store.databases() {
+            add_shards(&mut set, spec, db, args);
         }
-        Exec::Read { .. } => execute_read(store, spec, db, time_ms, args),
-        Exec::Session => Reply::error(format!("ERR '{}' cannot run through the log", spec.name)),
     }
+    let mut locks = set.write();
+    cmds.iter()
+        .map(|&(db, spec, args)| {
+            if db as usize >= store.databases() {
+                return Reply::error(errors::INVALID_DB);
+            }
+            match spec.exec {
+                Exec::Write { apply, .. } => apply(
+                    &mut WriteCtx {
+                        db,
+                        time_ms,
+                        locks: &mut locks,
+                    },
+                    args,
+                ),
+                Exec::Read { run, .. } => run(
+                    &ReadCtx {
+                        db,
+                        now_ms: time_ms,
+                        view: View::Write(&locks),
+                    },
+                    args,
+                ),
+                Exec::Session => {
+                    Reply::error(format!("ERR '{}' cannot run through the log", spec.name))
+                }
+            }
+        })
+        .collect()
 }
 
 enum View<'a> {
@@ -417,15 +447,6 @@ impl<'s> WriteCtx<'_, 's> {
     /// Delete every key of database `db` (needs its shards: `Scope::Db` or `Scope::All`).
     pub fn clear_db(&mut self, db: u32, free: Free) -> usize {
         self.locks.clear_db(db, free)
-    }
-
-    /// Run a read command inside this write (transactions): it sees this write's time.
-    pub fn as_read(&self) -> ReadCtx<'_> {
-        ReadCtx {
-            db: self.db,
-            now_ms: self.time_ms,
-            view: View::Write(self.locks),
-        }
     }
 }
 

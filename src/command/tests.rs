@@ -443,3 +443,80 @@ fn commands_lock_only_what_they_declare_and_never_panic_on_odd_arguments() {
         }
     }
 }
+
+#[test]
+fn a_transaction_runs_reads_and_writes_in_order_at_one_time() {
+    let store = Store::new(16, 8);
+    let lines = [
+        "SET a 1",
+        "INCR a",
+        "GET a",
+        "PEXPIRE a 10",
+        "PTTL a",
+        "MGET a b",
+        "DEL a b",
+    ];
+    let args: Vec<Vec<Bytes>> = lines.iter().map(|l| tokenize(l)).collect();
+    let mut cmds: Vec<(u32, &'static CommandSpec, &[Bytes])> = args
+        .iter()
+        .map(|a| (0, resolve(a).unwrap(), &a[..]))
+        .collect();
+    let in_db3 = tokenize("SET a 3");
+    cmds.push((3, resolve(&in_db3).unwrap(), &in_db3[..]));
+    cmds.push((99, resolve(&in_db3).unwrap(), &in_db3[..]));
+    let replies: Vec<String> = execute_transaction(&store, 1000, &cmds)
+        .iter()
+        .map(render)
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "+OK",
+            ":2",
+            "\"2\"",
+            ":1",
+            ":10",
+            "[\"2\", (nil)]",
+            ":1",
+            "+OK",
+            "-ERR DB index is out of range"
+        ]
+    );
+    assert_eq!(store.db_stats(3), (1, 0));
+}
+
+#[test]
+fn a_transaction_is_atomic_for_a_concurrent_reader() {
+    let store = Store::new(1, 16);
+    let mget = tokenize("MGET a b c");
+    let mget_spec = resolve(&mget).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut reads = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || reads < 1000 {
+                let Reply::Array(v) = execute_read(&store, mget_spec, 0, 0, &mget) else {
+                    panic!("MGET did not reply with an array")
+                };
+                assert!(
+                    v.windows(2).all(|w| w[0] == w[1]),
+                    "torn transaction: {v:?}"
+                );
+                reads += 1;
+            }
+        });
+        for n in 0..3000 {
+            let lines: Vec<Vec<Bytes>> = ["a", "b", "c"]
+                .iter()
+                .map(|k| tokenize(&format!("SET {k} {n}")))
+                .collect();
+            let cmds: Vec<(u32, &'static CommandSpec, &[Bytes])> = lines
+                .iter()
+                .map(|a| (0, resolve(a).unwrap(), &a[..]))
+                .collect();
+            execute_transaction(&store, 0, &cmds);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+    });
+}
