@@ -33,17 +33,11 @@ pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
 }
 
 pub fn wrong_arity(name: &str) -> String {
-    format!(
-        "ERR wrong number of arguments for '{}' command",
-        name.to_ascii_lowercase()
-    )
+    format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())
 }
 
 pub fn invalid_expire(cmd: &str) -> String {
-    format!(
-        "ERR invalid expire time in '{}' command",
-        cmd.to_ascii_lowercase()
-    )
+    format!("ERR invalid expire time in '{}' command", cmd.to_ascii_lowercase())
 }
 
 /// Redis quotes at most 128 bytes of a client's argument in an error.

@@ -4,9 +4,9 @@
 //! `server` -> `node` -> (`raft`, `wal`, `transport`, `machine`) -> `command` -> `store`.
 //! `raft` imports none of the others.
 
-pub mod command;
-pub mod errors;
-pub mod machine;
 pub mod raft;
+pub mod errors;
 pub mod reply;
 pub mod store;
+pub mod command;
+pub mod machine;
