@@ -520,3 +520,54 @@ fn a_transaction_is_atomic_for_a_concurrent_reader() {
         reader.join().unwrap();
     });
 }
+
+#[test]
+fn command_list_filters_like_redis() {
+    // Expected: redis-server 7.0's COMMAND LIST FILTERBY ..., restricted to raftis's commands.
+    let cases = [
+        ("ACLCAT string", "decr decrby get incr incrby mget mset set"),
+        (
+            "ACLCAT keyspace",
+            "dbsize del exists expire flushall flushdb persist pexpire pttl ttl type",
+        ),
+        (
+            "ACLCAT fast",
+            "auth dbsize decr decrby echo exists expire get hello incr incrby mget persist \
+             pexpire ping pttl quit reset select time ttl type",
+        ),
+        (
+            "PATTERN c*g*",
+            "client|caching client|getname client|getredir client|tracking \
+             client|trackinginfo command|getkeys command|getkeysandflags config config|get \
+             config|help config|resetstat config|rewrite config|set",
+        ),
+        (
+            "PATTERN *|get*",
+            "client|getname client|getredir command|getkeys command|getkeysandflags config|get",
+        ),
+        (
+            "ACLCAT DANGEROUS",
+            "client|kill client|list client|no-evict client|pause client|unblock \
+             client|unpause config|get config|resetstat config|rewrite config|set debug \
+             flushall flushdb info",
+        ),
+    ];
+    for (filter, expected) in cases {
+        let Reply::Array(names) = command_cmd(&tokenize(&format!("COMMAND LIST FILTERBY {filter}")))
+        else {
+            panic!("not an array")
+        };
+        let mut names: Vec<String> = names
+            .iter()
+            .map(|n| render(n).trim_matches('"').to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names.join(" "), expected, "{filter}");
+    }
+    let Reply::Array(all) = command_cmd(&tokenize("COMMAND LIST")) else {
+        panic!("not an array")
+    };
+    let subcommands: usize = table().iter().map(|s| s.subcommands.len()).sum();
+    assert_eq!(all.len(), table().len() + subcommands);
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(32));
+}

@@ -19,6 +19,12 @@
 //! (see `dict` and `hash`), so replicas that applied the same log agree on it, and `digest()`
 //! proves they agree on the data.
 //!
+//! Memory. A key costs a 40-byte node (key+value blob pointer, deadline, key length, LRU field,
+//! chain link), its blob (key and string value in one allocation) and 8 bytes per bucket at a
+//! load factor between 0.5 and 1. Measured with mimalloc, 1M keys of 16 bytes with 32-byte
+//! values: 104-110 bytes of RSS per key, with or without a TTL (redis-server 7.0.15: 136 bytes
+//! of used_memory, 149 of RSS, and about 40 more with a TTL).
+//!
 //! Not here: command parsing and replies (`command`), deciding what expires or is evicted (the
 //! leader proposes it), memory limits (issue 4).
 
