@@ -553,7 +553,8 @@ fn command_list_filters_like_redis() {
         ),
     ];
     for (filter, expected) in cases {
-        let Reply::Array(names) = command_cmd(&tokenize(&format!("COMMAND LIST FILTERBY {filter}")))
+        let Reply::Array(names) =
+            command_cmd(&tokenize(&format!("COMMAND LIST FILTERBY {filter}")))
         else {
             panic!("not an array")
         };
