@@ -118,8 +118,14 @@ impl Default for Settings {
 
 impl Settings {
     pub fn bus_port(&self) -> u16 {
-        let listed = self.peers.iter().find(|p| p.id == self.node_id).and_then(|p| p.bus);
-        self.bus_port.or(listed).unwrap_or(self.port.wrapping_add(10000))
+        let listed = self
+            .peers
+            .iter()
+            .find(|p| p.id == self.node_id)
+            .and_then(|p| p.bus);
+        self.bus_port
+            .or(listed)
+            .unwrap_or(self.port.wrapping_add(10000))
     }
 
     /// The voters' ids; a node started without `--peers` is a group of one.
@@ -226,10 +232,14 @@ fn enum_of<T: Copy>(v: &str, options: &[(&str, T)]) -> Result<T, String> {
 }
 
 fn parse_peers(v: &str) -> Result<Vec<Peer>, String> {
-    let bad = || format!("invalid peer list '{v}': expected id@host:port[,id@host:port...]");
+    let bad = || format!("invalid peer list '{v}': expected id@host:port[@busport][,...]");
     let mut peers = Vec::new();
     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (id, addr) = item.split_once('@').ok_or_else(bad)?;
+        let (addr, bus) = match addr.split_once('@') {
+            Some((a, b)) => (a, Some(b.parse::<u16>().map_err(|_| bad())?)),
+            None => (addr, None),
+        };
         let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
         let id: u64 = id.parse().map_err(|_| bad())?;
         let port: u16 = port.parse().map_err(|_| bad())?;
@@ -240,6 +250,7 @@ fn parse_peers(v: &str) -> Result<Vec<Peer>, String> {
             id,
             host: host.to_string(),
             port,
+            bus,
         });
     }
     Ok(peers)
@@ -327,7 +338,10 @@ pub static DIRECTIVES: &[Directive] = &[
         |s| s
             .peers
             .iter()
-            .map(|p| format!("{}@{}:{}", p.id, p.host, p.port))
+            .map(|p| match p.bus {
+                Some(b) => format!("{}@{}:{}@{b}", p.id, p.host, p.port),
+                None => format!("{}@{}:{}", p.id, p.host, p.port),
+            })
             .collect::<Vec<_>>()
             .join(","),
         |s, v| s.peers = parse_peers(v)?
@@ -502,7 +516,7 @@ pub fn config_get(s: &Settings, patterns: &[&[u8]]) -> Vec<(String, String)> {
         .filter(|d| {
             patterns
                 .iter()
-                .any(|p| glob::matches(p, d.name.as_bytes(), true))
+                .any(|p| glob::glob_match(p, d.name.as_bytes(), true))
         })
         .map(|d| (d.name.to_string(), (d.get)(s)))
         .collect()
@@ -574,7 +588,8 @@ mod tests {
             Peer {
                 id: 3,
                 host: "127.0.0.1".into(),
-                port: 7003
+                port: 7003,
+                bus: None
             }
         );
         assert_eq!(s.bus_port(), 17002);

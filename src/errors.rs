@@ -62,3 +62,28 @@ pub const PROTO_UNAUTH_BULK_LEN: &str = "ERR Protocol error: unauthenticated bul
 /// `ERR Protocol error: expected '$', got 'X'`: the offending byte goes, raw, between the two
 /// parts (CR and LF become spaces, as addReplyErrorFormat maps them).
 pub const PROTO_EXPECTED_DOLLAR: [&str; 2] = ["ERR Protocol error: expected '$', got '", "'"];
+/// Redis quotes at most 128 bytes of a client's argument in an error.
+fn quoted(arg: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&arg[..arg.len().min(128)])
+}
+
+pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
+    format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        quoted(sub),
+        container.to_ascii_uppercase()
+    )
+}
+
+pub fn unsupported_option(opt: &[u8]) -> String {
+    format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))
+}
+
+pub const EXPIRE_NX_CONFLICT: &str =
+    "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_LT_CONFLICT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
+pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
+pub const GETKEYS_BAD_ARITY: &str = "ERR Invalid number of arguments specified for command";
+pub const GETKEYS_BAD_ARGS: &str = "ERR Invalid arguments specified for command";

@@ -1,125 +1,178 @@
-//! Glob-style pattern matching with Redis's rules (`stringmatchlen` in util.c), used by
-//! CONFIG GET, KEYS, SCAN MATCH and PSUBSCRIBE.
+//! Redis's glob-style pattern matching (`stringmatchlen` in src/util.c), for KEYS, SCAN MATCH
+//! and COMMAND LIST FILTERBY PATTERN.
 //!
-//! `*` any run, `?` one byte, `[abc]`, `[^abc]`, `[a-z]` classes, `\x` a literal `x`. Works on
-//! bytes (keys are binary). Matching is iterative over the pattern with backtracking on `*`
-//! only to the last star, so a hostile pattern cannot blow up (Redis 7 guards the same
-//! quadratic case with a nesting limit).
+//! `*` any sequence, `?` any byte, `[abc]` `[^abc]` `[a-z]` a class, `\x` the byte x. Quirks kept
+//! from Redis: a range may be written backwards (`[z-a]`), an unterminated class runs to the end
+//! of the pattern, a trailing `\` matches itself. Unlike Redis's recursive matcher this one
+//! backtracks only to the last `*` (same answers), so a hostile pattern can cost time
+//! proportional to pattern x subject, but never stack depth.
 
-/// Does `s` match `pattern`? `nocase` folds ASCII case.
-pub fn matches(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    let eq = |a: u8, b: u8| {
-        if nocase {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    let (mut p, mut i) = (0usize, 0usize);
-    // Where to resume after the last `*`: (pattern index after the star, string index).
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        if p < pattern.len() {
-            match pattern[p] {
-                b'*' => {
-                    while p < pattern.len() && pattern[p] == b'*' {
-                        p += 1;
-                    }
-                    if p == pattern.len() {
-                        return true;
-                    }
-                    star = Some((p, i));
-                    continue;
-                }
-                b'?' if i < s.len() => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                b'[' if i < s.len() => {
-                    let (matched, next) = class(pattern, p, s[i], nocase);
-                    if matched {
-                        p = next;
-                        i += 1;
-                        continue;
-                    }
-                }
-                b'\\' if p + 1 < pattern.len() && i < s.len() && eq(pattern[p + 1], s[i]) => {
-                    p += 2;
-                    i += 1;
-                    continue;
-                }
-                b'\\' if p + 1 < pattern.len() => {}
-                c if i < s.len() && c != b'?' && c != b'[' && eq(c, s[i]) => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        } else if i == s.len() {
-            return true;
-        }
-        // Mismatch: let the last star swallow one more byte, or fail.
-        match star {
-            Some((sp, si)) if si < s.len() => {
-                star = Some((sp, si + 1));
-                p = sp;
-                i = si + 1;
-            }
-            _ => return false,
-        }
+/// The byte at `i`, or 0 past the end (Redis reads the string's NUL terminator there).
+#[inline]
+fn at(p: &[u8], i: usize) -> u8 {
+    p.get(i).copied().unwrap_or(0)
+}
+
+#[inline]
+fn fold(c: u8, nocase: bool) -> u8 {
+    if nocase {
+        c.to_ascii_lowercase()
+    } else {
+        c
     }
 }
 
-/// Matches byte `c` against the class starting at `pattern[start] == '['`. Returns whether it
-/// matched and the pattern index after the class.
-fn class(pattern: &[u8], start: usize, c: u8, nocase: bool) -> (bool, usize) {
-    let fold = |b: u8| if nocase { b.to_ascii_lowercase() } else { b };
-    let c = fold(c);
-    let mut p = start + 1;
-    let not = pattern.get(p) == Some(&b'^');
-    if not {
-        p += 1;
-    }
-    let mut matched = false;
-    loop {
-        match pattern.get(p) {
-            // An unterminated class ends at the pattern's end, as in Redis.
-            None => {
-                p -= 1;
-                break;
-            }
-            Some(b']') => break,
-            Some(b'\\') if p + 1 < pattern.len() => {
+/// Match the single pattern element at `pat[p]` (not `*`) against the byte `c`. Returns
+/// whether it matched and where the next element starts.
+fn element(pat: &[u8], mut p: usize, c: u8, nocase: bool) -> (bool, usize) {
+    match pat[p] {
+        b'?' => (true, p + 1),
+        b'[' => {
+            p += 1;
+            let not = at(pat, p) == b'^';
+            if not {
                 p += 1;
-                if fold(pattern[p]) == c {
-                    matched = true;
-                }
             }
-            Some(&lo) if pattern.get(p + 1) == Some(&b'-') && p + 2 < pattern.len() => {
-                let hi = pattern[p + 2];
-                let (lo, hi) = if lo > hi { (hi, lo) } else { (lo, hi) };
-                let (lo, hi) = (fold(lo), fold(hi));
-                if c >= lo && c <= hi {
+            let mut matched = false;
+            loop {
+                let left = pat.len().saturating_sub(p);
+                if at(pat, p) == b'\\' && left >= 2 {
+                    p += 1;
+                    if pat[p] == c {
+                        matched = true;
+                    }
+                } else if at(pat, p) == b']' {
+                    break;
+                } else if left == 0 {
+                    // Unterminated class: it ends with the pattern.
+                    p -= 1;
+                    break;
+                } else if left >= 3 && pat[p + 1] == b'-' {
+                    let (mut start, mut end) = (pat[p], pat[p + 2]);
+                    if start > end {
+                        std::mem::swap(&mut start, &mut end);
+                    }
+                    let (start, end, c) = (fold(start, nocase), fold(end, nocase), fold(c, nocase));
+                    p += 2;
+                    if c >= start && c <= end {
+                        matched = true;
+                    }
+                } else if fold(pat[p], nocase) == fold(c, nocase) {
                     matched = true;
                 }
-                p += 2;
+                p += 1;
             }
-            Some(&b) => {
-                if fold(b) == c {
-                    matched = true;
-                }
+            (matched != not, p + 1)
+        }
+        b'\\' if pat.len() - p >= 2 => (fold(pat[p + 1], nocase) == fold(c, nocase), p + 2),
+        lit => (fold(lit, nocase) == fold(c, nocase), p + 1),
+    }
+}
+
+/// Whether `subject` matches `pattern`.
+pub fn glob_match(pattern: &[u8], subject: &[u8], nocase: bool) -> bool {
+    let (mut p, mut s) = (0usize, 0usize);
+    // After the last `*` seen: where the rest of the pattern starts, and the subject position
+    // it was last tried from.
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if p < pattern.len() && pattern[p] == b'*' {
+            while p < pattern.len() && pattern[p] == b'*' {
+                p += 1;
+            }
+            if p == pattern.len() {
+                return true;
+            }
+            star = Some((p, s));
+            continue;
+        }
+        if s == subject.len() {
+            while p < pattern.len() && pattern[p] == b'*' {
+                p += 1;
+            }
+            return p == pattern.len();
+        }
+        if p < pattern.len() {
+            let (ok, next) = element(pattern, p, subject[s], nocase);
+            if ok {
+                p = next;
+                s += 1;
+                continue;
             }
         }
-        p += 1;
+        match star {
+            Some((sp, ss)) => {
+                star = Some((sp, ss + 1));
+                p = sp;
+                s = ss + 1;
+            }
+            None => return false,
+        }
     }
-    (matched != not, p + 1)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::glob_match;
+
+    fn m(p: &str, s: &str) -> bool {
+        glob_match(p.as_bytes(), s.as_bytes(), false)
+    }
+
+    #[test]
+    fn star_and_question_mark() {
+        assert!(m("*", ""));
+        assert!(m("*", "anything"));
+        assert!(m("h?llo", "hello"));
+        assert!(!m("h?llo", "hllo"));
+        assert!(m("h*llo", "hllo"));
+        assert!(m("h*llo", "heeeello"));
+        assert!(m("*a*b*c*", "xaxbxcx"));
+        assert!(!m("*a*b*c*", "xaxcxbx"));
+        assert!(m("a**b", "ab"));
+        assert!(!m("", "a"));
+        assert!(m("", ""));
+        assert!(!m("a", ""));
+        assert!(m("a*", "a"));
+        assert!(!m("*a", "b"));
+    }
+
+    #[test]
+    fn classes_ranges_and_negation() {
+        assert!(m("h[ae]llo", "hello"));
+        assert!(m("h[ae]llo", "hallo"));
+        assert!(!m("h[ae]llo", "hillo"));
+        assert!(m("h[^e]llo", "hallo"));
+        assert!(!m("h[^e]llo", "hello"));
+        assert!(m("h[a-b]llo", "hbllo"));
+        assert!(m("h[b-a]llo", "hallo"), "backward ranges are accepted");
+        assert!(!m("h[a-b]llo", "hcllo"));
+        assert!(m("[\\]]", "]"));
+        assert!(m("[abc", "c"), "an unterminated class runs to the end");
+        assert!(!m("[abc", "cd"));
+    }
+
+    #[test]
+    fn escapes_and_case() {
+        assert!(m("\\*", "*"));
+        assert!(!m("\\*", "a"));
+        assert!(m("a\\", "a\\"), "a trailing backslash matches itself");
+        assert!(glob_match(b"GET*", b"getex", true));
+        assert!(!glob_match(b"GET*", b"getex", false));
+        assert!(glob_match(b"[A-C]x", b"bx", true));
+    }
+
+    #[test]
+    fn pathological_pattern_finishes() {
+        let pattern = "*a".repeat(50) + "b";
+        let subject = "a".repeat(200);
+        assert!(!m(&pattern, &subject));
+    }
+}
+
+#[cfg(test)]
+mod raftis_cases {
+    use super::glob_match as matches;
 
     #[test]
     fn redis_glob_cases() {

@@ -4,12 +4,16 @@
 //! `server` -> `node` -> (`raft`, `wal`, `transport`, `machine`) -> `command` -> `store`.
 //! `raft` imports none of the others.
 
+pub mod command;
 pub mod config;
 pub mod errors;
 pub mod glob;
 pub mod logging;
+pub mod machine;
+pub mod node;
 pub mod raft;
 pub mod reply;
 pub mod server;
+pub mod store;
 pub mod transport;
 pub mod wal;

@@ -21,7 +21,10 @@ static FILE: OnceLock<Mutex<File>> = OnceLock::new();
 pub fn init(level: LogLevel, logfile: &str) -> std::io::Result<()> {
     set_level(level);
     if !logfile.is_empty() {
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(logfile)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)?;
         let _ = FILE.set(Mutex::new(f));
     }
     Ok(())
@@ -77,12 +80,15 @@ pub fn write(level: LogLevel, msg: std::fmt::Arguments) {
 
 /// `22 Nov 2026 04:34:16.123` in UTC.
 fn timestamp() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
         d,

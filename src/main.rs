@@ -14,7 +14,11 @@ static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let config_file = args.get(1).filter(|a| !a.starts_with("--")).cloned().unwrap_or_default();
+    let config_file = args
+        .get(1)
+        .filter(|a| !a.starts_with("--"))
+        .cloned()
+        .unwrap_or_default();
     let settings = match config::from_args(args) {
         Ok(s) => s,
         Err(e) => {
@@ -36,7 +40,11 @@ fn main() {
 }
 
 async fn run(settings: config::Settings, config_file: String) -> i32 {
-    log_notice!("raftis {} starting, pid {}", env!("CARGO_PKG_VERSION"), std::process::id());
+    log_notice!(
+        "raftis {} starting, pid {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
     let client_addr = format!("{}:{}", settings.bind, settings.port);
     // Bind the client port first: a second node on the same port fails before it touches
     // the data directory.
@@ -57,7 +65,8 @@ async fn run(settings: config::Settings, config_file: String) -> i32 {
     };
     let server = Server::new(node.clone(), config_file);
     let serving = tokio::spawn(server.serve(listener));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => log_notice!("Received SIGINT scheduling shutdown..."),
         _ = term.recv() => log_notice!("Received SIGTERM scheduling shutdown..."),

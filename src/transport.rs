@@ -63,7 +63,14 @@ impl Transport {
         let stats = Arc::new(TransportStats::default());
         let known: Vec<NodeId> = peers.iter().map(|(id, _)| *id).collect();
         let secret = Arc::new(secret);
-        tokio::spawn(accept_loop(listener, me, known, secret.clone(), deliver, stats.clone()));
+        tokio::spawn(accept_loop(
+            listener,
+            me,
+            known,
+            secret.clone(),
+            deliver,
+            stats.clone(),
+        ));
         let mut queues = HashMap::new();
         for (id, addr) in peers {
             if id == me {
@@ -117,28 +124,33 @@ async fn send_loop(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut was_connected = false;
     loop {
-        let stream = match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr)).await {
-            Ok(Ok(s)) => s,
-            _ => {
-                if was_connected {
-                    log_notice!("lost the bus connection to node {peer} at {addr}");
-                    was_connected = false;
+        let stream =
+            match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr)).await {
+                Ok(Ok(s)) => s,
+                _ => {
+                    if was_connected {
+                        log_notice!("lost the bus connection to node {peer} at {addr}");
+                        was_connected = false;
+                    }
+                    // Whatever queued while the peer was unreachable is stale: Raft resends.
+                    while rx.try_recv().is_ok() {
+                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                    backoff_ms = (backoff_ms * 2).min(1000);
+                    if rx.is_closed() {
+                        return;
+                    }
+                    continue;
                 }
-                // Whatever queued while the peer was unreachable is stale: Raft resends.
-                while rx.try_recv().is_ok() {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-                backoff_ms = (backoff_ms * 2).min(1000);
-                if rx.is_closed() {
-                    return;
-                }
-                continue;
-            }
-        };
+            };
         let _ = stream.set_nodelay(true);
         let mut stream = stream;
-        if stream.write_all(&handshake(me, peer, &secret)).await.is_err() {
+        if stream
+            .write_all(&handshake(me, peer, &secret))
+            .await
+            .is_err()
+        {
             continue;
         }
         if !was_connected {
@@ -213,7 +225,10 @@ async fn receive(
     stats: &TransportStats,
 ) -> Result<(), String> {
     let mut head = [0u8; 26];
-    stream.read_exact(&mut head).await.map_err(|e| e.to_string())?;
+    stream
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut h = &head[..];
     if &h[..8] != MAGIC {
         return Err("bad handshake magic".into());
@@ -226,9 +241,14 @@ async fn receive(
         return Err("bad handshake".into());
     }
     let mut their_secret = vec![0u8; secret_len];
-    stream.read_exact(&mut their_secret).await.map_err(|e| e.to_string())?;
+    stream
+        .read_exact(&mut their_secret)
+        .await
+        .map_err(|e| e.to_string())?;
     if to != me || !known.contains(&from) {
-        return Err(format!("handshake from node {from} to node {to}: not a peer of node {me}"));
+        return Err(format!(
+            "handshake from node {from} to node {to}: not a peer of node {me}"
+        ));
     }
     if their_secret != secret.as_bytes() {
         log_warning!("bus connection from node {from} refused: wrong cluster secret");

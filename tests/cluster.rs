@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use common::{bulk, is_err, ok, Client, Cluster, Frame};
 
 fn set_cmds(prefix: &str, n: usize) -> Vec<Vec<String>> {
-    (0..n).map(|i| vec!["SET".into(), format!("{prefix}:{i}"), format!("v{i}")]).collect()
+    (0..n)
+        .map(|i| vec!["SET".into(), format!("{prefix}:{i}"), format!("v{i}")])
+        .collect()
 }
 
 /// Writes through `c` in pipelined chunks until every write is acknowledged, retrying a chunk
@@ -23,17 +25,24 @@ fn write_all(c: &mut Client, cmds: &[Vec<String>]) {
                 break;
             }
             assert!(
-                replies.iter().all(|r| *r == ok() || is_err(r, "TRYAGAIN") || is_err(r, "UNCERTAIN")),
+                replies
+                    .iter()
+                    .all(|r| *r == ok() || is_err(r, "TRYAGAIN") || is_err(r, "UNCERTAIN")),
                 "unexpected replies {replies:?}"
             );
-            assert!(Instant::now() < deadline, "writes kept failing: {replies:?}");
+            assert!(
+                Instant::now() < deadline,
+                "writes kept failing: {replies:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
 
 fn assert_reads_back(c: &mut Client, prefix: &str, n: usize) {
-    let cmds: Vec<Vec<String>> = (0..n).map(|i| vec!["GET".into(), format!("{prefix}:{i}")]).collect();
+    let cmds: Vec<Vec<String>> = (0..n)
+        .map(|i| vec!["GET".into(), format!("{prefix}:{i}")])
+        .collect();
     for (chunk_no, chunk) in cmds.chunks(100).enumerate() {
         let replies = c.pipeline(chunk);
         for (j, r) in replies.iter().enumerate() {
@@ -94,7 +103,10 @@ fn three_nodes_replicate_through_every_node_and_survive_leader_kill() {
     let survivor = (0..3).find(|&i| i != leader && i != new_leader).unwrap();
     let mut c = cluster.nodes[survivor].client();
     write_all(&mut c, &set_cmds("after", 300));
-    eprintln!("writes accepted again {:?} after the leader was killed", killed_at.elapsed());
+    eprintln!(
+        "writes accepted again {:?} after the leader was killed",
+        killed_at.elapsed()
+    );
     for i in [new_leader, survivor] {
         let mut c = cluster.nodes[i].client();
         for j in 0..3 {
@@ -107,7 +119,10 @@ fn three_nodes_replicate_through_every_node_and_survive_leader_kill() {
     cluster.nodes[leader].start();
     let digests = cluster.converged_digests(Duration::from_secs(20));
     assert_eq!(digests.len(), 3);
-    assert!(digests.windows(2).all(|w| w[0] == w[1]), "replicas differ: {digests:?}");
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
     let mut c = cluster.nodes[leader].client();
     assert_reads_back(&mut c, "after", 300);
 }
@@ -124,14 +139,20 @@ fn without_a_quorum_commands_fail_fast_instead_of_hanging() {
     }
     let mut c = cluster.nodes[lone].client();
     // Once the lone node knows it has no leader, every command answers at once.
-    common::wait_for("the lone node to give up its leader", Duration::from_secs(10), || {
-        (cluster.nodes[lone].info_field("raft_leader_id")? == "0").then_some(())
-    });
+    common::wait_for(
+        "the lone node to give up its leader",
+        Duration::from_secs(10),
+        || (cluster.nodes[lone].info_field("raft_leader_id")? == "0").then_some(()),
+    );
     for cmd in [vec!["SET", "a", "1"], vec!["GET", "a"]] {
         let t = Instant::now();
         let r = c.cmd(&cmd);
         assert!(is_err(&r, "TRYAGAIN"), "{cmd:?} replied {r:?}");
-        assert!(t.elapsed() < Duration::from_secs(2), "{cmd:?} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{cmd:?} took {:?}",
+            t.elapsed()
+        );
     }
     // Commands that need no quorum still work.
     assert_eq!(c.cmd(&["PING"]), Frame::SimpleString(b"PONG".to_vec()));
@@ -139,9 +160,17 @@ fn without_a_quorum_commands_fail_fast_instead_of_hanging() {
 
 #[test]
 fn redis_benchmark_completes_against_leader_and_follower() {
-    let Ok(out) = std::process::Command::new("redis-benchmark").arg("--version").output() else {
-        assert!(std::env::var("CI").is_err(), "redis-benchmark must be installed in CI");
-        eprintln!("redis-benchmark is not installed: skipped (the README's test command installs it)");
+    let Ok(out) = std::process::Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "redis-benchmark must be installed in CI"
+        );
+        eprintln!(
+            "redis-benchmark is not installed: skipped (the README's test command installs it)"
+        );
         return;
     };
     assert!(out.status.success());
@@ -150,11 +179,21 @@ fn redis_benchmark_completes_against_leader_and_follower() {
     let follower = (leader + 1) % 3;
     for i in [leader, follower] {
         let out = std::process::Command::new("redis-benchmark")
-            .args(["-p", &cluster.nodes[i].port.to_string(), "-t", "set,get,incr,mset", "-P", "16", "-c", "50"])
+            .args([
+                "-p",
+                &cluster.nodes[i].port.to_string(),
+                "-t",
+                "set,get,incr,mset",
+                "-P",
+                "16",
+                "-c",
+                "50",
+            ])
             .args(["-n", "20000", "-q"])
             .output()
             .expect("run redis-benchmark");
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "redis-benchmark failed: {text}");
         for t in ["SET", "GET", "INCR", "MSET"] {
             assert!(text.contains(&format!("{t}:")), "no {t} result in: {text}");
@@ -162,5 +201,8 @@ fn redis_benchmark_completes_against_leader_and_follower() {
         assert!(!text.to_lowercase().contains("error"), "errors in: {text}");
     }
     let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(digests.windows(2).all(|w| w[0] == w[1]), "replicas differ: {digests:?}");
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
 }

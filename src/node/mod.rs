@@ -33,7 +33,9 @@ use tokio::sync::{oneshot, watch};
 use crate::config::Settings;
 use crate::errors;
 use crate::machine::{self, Op};
-use crate::raft::{self, Body, Message, NodeId, ProposeError, Raft, ReadError as CoreReadError, Role};
+use crate::raft::{
+    self, Body, Message, NodeId, ProposeError, Raft, ReadError as CoreReadError, Role,
+};
 use crate::reply::Reply;
 use crate::store::Store;
 use crate::transport::{Transport, TransportStats};
@@ -83,8 +85,13 @@ impl ReadError {
 }
 
 enum ClientEvent {
-    Propose { payload: BytesMut, reply: Option<oneshot::Sender<Result<Vec<Reply>, WriteError>>> },
-    ReadIndex { reply: oneshot::Sender<Result<u64, ReadError>> },
+    Propose {
+        payload: BytesMut,
+        reply: Option<oneshot::Sender<Result<Vec<Reply>, WriteError>>>,
+    },
+    ReadIndex {
+        reply: oneshot::Sender<Result<u64, ReadError>>,
+    },
     Stop,
 }
 
@@ -138,7 +145,10 @@ pub struct Node {
 }
 
 fn wall_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn role_code(r: Role) -> u8 {
@@ -168,10 +178,15 @@ impl Node {
     /// runtime.
     pub async fn start(settings: Arc<RwLock<Settings>>) -> Result<Node, String> {
         let s = settings.read().clone();
-        std::fs::create_dir_all(&s.dir).map_err(|e| format!("can't create dir {}: {e}", s.dir.display()))?;
+        std::fs::create_dir_all(&s.dir)
+            .map_err(|e| format!("can't create dir {}: {e}", s.dir.display()))?;
         let started = Instant::now();
-        let opts = WalOptions { dir: s.dir.join("wal"), segment_bytes: s.wal_segment_bytes };
-        let (wal, rec) = Wal::open(opts).map_err(|e| format!("can't open the Raft log in {}: {e}", s.dir.display()))?;
+        let opts = WalOptions {
+            dir: s.dir.join("wal"),
+            segment_bytes: s.wal_segment_bytes,
+        };
+        let (wal, rec) = Wal::open(opts)
+            .map_err(|e| format!("can't open the Raft log in {}: {e}", s.dir.display()))?;
         if let Some(cut) = &rec.cut {
             log_warning!("Raft log recovery cut a damaged tail: {cut}");
         }
@@ -185,7 +200,12 @@ impl Node {
             rec.hard_state.vote,
             rec.hard_state.commit
         );
-        let last_time = rec.entries.iter().filter_map(|e| machine::entry_time(&e.data)).max().unwrap_or(0);
+        let last_time = rec
+            .entries
+            .iter()
+            .filter_map(|e| machine::entry_time(&e.data))
+            .max()
+            .unwrap_or(0);
 
         let epoch = Instant::now();
         let voters = s.voters();
@@ -231,7 +251,12 @@ impl Node {
         let members = s
             .peers
             .iter()
-            .map(|p| MemberStatus { id: p.id, addr: format!("{}:{}", p.host, p.port), matched: None, last_contact_ms: None })
+            .map(|p| MemberStatus {
+                id: p.id,
+                addr: format!("{}:{}", p.host, p.port),
+                matched: None,
+                last_contact_ms: None,
+            })
             .collect();
         let shared = Arc::new(Shared {
             settings: settings.clone(),
@@ -312,10 +337,18 @@ impl Node {
             return Err(WriteError::NoLeader);
         }
         // The time is a placeholder: the leader stamps its own before appending.
-        let payload = machine::encode(0, ops);
+        let payload = machine::encode_mut(0, ops);
         let (tx, rx) = oneshot::channel();
         self.shared.stats.proposals.fetch_add(1, Ordering::Relaxed);
-        if self.shared.events.send(ClientEvent::Propose { payload, reply: Some(tx) }).is_err() {
+        if self
+            .shared
+            .events
+            .send(ClientEvent::Propose {
+                payload,
+                reply: Some(tx),
+            })
+            .is_err()
+        {
             return Err(WriteError::NoLeader);
         }
         rx.await.unwrap_or(Err(WriteError::Uncertain))
@@ -326,15 +359,26 @@ impl Node {
     /// trip, no disk). Then waits until this node has applied up to that index.
     pub async fn read_barrier(&self) -> Result<(), ReadError> {
         let index = if self.mono_ms() < self.shared.lease_until_ms.load(Ordering::Acquire) {
-            self.shared.stats.lease_reads.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .lease_reads
+                .fetch_add(1, Ordering::Relaxed);
             self.shared.commit_index.load(Ordering::Acquire)
         } else {
             if self.shared.leader.load(Ordering::Acquire) == 0 {
                 return Err(ReadError::NoLeader);
             }
-            self.shared.stats.read_index_requests.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .read_index_requests
+                .fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
-            if self.shared.events.send(ClientEvent::ReadIndex { reply: tx }).is_err() {
+            if self
+                .shared
+                .events
+                .send(ClientEvent::ReadIndex { reply: tx })
+                .is_err()
+            {
                 return Err(ReadError::Refused);
             }
             rx.await.unwrap_or(Err(ReadError::Refused))?
@@ -343,11 +387,15 @@ impl Node {
             return Ok(());
         }
         let mut rx = self.shared.applied_rx.clone();
-        let wait = rx.wait_for(|&applied| applied >= index);
         let timeout = Duration::from_millis(self.shared.settings.read().write_timeout_ms);
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ReadError::Refused),
+        let reached = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|&a| a >= index)).await,
+            Ok(Ok(_))
+        );
+        if reached {
+            Ok(())
+        } else {
+            Err(ReadError::Refused)
         }
     }
 
@@ -450,7 +498,12 @@ impl Driver {
         self.last_time_ms
     }
 
-    fn run(mut self, events: Receiver<ClientEvent>, peers: Receiver<Message>, done: Receiver<PersistDone>) {
+    fn run(
+        mut self,
+        events: Receiver<ClientEvent>,
+        peers: Receiver<Message>,
+        done: Receiver<PersistDone>,
+    ) {
         let mut next_housekeeping = 0;
         loop {
             let now = self.mono_ms();
@@ -518,14 +571,26 @@ impl Driver {
                 let id = self.next_id;
                 self.next_id += 1;
                 let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
-                self.proposing.insert(id, Waiter { tx: reply, deadline_ms });
+                self.proposing.insert(
+                    id,
+                    Waiter {
+                        tx: reply,
+                        deadline_ms,
+                    },
+                );
                 self.core.propose(id, payload.freeze());
             }
             ClientEvent::ReadIndex { reply } => {
                 let id = self.next_id;
                 self.next_id += 1;
                 let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
-                self.reads.insert(id, ReadWaiter { tx: reply, deadline_ms });
+                self.reads.insert(
+                    id,
+                    ReadWaiter {
+                        tx: reply,
+                        deadline_ms,
+                    },
+                );
                 self.core.read_index(id);
             }
             ClientEvent::Stop => {}
@@ -549,8 +614,15 @@ impl Driver {
 
     fn on_persisted(&mut self, d: PersistDone) {
         match d {
-            PersistDone::Durable { last, messages, syncs } => {
-                self.shared.stats.wal_syncs.fetch_add(syncs, Ordering::Relaxed);
+            PersistDone::Durable {
+                last,
+                messages,
+                syncs,
+            } => {
+                self.shared
+                    .stats
+                    .wal_syncs
+                    .fetch_add(syncs, Ordering::Relaxed);
                 for m in messages {
                     self.transport.send(m);
                 }
@@ -559,7 +631,9 @@ impl Driver {
                 }
             }
             PersistDone::Failed(why) => {
-                log_warning!("Writing the Raft log failed: {why}. This node refuses writes until restarted.");
+                log_warning!(
+                    "Writing the Raft log failed: {why}. This node refuses writes until restarted."
+                );
                 self.wal_failed = true;
                 *self.shared.wal_error.lock() = Some(why);
             }
@@ -568,7 +642,9 @@ impl Driver {
 
     fn handle_ready(&mut self, rd: raft::Ready) {
         // Before any message can tell another node about a new commit index (see the header).
-        self.shared.commit_index.store(self.core.commit_index(), Ordering::Release);
+        self.shared
+            .commit_index
+            .store(self.core.commit_index(), Ordering::Release);
         for m in rd.messages {
             self.transport.send(m);
         }
@@ -577,8 +653,16 @@ impl Driver {
                 self.last_time_ms = self.last_time_ms.max(t);
             }
         }
-        if !self.wal_failed && (rd.hard_state.is_some() || !rd.entries.is_empty() || !rd.persist_messages.is_empty()) {
-            let job = PersistJob { hard_state: rd.hard_state, entries: rd.entries, messages: rd.persist_messages };
+        if !self.wal_failed
+            && (rd.hard_state.is_some()
+                || !rd.entries.is_empty()
+                || !rd.persist_messages.is_empty())
+        {
+            let job = PersistJob {
+                hard_state: rd.hard_state,
+                entries: rd.entries,
+                messages: rd.persist_messages,
+            };
             if self.persist_tx.send(job).is_err() {
                 self.wal_failed = true;
             }
@@ -588,16 +672,23 @@ impl Driver {
         }
         let applied = self.core.applied_index();
         for p in rd.proposals {
-            let Some(w) = self.proposing.remove(&p.id) else { continue };
+            let Some(w) = self.proposing.remove(&p.id) else {
+                continue;
+            };
             match p.result {
                 Ok((term, index)) if index > applied => {
                     self.by_index.insert(index, (term, w));
                 }
                 // Applied before we learned where it went: the reply is gone.
                 Ok(_) => w.answer(Err(WriteError::Uncertain)),
-                Err(ProposeError::NoLeader) | Err(ProposeError::NotLeader) => w.answer(Err(WriteError::NoLeader)),
+                Err(ProposeError::NoLeader) | Err(ProposeError::NotLeader) => {
+                    w.answer(Err(WriteError::NoLeader))
+                }
                 Err(ProposeError::Uncertain) => {
-                    self.shared.stats.uncertain_writes.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .stats
+                        .uncertain_writes
+                        .fetch_add(1, Ordering::Relaxed);
                     w.answer(Err(WriteError::Uncertain))
                 }
             }
@@ -640,29 +731,55 @@ impl Driver {
         if self.expire_pending_until != 0 && last >= self.expire_pending_until {
             self.expire_pending_until = 0;
         }
-        self.shared.stats.entries_applied.fetch_add(count, Ordering::Relaxed);
-        self.shared.applied_time_ms.fetch_max(time, Ordering::AcqRel);
+        self.shared
+            .stats
+            .entries_applied
+            .fetch_add(count, Ordering::Relaxed);
+        self.shared
+            .applied_time_ms
+            .fetch_max(time, Ordering::AcqRel);
         self.shared.applied_index.store(last, Ordering::Release);
         self.applied_tx.send_replace(last);
     }
 
     fn housekeeping(&mut self, now: u64) {
         // Timeouts: a write or read that waited too long is answered, never left hanging.
-        let expired: Vec<_> = self.proposing.iter().filter(|(_, w)| w.deadline_ms <= now).map(|(id, _)| *id).collect();
+        let expired: Vec<_> = self
+            .proposing
+            .iter()
+            .filter(|(_, w)| w.deadline_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in expired {
             if let Some(w) = self.proposing.remove(&id) {
-                self.shared.stats.uncertain_writes.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .uncertain_writes
+                    .fetch_add(1, Ordering::Relaxed);
                 w.answer(Err(WriteError::Uncertain));
             }
         }
-        let expired: Vec<_> = self.by_index.iter().filter(|(_, (_, w))| w.deadline_ms <= now).map(|(i, _)| *i).collect();
+        let expired: Vec<_> = self
+            .by_index
+            .iter()
+            .filter(|(_, (_, w))| w.deadline_ms <= now)
+            .map(|(i, _)| *i)
+            .collect();
         for index in expired {
             if let Some((_, w)) = self.by_index.remove(&index) {
-                self.shared.stats.uncertain_writes.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .uncertain_writes
+                    .fetch_add(1, Ordering::Relaxed);
                 w.answer(Err(WriteError::Uncertain));
             }
         }
-        let expired: Vec<_> = self.reads.iter().filter(|(_, w)| w.deadline_ms <= now).map(|(id, _)| *id).collect();
+        let expired: Vec<_> = self
+            .reads
+            .iter()
+            .filter(|(_, w)| w.deadline_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in expired {
             if let Some(w) = self.reads.remove(&id) {
                 let _ = w.tx.send(Err(ReadError::Refused));
@@ -684,10 +801,16 @@ impl Driver {
         let mut ops = Vec::new();
         for step in 0..dbs {
             let db = (self.expire_db_cursor + step) % dbs;
-            let keys = store.sample_expired(db, now, EXPIRE_KEYS_PER_CYCLE_MAX);
+            let keys = store.sample_expired(db as u32, now, EXPIRE_KEYS_PER_CYCLE_MAX);
             if !keys.is_empty() {
-                self.shared.stats.expired_keys_proposed.fetch_add(keys.len() as u64, Ordering::Relaxed);
-                ops.push(Op::ExpireKeys { db: db as u32, keys });
+                self.shared
+                    .stats
+                    .expired_keys_proposed
+                    .fetch_add(keys.len() as u64, Ordering::Relaxed);
+                ops.push(Op::ExpireKeys {
+                    db: db as u32,
+                    keys,
+                });
             }
         }
         self.expire_db_cursor = (self.expire_db_cursor + 1) % dbs.max(1);
@@ -695,10 +818,16 @@ impl Driver {
             return;
         }
         let t = self.stamp();
-        let payload = machine::encode(t, &ops);
+        let payload = machine::encode_mut(t, &ops);
         let id = self.next_id;
         self.next_id += 1;
-        self.proposing.insert(id, Waiter { tx: None, deadline_ms: self.mono_ms() + 60_000 });
+        self.proposing.insert(
+            id,
+            Waiter {
+                tx: None,
+                deadline_ms: self.mono_ms() + 60_000,
+            },
+        );
         self.expire_pending_until = self.core.last_index() + 1;
         self.core.propose(id, payload.freeze());
     }
@@ -706,19 +835,32 @@ impl Driver {
     fn publish(&mut self) {
         let sh = &self.shared;
         let role = self.core.role();
-        sh.commit_index.store(self.core.commit_index(), Ordering::Release);
-        sh.lease_until_ms.store(self.core.lease_until(), Ordering::Release);
+        sh.commit_index
+            .store(self.core.commit_index(), Ordering::Release);
+        sh.lease_until_ms
+            .store(self.core.lease_until(), Ordering::Release);
         sh.term.store(self.core.term(), Ordering::Release);
         sh.leader.store(self.core.leader(), Ordering::Release);
         sh.role.store(role_code(role), Ordering::Release);
         if role != self.last_role || self.core.leader() != self.last_leader {
-            crate::logging::set_role(role == Role::Leader, role == Role::Follower && self.core.leader() != 0);
+            crate::logging::set_role(
+                role == Role::Leader,
+                role == Role::Follower && self.core.leader() != 0,
+            );
             match role {
                 Role::Leader => log_notice!("Raft: this node leads term {}", self.core.term()),
                 Role::Follower if self.core.leader() != 0 => {
-                    log_notice!("Raft: following node {} in term {}", self.core.leader(), self.core.term())
+                    log_notice!(
+                        "Raft: following node {} in term {}",
+                        self.core.leader(),
+                        self.core.term()
+                    )
                 }
-                _ => log_verbose!("Raft: {} in term {}, no leader known", role.as_str(), self.core.term()),
+                _ => log_verbose!(
+                    "Raft: {} in term {}, no leader known",
+                    role.as_str(),
+                    self.core.term()
+                ),
             }
             self.last_role = role;
             self.last_leader = self.core.leader();
@@ -731,8 +873,11 @@ impl Driver {
     fn publish_members(&self, now: u64) {
         let leader = self.core.role() == Role::Leader;
         let me = self.core.id();
-        let progress: HashMap<NodeId, (u64, u64)> =
-            self.core.followers().map(|(id, matched, contact)| (id, (matched, contact))).collect();
+        let progress: HashMap<NodeId, (u64, u64)> = self
+            .core
+            .followers()
+            .map(|(id, matched, contact)| (id, (matched, contact)))
+            .collect();
         let mut members = self.shared.members.lock();
         for m in members.iter_mut() {
             if !leader {

@@ -28,7 +28,11 @@ pub struct PersistJob {
 pub enum PersistDone {
     /// Everything queued up to and including these jobs is durable (per the fsync policy):
     /// the last entry written, if any, and the messages to send now.
-    Durable { last: Option<(u64, u64)>, messages: Vec<Message>, syncs: u64 },
+    Durable {
+        last: Option<(u64, u64)>,
+        messages: Vec<Message>,
+        syncs: u64,
+    },
     Failed(String),
 }
 
@@ -97,7 +101,11 @@ pub fn run(
             return;
         }
         if !batch.is_empty() {
-            let _ = done.send(PersistDone::Durable { last, messages, syncs });
+            let _ = done.send(PersistDone::Durable {
+                last,
+                messages,
+                syncs,
+            });
         }
     }
 }

@@ -237,6 +237,10 @@ impl Raft {
             last_hard_state: hs,
         };
         r.reset_election_deadline();
+        if r.cfg.voters.len() == 1 {
+            // A group of one needs nobody's vote: lead at the first tick.
+            r.election_deadline = now;
+        }
         r
     }
 

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 
 use super::protocol::{Limits, RequestParser};
 use super::{info, Server};
-use crate::command::{self, Exec, ReadCtx};
+use crate::command::{self, Exec};
 use crate::config;
 use crate::errors;
 use crate::machine::Op;
@@ -31,11 +31,20 @@ const BUFFER_KEEP_BYTES: usize = 1 << 20;
 
 pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
     let maxclients = server.node.settings().read().maxclients;
-    let n = server.stats.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;
+    let n = server
+        .stats
+        .connected_clients
+        .fetch_add(1, Ordering::AcqRel)
+        + 1;
     let mut stream = stream;
     if n > maxclients {
-        server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        server
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
     } else {
         let mut c = Conn {
             server: server.clone(),
@@ -52,7 +61,10 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
         };
         let _ = c.run().await;
     }
-    server.stats.connected_clients.fetch_sub(1, Ordering::AcqRel);
+    server
+        .stats
+        .connected_clients
+        .fetch_sub(1, Ordering::AcqRel);
 }
 
 struct Conn {
@@ -76,7 +88,13 @@ impl Conn {
         loop {
             let (limits, timeout_s) = {
                 let s = self.server.node.settings().read();
-                (Limits { proto_max_bulk_len: s.proto_max_bulk_len, authenticated: true }, s.timeout_s)
+                (
+                    Limits {
+                        proto_max_bulk_len: s.proto_max_bulk_len,
+                        authenticated: true,
+                    },
+                    s.timeout_s,
+                )
             };
             let mut batch = Vec::new();
             let mut protocol_error = None;
@@ -96,7 +114,10 @@ impl Conn {
             }
             if let Some(e) = protocol_error {
                 e.encode(&mut self.wbuf);
-                self.server.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+                self.server
+                    .stats
+                    .total_error_replies
+                    .fetch_add(1, Ordering::Relaxed);
                 self.flush().await?;
                 return Ok(());
             }
@@ -126,7 +147,10 @@ impl Conn {
             if n == 0 {
                 return Ok(());
             }
-            self.server.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            self.server
+                .stats
+                .total_net_input_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -135,7 +159,10 @@ impl Conn {
             return Ok(());
         }
         self.stream.write_all(&self.wbuf).await?;
-        self.server.stats.total_net_output_bytes.fetch_add(self.wbuf.len() as u64, Ordering::Relaxed);
+        self.server
+            .stats
+            .total_net_output_bytes
+            .fetch_add(self.wbuf.len() as u64, Ordering::Relaxed);
         self.wbuf.clear();
         if self.wbuf.capacity() > BUFFER_KEEP_BYTES {
             self.wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -145,7 +172,10 @@ impl Conn {
 
     fn reply(&mut self, r: Reply) {
         if r.is_error() {
-            self.server.stats.total_error_replies.fetch_add(1, Ordering::Relaxed);
+            self.server
+                .stats
+                .total_error_replies
+                .fetch_add(1, Ordering::Relaxed);
         }
         r.encode(self.resp3, &mut self.wbuf);
     }
@@ -154,33 +184,43 @@ impl Conn {
         self.barrier_taken = false;
         let mut writes: Vec<Op> = Vec::new();
         for args in batch {
-            self.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
-            let Some(spec) = command::lookup(&args[0]) else {
-                self.flush_writes(&mut writes).await;
-                self.reply(Reply::error(errors::unknown_command(&args[0], &args[1..])));
-                continue;
+            self.server
+                .stats
+                .total_commands_processed
+                .fetch_add(1, Ordering::Relaxed);
+            let spec = match command::resolve(&args) {
+                Ok(spec) => spec,
+                Err(r) => {
+                    self.flush_writes(&mut writes).await;
+                    self.reply(r);
+                    continue;
+                }
             };
-            if !command::arity_ok(spec, args.len()) {
-                self.flush_writes(&mut writes).await;
-                self.reply(Reply::error(errors::wrong_arity(spec.name)));
-                continue;
-            }
             match spec.exec {
                 Exec::Write { check, .. } => match check(&args) {
-                    Ok(()) => writes.push(Op::Command { db: self.db as u32, args }),
+                    Ok(()) => writes.push(Op::Command {
+                        db: self.db as u32,
+                        args,
+                    }),
                     Err(r) => {
                         self.flush_writes(&mut writes).await;
                         self.reply(r);
                     }
                 },
-                Exec::Read(f) => {
+                Exec::Read { .. } => {
                     self.flush_writes(&mut writes).await;
                     if let Err(r) = self.barrier().await {
                         self.reply(r);
                         continue;
                     }
-                    let ctx = ReadCtx { store: self.server.node.store(), db: self.db, now_ms: self.server.node.read_time_ms() };
-                    let r = f(&ctx, &args);
+                    let node = &self.server.node;
+                    let r = command::execute_read(
+                        node.store(),
+                        spec,
+                        self.db as u32,
+                        node.read_time_ms(),
+                        &args,
+                    );
                     self.reply(r);
                 }
                 Exec::Session => {
@@ -200,7 +240,11 @@ impl Conn {
         if self.barrier_taken {
             return Ok(());
         }
-        self.server.node.read_barrier().await.map_err(|e| e.reply())?;
+        self.server
+            .node
+            .read_barrier()
+            .await
+            .map_err(|e| e.reply())?;
         self.barrier_taken = true;
         Ok(())
     }
@@ -269,7 +313,9 @@ impl Conn {
                 }
             }
             b"time" => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
                 Reply::Array(vec![
                     Reply::Bulk(Bytes::from(now.as_secs().to_string())),
                     Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
@@ -298,7 +344,9 @@ impl Conn {
             match parse_i64(&args[1]) {
                 Some(v) if v == 2 || v == 3 => proto = v,
                 Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
-                None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+                None => {
+                    return Reply::error("ERR Protocol version is not an integer or out of range")
+                }
             }
             i = 2;
         }
@@ -308,7 +356,9 @@ impl Conn {
             let more = args.len() - i - 1;
             if opt == b"auth" && more >= 2 {
                 if !args[i + 1].eq_ignore_ascii_case(b"default") {
-                    return Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+                    return Reply::error(
+                        "WRONGPASS invalid username-password pair or user is disabled.",
+                    );
                 }
                 i += 3;
             } else if opt == b"setname" && more >= 1 {
@@ -318,14 +368,21 @@ impl Conn {
                 new_name = Some(args[i + 1].clone());
                 i += 2;
             } else {
-                return Reply::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&args[i])));
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&args[i])
+                ));
             }
         }
         if let Some(n) = new_name {
             self.name = if n.is_empty() { None } else { Some(n) };
         }
         self.resp3 = proto == 3;
-        let role = if self.server.node.is_leader() { "master" } else { "replica" };
+        let role = if self.server.node.is_leader() {
+            "master"
+        } else {
+            "replica"
+        };
         Reply::Map(vec![
             (Reply::bulk("server"), Reply::bulk("redis")),
             (Reply::bulk("version"), Reply::bulk(info::REDIS_VERSION)),
@@ -347,7 +404,9 @@ impl Conn {
             }
         };
         match &sub[..] {
-            b"id" => arity(2, "id").map(|_| Reply::Int(self.id as i64)).unwrap_or_else(|e| e),
+            b"id" => arity(2, "id")
+                .map(|_| Reply::Int(self.id as i64))
+                .unwrap_or_else(|e| e),
             b"getname" => arity(2, "getname")
                 .map(|_| match &self.name {
                     Some(n) => Reply::Bulk(n.clone()),
@@ -361,7 +420,11 @@ impl Conn {
                 if let Err(r) = valid_client_name(&args[2]) {
                     return r;
                 }
-                self.name = if args[2].is_empty() { None } else { Some(args[2].clone()) };
+                self.name = if args[2].is_empty() {
+                    None
+                } else {
+                    Some(args[2].clone())
+                };
                 Reply::OK
             }
             _ => Reply::error(format!(
@@ -381,7 +444,12 @@ impl Conn {
                 }
                 let patterns: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
                 let pairs = config::config_get(&settings.read(), &patterns);
-                Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), Reply::bulk(v))).collect())
+                Reply::Map(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (Reply::bulk(k), Reply::bulk(v)))
+                        .collect(),
+                )
             }
             b"set" => {
                 if args.len() < 4 || args.len() % 2 != 0 {
@@ -389,7 +457,8 @@ impl Conn {
                 }
                 let mut pairs = Vec::new();
                 for kv in args[2..].chunks(2) {
-                    let (Ok(k), Ok(v)) = (std::str::from_utf8(&kv[0]), std::str::from_utf8(&kv[1])) else {
+                    let (Ok(k), Ok(v)) = (std::str::from_utf8(&kv[0]), std::str::from_utf8(&kv[1]))
+                    else {
                         return Reply::error(format!(
                             "ERR CONFIG SET failed (possibly related to argument '{}') - argument must be valid text",
                             String::from_utf8_lossy(&kv[0])
@@ -437,11 +506,11 @@ impl Conn {
                 if let Err(r) = self.barrier().await {
                     return r;
                 }
-                let ctx = ReadCtx { store: self.server.node.store(), db: self.db, now_ms: self.server.node.read_time_ms() };
+                let store = self.server.node.store();
                 if sub == b"digest" {
-                    command::debug_digest(&ctx, args)
+                    command::debug_digest(store)
                 } else {
-                    command::debug_digest_value(&ctx, args)
+                    command::debug_digest_value(store, self.db as u32, &args[2..])
                 }
             }
             _ => Reply::error(format!(
@@ -454,7 +523,9 @@ impl Conn {
 
 fn valid_client_name(name: &[u8]) -> Result<(), Reply> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(Reply::error("ERR Client names cannot contain spaces, newlines or special characters."));
+        return Err(Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
     }
     Ok(())
 }
@@ -462,7 +533,10 @@ fn valid_client_name(name: &[u8]) -> Result<(), Reply> {
 /// Redis's string2ll: an optional '-', digits, no leading zeros, no spaces.
 fn parse_i64(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with('+') || (s.len() > 1 && (s.starts_with('0') || s.starts_with("-0"))) {
+    if s.is_empty()
+        || s.starts_with('+')
+        || (s.len() > 1 && (s.starts_with('0') || s.starts_with("-0")))
+    {
         return None;
     }
     s.parse().ok()

@@ -14,11 +14,26 @@ use super::Server;
 /// this to decide which features they may use.
 pub const REDIS_VERSION: &str = "7.0.15";
 
-const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace", "raft"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "keyspace",
+    "raft",
+];
 
 pub fn render(server: &Server, args: &[Bytes]) -> String {
-    let wanted: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let wanted: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "all" || w == "everything" || w == "default");
     let mut out = String::new();
     for section in SECTIONS {
         if !all && !wanted.iter().any(|w| w == section) {
@@ -45,8 +60,13 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
 fn server_section(server: &Server, out: &mut String) {
     let s = server.node.settings().read();
     let uptime = server.started.elapsed().as_secs();
-    let now_us = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let _ = write!(
         out,
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftis_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{now_us}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:{exe}\r\nconfig_file:{}\r\n",
@@ -75,7 +95,11 @@ fn clients_section(server: &Server, out: &mut String) {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -139,7 +163,11 @@ fn stats_section(server: &Server, out: &mut String) {
 
 fn replication_section(server: &Server, out: &mut String) {
     // Every node holds the whole dataset; the Raft leader plays Redis's master.
-    let role = if server.node.is_leader() { "master" } else { "slave" };
+    let role = if server.node.is_leader() {
+        "master"
+    } else {
+        "slave"
+    };
     let _ = write!(out, "# Replication\r\nrole:{role}\r\n");
 }
 
@@ -147,7 +175,7 @@ fn keyspace_section(server: &Server, out: &mut String) {
     out.push_str("# Keyspace\r\n");
     let store = server.node.store();
     for db in 0..store.databases() {
-        let (keys, expires) = store.db_stats(db);
+        let (keys, expires) = store.db_stats(db as u32);
         if keys > 0 {
             let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
         }

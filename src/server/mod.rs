@@ -47,7 +47,9 @@ pub struct Server {
 
 impl Server {
     pub fn new(node: Node, config_file: String) -> Arc<Server> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let seed = now.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32);
         let mut x = seed | 1;
         let run_id: String = (0..40)
@@ -71,7 +73,13 @@ impl Server {
 
     /// Accepts clients until the listener fails.
     pub async fn serve(self: Arc<Server>, listener: TcpListener) {
-        log_notice!("Ready to accept connections tcp on {}", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        log_notice!(
+            "Ready to accept connections tcp on {}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
         loop {
             let (stream, _addr) = match listener.accept().await {
                 Ok(x) => x,
@@ -82,7 +90,9 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
-            self.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .total_connections_received
+                .fetch_add(1, Ordering::Relaxed);
             let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
             let server = self.clone();
             tokio::spawn(async move {

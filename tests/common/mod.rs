@@ -18,8 +18,13 @@ static DIRS: AtomicU64 = AtomicU64::new(0);
 /// Ports handed out by the OS; the listeners are held until the nodes start, so two tests
 /// running at once never get the same port.
 pub fn free_ports(n: usize) -> (Vec<u16>, Vec<TcpListener>) {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
-    let ports = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
     (ports, listeners)
 }
 
@@ -74,9 +79,11 @@ impl Proc {
             .expect("spawn raftis");
         self.child = Some(child);
         let port = self.port;
-        wait_for("the node to accept connections", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
-        });
+        wait_for(
+            "the node to accept connections",
+            Duration::from_secs(20),
+            || TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()),
+        );
     }
 
     /// kill -9, by PID.
@@ -89,7 +96,10 @@ impl Proc {
 
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill").arg(format!("-{sig}")).arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(c.id().to_string())
+                .status();
         }
     }
 
@@ -104,9 +114,12 @@ impl Proc {
     /// A field of INFO, or None if the node does not answer.
     pub fn info_field(&self, field: &str) -> Option<String> {
         let mut c = Client::try_connect(self.port)?;
-        let Frame::BulkString(text) = c.try_cmd(&["INFO", "all"])? else { return None };
+        let Frame::BulkString(text) = c.try_cmd(&["INFO", "all"])? else {
+            return None;
+        };
         let text = String::from_utf8(text).ok()?;
-        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
     }
 
     pub fn log(&self) -> String {
@@ -131,8 +144,9 @@ impl Cluster {
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
         let root = temp_dir("cluster");
         let (ports, listeners) = free_ports(2 * n);
-        let peers: Vec<String> =
-            (0..n).map(|i| format!("{}@127.0.0.1:{}@{}", i + 1, ports[2 * i], ports[2 * i + 1])).collect();
+        let peers: Vec<String> = (0..n)
+            .map(|i| format!("{}@127.0.0.1:{}@{}", i + 1, ports[2 * i], ports[2 * i + 1]))
+            .collect();
         let mut nodes = Vec::new();
         for i in 0..n {
             let dir = root.join(format!("n{}", i + 1));
@@ -154,7 +168,14 @@ impl Cluster {
                 args.push(peers.join(","));
             }
             args.extend(extra.iter().map(|s| s.to_string()));
-            nodes.push(Proc { id: i as u64 + 1, port: ports[2 * i], bus: ports[2 * i + 1], dir, args, child: None });
+            nodes.push(Proc {
+                id: i as u64 + 1,
+                port: ports[2 * i],
+                bus: ports[2 * i + 1],
+                dir,
+                args,
+                child: None,
+            });
         }
         drop(listeners);
         for n in &mut nodes {
@@ -176,7 +197,8 @@ impl Cluster {
             }
             let l = leader?;
             let idx = self.nodes.iter().position(|n| n.id == l)?;
-            (self.nodes[idx].is_running() && self.nodes[idx].info_field("raft_role")? == "leader").then_some(idx)
+            (self.nodes[idx].is_running() && self.nodes[idx].info_field("raft_role")? == "leader")
+                .then_some(idx)
         })
     }
 
@@ -196,7 +218,8 @@ impl Cluster {
                 .filter(|n| n.is_running())
                 .map(|n| n.info_field("raft_commit_index"))
                 .collect::<Option<_>>()?;
-            (applied.windows(2).all(|w| w[0] == w[1]) && commit.iter().all(|c| *c == applied[0])).then_some(())
+            (applied.windows(2).all(|w| w[0] == w[1]) && commit.iter().all(|c| *c == applied[0]))
+                .then_some(())
         });
         self.nodes
             .iter()
@@ -209,7 +232,10 @@ impl Cluster {
     }
 
     pub fn dump_logs(&self) -> String {
-        self.nodes.iter().map(|n| format!("==== node {} ====\n{}", n.id, n.log())).collect()
+        self.nodes
+            .iter()
+            .map(|n| format!("==== node {} ====\n{}", n.id, n.log()))
+            .collect()
     }
 }
 
@@ -238,10 +264,17 @@ impl Client {
     }
 
     pub fn try_connect(port: u16) -> Option<Client> {
-        let stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let stream =
+            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))
+                .ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
         stream.set_nodelay(true).ok()?;
-        Some(Client { stream, buf: Vec::new() })
+        Some(Client {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     pub fn encode<S: AsRef<[u8]>>(args: &[S], out: &mut Vec<u8>) {
@@ -291,7 +324,9 @@ impl Client {
             Client::encode(c, &mut out);
         }
         self.send_raw(&out).expect("send");
-        cmds.iter().map(|_| self.read_reply().expect("reply")).collect()
+        cmds.iter()
+            .map(|_| self.read_reply().expect("reply"))
+            .collect()
     }
 }
 

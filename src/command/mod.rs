@@ -1,0 +1,492 @@
+//! The command table and the commands that read or change the keyspace.
+//!
+//! A client's command is `args: &[Bytes]`, `args[0]` its name in any case. The connection
+//! resolves it against the table (`resolve`: name, subcommand, arity, with Redis's errors), then
+//! acts on the entry's `exec`:
+//! - `Exec::Read`: after the read gate, `execute_read` locks the shards of the command's keys for
+//!   reading and runs it against the local store at the node's `now_ms`.
+//! - `Exec::Write`: `check` runs on the receiving node (syntax and argument errors, answered at
+//!   once, nothing proposed); otherwise the command is proposed, and when its entry commits every
+//!   replica runs it through `execute_write` (called by `machine::apply`) at the entry's time.
+//! - `Exec::Session`: answered by the server module; the table only describes it.
+//!
+//! Gates decide by flag (`CommandSpec::is_write`, `is_denyoom`, `is_no_multi`, ...), never by
+//! name. Which shards a command locks is decided here, from the table's key specs (`Scope`), so
+//! a command body never locks anything itself and a transaction can lock the union of its
+//! commands' shards.
+//!
+//! Rule 1 lives here too: a write's apply function reads time only from `WriteCtx::time_ms` and
+//! nothing else from its node; relative TTLs become absolute deadlines against that time.
+//!
+//! Not here: sessions (SELECT, HELLO, AUTH, MULTI state), the read gate, Raft.
+
+mod keys;
+mod server;
+mod spec;
+mod strings;
+mod table;
+
+use bytes::Bytes;
+
+use crate::errors;
+use crate::reply::Reply;
+use crate::store::{Entry, EntryMut, Free, ReadLocks, ShardSet, Store, WriteLocks};
+
+pub use crate::glob::glob_match;
+pub use server::{command_cmd, debug_digest, debug_digest_value};
+pub use spec::{
+    acl, arg, doc, flag, info_reply, key, Arg, ArgType, BeginSearch, CommandSpec, Docs, FindKeys,
+    GetKeysFn, KeySpec,
+};
+
+/// A read command: runs on a node's local store after the read gate.
+pub type ReadFn = fn(&ReadCtx<'_>, &[Bytes]) -> Reply;
+/// A write's validation on the receiving node: `Err(reply)` answers the client, nothing is
+/// proposed. Pure: it sees only the arguments.
+pub type CheckFn = fn(&[Bytes]) -> Result<(), Reply>;
+/// A write's apply, run by every replica when the entry commits.
+pub type ApplyFn = fn(&mut WriteCtx<'_, '_>, &[Bytes]) -> Reply;
+
+/// How a command is executed.
+#[derive(Clone, Copy)]
+pub enum Exec {
+    Read {
+        run: ReadFn,
+        scope: Scope,
+    },
+    Write {
+        check: CheckFn,
+        apply: ApplyFn,
+        scope: Scope,
+    },
+    /// Answered by the server module (PING, HELLO, SELECT, CONFIG, ...).
+    Session,
+}
+
+impl std::fmt::Debug for Exec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exec::Read { scope, .. } => write!(f, "Read({scope:?})"),
+            Exec::Write { scope, .. } => write!(f, "Write({scope:?})"),
+            Exec::Session => write!(f, "Session"),
+        }
+    }
+}
+
+/// Which shards a command locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The shards of the keys its key specs name (the whole database if they cannot be found,
+    /// e.g. a malformed command that will reply with an error anyway).
+    Keys,
+    /// Every shard of the selected database (DBSIZE, FLUSHDB).
+    Db,
+    /// Every shard of every database (FLUSHALL).
+    All,
+}
+
+/// The whole table, sorted by name.
+pub fn table() -> &'static [CommandSpec] {
+    table::TABLE
+}
+
+/// Compare `name` (any case) with a lowercase table name.
+fn cmp_name(name: &[u8], table_name: &str) -> std::cmp::Ordering {
+    let t = table_name.as_bytes();
+    for (a, b) in name.iter().zip(t) {
+        match a.to_ascii_lowercase().cmp(b) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    name.len().cmp(&t.len())
+}
+
+fn find_in(specs: &'static [CommandSpec], name: &[u8]) -> Option<&'static CommandSpec> {
+    specs
+        .binary_search_by(|s| cmp_name(name, s.short_name()).reverse())
+        .ok()
+        .map(|i| &specs[i])
+}
+
+/// The top-level command called `name`, in any case. No allocation.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    find_in(table::TABLE, name)
+}
+
+/// A command by full name, `name` or `container|sub` (COMMAND INFO / DOCS accept both).
+pub fn lookup_full(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut parts = name.splitn(3, |&b| b == b'|');
+    let base = lookup(parts.next()?)?;
+    match (parts.next(), parts.next()) {
+        (None, _) => Some(base),
+        (Some(sub), None) => find_in(base.subcommands, sub),
+        (Some(_), Some(_)) => None,
+    }
+}
+
+/// Whether `argc` arguments (the name included) satisfy the arity.
+#[inline]
+pub fn arity_ok(spec: &CommandSpec, argc: usize) -> bool {
+    let arity = spec.arity as i64;
+    let argc = argc as i64;
+    if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    }
+}
+
+/// Find the spec that runs `args`: the command, or its subcommand for a container, with the
+/// arity checked. Errors are Redis's, byte for byte.
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+    let Some(name) = args.first() else {
+        return Err(Reply::error(errors::unknown_command(b"", &[])));
+    };
+    let Some(mut spec) = lookup(name) else {
+        return Err(Reply::error(errors::unknown_command(name, &args[1..])));
+    };
+    if !spec.subcommands.is_empty() && args.len() >= 2 {
+        match find_in(spec.subcommands, &args[1]) {
+            Some(sub) => spec = sub,
+            None => {
+                return Err(Reply::error(errors::unknown_subcommand(
+                    &args[1], spec.name,
+                )))
+            }
+        }
+    }
+    if !arity_ok(spec, args.len()) {
+        return Err(Reply::error(errors::wrong_arity(spec.name)));
+    }
+    Ok(spec)
+}
+
+/// Call `visit` with the position and key-spec flags of every key in `args`, as Redis's
+/// `getKeysUsingKeySpecs` finds them. Returns false if the key specs do not fit the arguments
+/// (Redis: "Invalid arguments specified for command"); keys already visited stay visited.
+pub fn for_each_key(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize, u32)) -> bool {
+    // As Redis's getKeysFromCommandWithSpecs: the specs when their flags are reliable, else
+    // (or when they fail) the command's own function.
+    let variable = spec
+        .key_specs
+        .iter()
+        .any(|k| k.flags & key::VARIABLE_FLAGS != 0);
+    if !spec.key_specs.is_empty() && !variable {
+        // A failing spec voids the keys the others found: with several specs, check first.
+        // One spec fails before it visits anything.
+        let valid = spec.key_specs.len() == 1 || keys_from_specs(spec, args, |_, _| {});
+        if valid && keys_from_specs(spec, args, &mut visit) {
+            return true;
+        }
+    }
+    match spec.getkeys {
+        Some(getkeys) => getkeys(args, &mut visit),
+        None => spec.key_specs.is_empty(),
+    }
+}
+
+/// Redis's `getKeysUsingKeySpecs`.
+fn keys_from_specs(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usize, u32)) -> bool {
+    let argc = args.len() as i64;
+    for ks in spec.key_specs {
+        let first: i64 = match ks.begin {
+            BeginSearch::Index(i) => i.into(),
+            BeginSearch::Keyword { keyword, startfrom } => {
+                let startfrom = i64::from(startfrom);
+                let (start, end) = if startfrom > 0 {
+                    (startfrom, argc - 1)
+                } else {
+                    (argc + startfrom, 1)
+                };
+                let mut found = 0;
+                let mut i = start;
+                // As Redis: the end index itself is not searched.
+                while i != end && (1..argc).contains(&i) {
+                    if args[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
+                        found = i + 1;
+                        break;
+                    }
+                    i += if start <= end { 1 } else { -1 };
+                }
+                if found == 0 {
+                    continue;
+                }
+                found
+            }
+            BeginSearch::Unknown => return false,
+        };
+        let (first, last, step) = match ks.find {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                let (lastkey, limit) = (i64::from(lastkey), i64::from(limit));
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit + lastkey)
+                };
+                (first, last, i64::from(keystep))
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                let idx = first + i64::from(keynumidx);
+                if idx >= argc {
+                    return false;
+                }
+                let Some(numkeys) = parse_i64(&args[idx as usize]).filter(|&n| n >= 0) else {
+                    return false;
+                };
+                let first = first + i64::from(firstkey);
+                (first, first + numkeys - 1, i64::from(keystep))
+            }
+            FindKeys::Unknown => return false,
+        };
+        if first >= argc || last >= argc || last < first || step <= 0 {
+            return false;
+        }
+        let mut i = first;
+        while i <= last {
+            visit(i as usize, ks.flags);
+            i += step;
+        }
+    }
+    true
+}
+
+/// Add the shards a command touches in `db` to `set`.
+fn add_shards(set: &mut ShardSet<'_>, spec: &CommandSpec, db: u32, args: &[Bytes]) {
+    let scope = match spec.exec {
+        Exec::Read { scope, .. } | Exec::Write { scope, .. } => scope,
+        Exec::Session => return,
+    };
+    match scope {
+        Scope::Keys => {
+            if !for_each_key(spec, args, |i, _| set.add_key(db, &args[i])) {
+                set.add_db(db);
+            }
+        }
+        Scope::Db => set.add_db(db),
+        Scope::All => set.add_all(),
+    }
+}
+
+/// Run a read command (`Exec::Read`) on `store` as of `now_ms`. The node has passed the read
+/// gate; `now_ms` is its clock, never less than the last applied entry's time.
+pub fn execute_read(
+    store: &Store,
+    spec: &'static CommandSpec,
+    db: u32,
+    now_ms: u64,
+    args: &[Bytes],
+) -> Reply {
+    let Exec::Read { run, .. } = spec.exec else {
+        return Reply::error(format!("ERR '{}' is not a read command", spec.name));
+    };
+    if db as usize >= store.databases() {
+        return Reply::error(errors::INVALID_DB);
+    }
+    let mut set = store.shards();
+    add_shards(&mut set, spec, db, args);
+    let locks = set.read();
+    let ctx = ReadCtx {
+        db,
+        now_ms,
+        view: View::Read(&locks),
+    };
+    run(&ctx, args)
+}
+
+/// Run a committed command at `time_ms` (the entry's time): a write's apply, or a read that
+/// went through the log. Deterministic: same store, same arguments, same time, same result and
+/// reply on every replica.
+pub fn execute_write(
+    store: &Store,
+    spec: &'static CommandSpec,
+    db: u32,
+    time_ms: u64,
+    args: &[Bytes],
+) -> Reply {
+    execute_transaction(store, time_ms, &[(db, spec, args)])
+        .pop()
+        .expect("one reply per command")
+}
+
+/// Run committed commands `(db, spec, args)` at `time_ms` as one atomic step: the union of
+/// their shards is locked (in ascending order) before the first runs and released after the
+/// last, so no reader sees part of them (MULTI/EXEC). One reply per command, in order.
+pub fn execute_transaction(
+    store: &Store,
+    time_ms: u64,
+    cmds: &[(u32, &'static CommandSpec, &[Bytes])],
+) -> Vec<Reply> {
+    let mut set = store.shards();
+    for &(db, spec, args) in cmds {
+        if (db as usize) < store.databases() {
+            add_shards(&mut set, spec, db, args);
+        }
+    }
+    let mut locks = set.write();
+    cmds.iter()
+        .map(|&(db, spec, args)| {
+            if db as usize >= store.databases() {
+                return Reply::error(errors::INVALID_DB);
+            }
+            match spec.exec {
+                Exec::Write { apply, .. } => apply(
+                    &mut WriteCtx {
+                        db,
+                        time_ms,
+                        locks: &mut locks,
+                    },
+                    args,
+                ),
+                Exec::Read { run, .. } => run(
+                    &ReadCtx {
+                        db,
+                        now_ms: time_ms,
+                        view: View::Write(&locks),
+                    },
+                    args,
+                ),
+                Exec::Session => {
+                    Reply::error(format!("ERR '{}' cannot run through the log", spec.name))
+                }
+            }
+        })
+        .collect()
+}
+
+enum View<'a> {
+    Read(&'a ReadLocks<'a>),
+    Write(&'a WriteLocks<'a>),
+}
+
+/// What a read command sees: its database, the time, and the shards locked for it.
+pub struct ReadCtx<'a> {
+    db: u32,
+    now_ms: u64,
+    view: View<'a>,
+}
+
+impl ReadCtx<'_> {
+    pub fn db(&self) -> u32 {
+        self.db
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// The entry for `key` if it exists now.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        match &self.view {
+            View::Read(l) => l.get(self.db, key, self.now_ms),
+            View::Write(l) => l.get(self.db, key, self.now_ms),
+        }
+    }
+
+    /// Keys in the selected database (needs `Scope::Db`).
+    pub fn db_len(&self) -> usize {
+        match &self.view {
+            View::Read(l) => l.db_len(self.db),
+            View::Write(l) => l.db_len(self.db),
+        }
+    }
+}
+
+/// What a write's apply sees: its database, the entry's time, and the shards locked for it.
+pub struct WriteCtx<'a, 's> {
+    db: u32,
+    time_ms: u64,
+    locks: &'a mut WriteLocks<'s>,
+}
+
+impl<'s> WriteCtx<'_, 's> {
+    pub fn db(&self) -> u32 {
+        self.db
+    }
+
+    /// The leader's clock when it proposed the entry (unix ms). The only time apply may use.
+    pub fn time_ms(&self) -> u64 {
+        self.time_ms
+    }
+
+    pub fn databases(&self) -> usize {
+        self.locks.store().databases()
+    }
+
+    /// The entry for `key` if it exists at `time_ms`.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.locks.get(self.db, key, self.time_ms)
+    }
+
+    /// The entry for `key` for writing, if it exists at `time_ms` (an expired one is deleted).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
+        self.locks.get_mut(self.db, key, self.time_ms)
+    }
+
+    /// Set `key` to a string, with an absolute deadline (0: no TTL).
+    pub fn set_str(&mut self, key: &[u8], value: &[u8], deadline_ms: u64) {
+        self.locks.set_str(self.db, key, value, deadline_ms)
+    }
+
+    /// Delete `key`; true if it existed at `time_ms`.
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        self.locks.remove(self.db, key, self.time_ms)
+    }
+
+    /// Delete every key of database `db` (needs its shards: `Scope::Db` or `Scope::All`).
+    pub fn clear_db(&mut self, db: u32, free: Free) -> usize {
+        self.locks.clear_db(db, free)
+    }
+}
+
+/// Parse an integer exactly as Redis's `string2ll`: optional `-`, no `+`, no spaces, no leading
+/// zeros (but "0"), not "-0", at most 20 bytes, within i64.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() >= 21 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if negative {
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// An integer's decimal form, as Redis writes it.
+pub fn fmt_i64(n: i64) -> Bytes {
+    Bytes::from(n.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,574 @@
+//! Command tests. The scripts in `testdata/*.txt` hold commands with the replies redis-server
+//! 7.0 gave them (recorded by `testdata/record.py`); each is replayed here against a store and
+//! must get the same replies. `testdata/command_*.resp3` hold Redis's raw RESP3 replies to
+//! COMMAND INFO / COMMAND DOCS for every command of the table (written by `gen_table.py`).
+
+use bytes::Bytes;
+
+use super::*;
+
+/// A client of a store: one database selected, a clock it can move. Writes go through `check`
+/// and then `execute_write` at the current time, as a proposal that commits would.
+struct Harness {
+    store: Store,
+    db: u32,
+    now_ms: u64,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness {
+            store: Store::new(16, 4),
+            db: 0,
+            now_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn run(&mut self, args: &[Bytes]) -> Reply {
+        let spec = match resolve(args) {
+            Ok(spec) => spec,
+            Err(e) => return e,
+        };
+        match spec.exec {
+            Exec::Read { .. } => execute_read(&self.store, spec, self.db, self.now_ms, args),
+            Exec::Write { check, .. } => match check(args) {
+                Err(e) => e,
+                Ok(()) => execute_write(&self.store, spec, self.db, self.now_ms, args),
+            },
+            Exec::Session => self.session(spec, args),
+        }
+    }
+
+    /// The few session commands the scripts use, as the server module will answer them.
+    fn session(&mut self, spec: &CommandSpec, args: &[Bytes]) -> Reply {
+        match spec.name {
+            "select" => {
+                self.db = std::str::from_utf8(&args[1]).unwrap().parse().unwrap();
+                Reply::OK
+            }
+            "debug" if args[1].eq_ignore_ascii_case(b"digest") => debug_digest(&self.store),
+            "debug" => debug_digest_value(&self.store, self.db, &args[2..]),
+            name if name.starts_with("command") => command_cmd(args),
+            other => panic!("the test harness does not run {other}"),
+        }
+    }
+}
+
+/// Split a script line into arguments (see testdata/record.py for the syntax).
+fn tokenize(line: &str) -> Vec<Bytes> {
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' {
+            i += 1;
+        } else if b[i] == b'"' {
+            i += 1;
+            let mut arg = Vec::new();
+            while b[i] != b'"' {
+                if b[i] == b'\\' {
+                    let (byte, len) = match b[i + 1] {
+                        b'x' => (u8::from_str_radix(&line[i + 2..i + 4], 16).unwrap(), 4),
+                        b'n' => (b'\n', 2),
+                        b'r' => (b'\r', 2),
+                        b't' => (b'\t', 2),
+                        other => (other, 2),
+                    };
+                    arg.push(byte);
+                    i += len;
+                } else {
+                    arg.push(b[i]);
+                    i += 1;
+                }
+            }
+            out.push(Bytes::from(arg));
+            i += 1;
+        } else {
+            let end = line[i..].find(' ').map_or(b.len(), |j| i + j);
+            out.push(Bytes::copy_from_slice(&b[i..end]));
+            i = end;
+        }
+    }
+    out
+}
+
+fn render_bytes(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &c in b {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// A reply as a RESP2 client sees it, in the scripts' notation.
+fn render(r: &Reply) -> String {
+    let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+    match r {
+        Reply::Status(s) => format!("+{s}"),
+        Reply::Error(s) => format!("-{s}"),
+        Reply::Int(n) => format!(":{n}"),
+        Reply::Bulk(b) => render_bytes(b),
+        Reply::Verbatim(_, b) => render_bytes(b),
+        Reply::Nil => "(nil)".into(),
+        Reply::NilArray => "(nilarray)".into(),
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => list(v.iter().map(render).collect()),
+        Reply::Map(v) => list(v.iter().flat_map(|(k, v)| [render(k), render(v)]).collect()),
+        Reply::Bool(b) => format!(":{}", u8::from(*b)),
+        Reply::Double(d) => render_bytes(d.to_string().as_bytes()),
+    }
+}
+
+fn run_script(name: &str, script: &str) {
+    let mut h = Harness::new();
+    let mut failures = Vec::new();
+    for (n, line) in script.lines().enumerate() {
+        // Keep trailing spaces: some of Redis's errors end with one.
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(ms) = line.strip_prefix("@advance ") {
+            h.now_ms += ms.parse::<u64>().unwrap();
+            continue;
+        }
+        let (cmd, expected) = line.split_once(" => ").expect("line without =>");
+        let got = render(&h.run(&tokenize(cmd)));
+        if got != expected {
+            failures.push(format!(
+                "{name}:{}: {cmd}\n  redis:  {expected}\n  raftis: {got}",
+                n + 1
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn strings_reply_as_redis() {
+    run_script("strings.txt", include_str!("testdata/strings.txt"));
+}
+
+#[test]
+fn counters_reply_as_redis() {
+    run_script("counters.txt", include_str!("testdata/counters.txt"));
+}
+
+#[test]
+fn key_commands_reply_as_redis() {
+    run_script("keys.txt", include_str!("testdata/keys.txt"));
+}
+
+#[test]
+fn expired_keys_read_and_write_as_missing_like_redis() {
+    run_script("expiry.txt", include_str!("testdata/expiry.txt"));
+}
+
+#[test]
+fn server_commands_reply_as_redis() {
+    run_script("server.txt", include_str!("testdata/server.txt"));
+}
+
+#[test]
+fn the_script_runner_catches_a_wrong_reply() {
+    let r = std::panic::catch_unwind(|| run_script("t", "SET k v => +NOTOK"));
+    assert!(r.is_err());
+}
+
+/// Parse raw RESP3 into a `Reply`, keeping the order of map fields and set members.
+fn parse_resp3(buf: &[u8], pos: &mut usize) -> Reply {
+    let end = *pos + buf[*pos..].windows(2).position(|w| w == b"\r\n").unwrap();
+    let line = &buf[*pos..end];
+    *pos = end + 2;
+    let num = || {
+        std::str::from_utf8(&line[1..])
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    match line[0] {
+        b'+' => Reply::Status(String::from_utf8(line[1..].to_vec()).unwrap().into()),
+        b':' => Reply::Int(num()),
+        b'_' => Reply::Nil,
+        b'$' => {
+            let n = num() as usize;
+            let data = Bytes::copy_from_slice(&buf[*pos..*pos + n]);
+            *pos += n + 2;
+            Reply::Bulk(data)
+        }
+        b'*' => Reply::Array((0..num()).map(|_| parse_resp3(buf, pos)).collect()),
+        b'~' => Reply::Set((0..num()).map(|_| parse_resp3(buf, pos)).collect()),
+        b'%' => Reply::Map(
+            (0..num())
+                .map(|_| (parse_resp3(buf, pos), parse_resp3(buf, pos)))
+                .collect(),
+        ),
+        t => panic!("unexpected RESP3 type {}", t as char),
+    }
+}
+
+/// Redis lists subcommands in its dict's (random) order; ours are sorted. Sort both.
+fn sort_subcommands(r: &mut Reply) {
+    match r {
+        Reply::Array(v) if v.len() == 10 && matches!(v[0], Reply::Bulk(_)) => {
+            if let Reply::Array(subs) = &mut v[9] {
+                subs.iter_mut().for_each(sort_subcommands);
+                subs.sort_by_key(render);
+            }
+        }
+        Reply::Array(v) => v.iter_mut().for_each(sort_subcommands),
+        Reply::Map(fields) => {
+            for (k, v) in fields.iter_mut() {
+                sort_subcommands(v);
+                if render(k) == "\"subcommands\"" {
+                    if let Reply::Map(subs) = v {
+                        subs.sort_by_key(|(k, _)| render(k));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn all_names() -> Vec<Bytes> {
+    table()
+        .iter()
+        .map(|s| Bytes::from_static(s.name.as_bytes()))
+        .collect()
+}
+
+fn assert_same_reply(ours: Reply, fixture: &[u8]) {
+    let mut pos = 0;
+    let mut redis = parse_resp3(fixture, &mut pos);
+    assert_eq!(pos, fixture.len());
+    let mut ours = ours;
+    sort_subcommands(&mut redis);
+    sort_subcommands(&mut ours);
+    if ours != redis {
+        // Find the first differing command for a readable failure.
+        let (o, r) = (render(&ours), render(&redis));
+        let at = o
+            .bytes()
+            .zip(r.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "differs at byte {at}:\n raftis: ...{}\n redis:  ...{}",
+            &o[at.saturating_sub(200)..(at + 200).min(o.len())],
+            &r[at.saturating_sub(200)..(at + 200).min(r.len())]
+        );
+    }
+}
+
+#[test]
+fn command_info_equals_redis_for_every_command() {
+    let mut args = vec![Bytes::from_static(b"COMMAND"), Bytes::from_static(b"INFO")];
+    args.extend(all_names());
+    assert_same_reply(
+        command_cmd(&args),
+        include_bytes!("testdata/command_info.resp3"),
+    );
+}
+
+#[test]
+fn command_docs_equals_redis_for_every_command() {
+    let mut args = vec![Bytes::from_static(b"COMMAND"), Bytes::from_static(b"DOCS")];
+    args.extend(all_names());
+    assert_same_reply(
+        command_cmd(&args),
+        include_bytes!("testdata/command_docs.resp3"),
+    );
+}
+
+#[test]
+fn table_is_sorted_and_lookup_ignores_case() {
+    let t = table();
+    assert!(t.windows(2).all(|w| w[0].name < w[1].name));
+    for s in t {
+        assert!(s.subcommands.windows(2).all(|w| w[0].name < w[1].name));
+        assert_eq!(lookup(s.name.as_bytes()).map(|x| x.name), Some(s.name));
+        assert_eq!(
+            lookup(s.name.to_uppercase().as_bytes()).map(|x| x.name),
+            Some(s.name)
+        );
+        for sub in s.subcommands {
+            assert_eq!(
+                lookup_full(sub.name.to_uppercase().as_bytes()).map(|x| x.name),
+                Some(sub.name)
+            );
+        }
+    }
+    assert!(lookup(b"").is_none());
+    assert!(lookup(b"ge").is_none());
+    assert!(lookup(b"gett").is_none());
+    assert!(
+        lookup(b"config|get").is_none(),
+        "subcommands are not top-level commands"
+    );
+    assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
+    assert_eq!(t.len(), 32);
+}
+
+#[test]
+fn arity_follows_redis_convention() {
+    let get = lookup(b"get").unwrap();
+    assert!(!arity_ok(get, 1) && arity_ok(get, 2) && !arity_ok(get, 3));
+    let del = lookup(b"del").unwrap();
+    assert!(!arity_ok(del, 1) && arity_ok(del, 2) && arity_ok(del, 100));
+}
+
+#[test]
+fn gates_can_decide_by_flag() {
+    let f = |n: &str| lookup(n.as_bytes()).unwrap();
+    assert!(f("set").is_write() && f("set").is_denyoom() && !f("set").is_fast());
+    assert!(f("get").is_readonly() && f("get").is_fast() && !f("get").is_write());
+    assert!(f("del").is_write() && !f("del").is_denyoom());
+    assert!(f("auth").is_no_auth() && f("hello").is_no_auth());
+    assert!(f("flushall").is_write() && !f("flushall").is_admin());
+    assert!(lookup_full(b"config|set").unwrap().is_admin());
+    // Every data command's exec agrees with its flags: reads never write, writes are flagged.
+    for s in table() {
+        match s.exec {
+            Exec::Read { .. } => assert!(s.is_readonly() && !s.is_write(), "{}", s.name),
+            Exec::Write { .. } => assert!(s.is_write(), "{}", s.name),
+            Exec::Session => assert!(!s.is_write() && !s.is_readonly(), "{}", s.name),
+        }
+    }
+}
+
+#[test]
+fn resolve_finds_subcommands_and_checks_their_arity() {
+    let args = |s: &str| tokenize(s);
+    assert_eq!(resolve(&args("config get x")).unwrap().name, "config|get");
+    assert_eq!(resolve(&args("CONFIG GET x")).unwrap().name, "config|get");
+    assert_eq!(
+        resolve(&args("config get")).unwrap_err(),
+        Reply::error("ERR wrong number of arguments for 'config|get' command")
+    );
+    assert_eq!(resolve(&args("command")).unwrap().name, "command");
+    assert_eq!(resolve(&args("get k")).unwrap().name, "get");
+    assert!(resolve(&[]).is_err());
+}
+
+#[test]
+fn parse_i64_is_redis_string2ll() {
+    let ok = [
+        ("0", 0),
+        ("1", 1),
+        ("-1", -1),
+        ("10", 10),
+        ("9223372036854775807", i64::MAX),
+        ("-9223372036854775808", i64::MIN),
+    ];
+    for (s, v) in ok {
+        assert_eq!(parse_i64(s.as_bytes()), Some(v), "{s}");
+    }
+    let bad = [
+        "",
+        "-",
+        "+1",
+        "01",
+        "00",
+        "-0",
+        "-01",
+        " 1",
+        "1 ",
+        "1.0",
+        "1e3",
+        "0x10",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
+        "000000000000000000001",
+        "1\0",
+    ];
+    for s in bad {
+        assert_eq!(parse_i64(s.as_bytes()), None, "{s:?}");
+    }
+}
+
+#[test]
+fn key_specs_find_keys_like_redis() {
+    let keys = |line: &str| {
+        let args = tokenize(line);
+        let spec = resolve(&args).unwrap();
+        let mut found = Vec::new();
+        let ok = for_each_key(spec, &args, |i, _| found.push(args[i].clone()));
+        (ok, found)
+    };
+    assert_eq!(keys("GET a"), (true, vec![Bytes::from("a")]));
+    assert_eq!(
+        keys("MSET a 1 b 2").1,
+        vec![Bytes::from("a"), Bytes::from("b")]
+    );
+    assert_eq!(keys("DEL a b c").1.len(), 3);
+    assert_eq!(keys("PING"), (true, vec![]));
+}
+
+#[test]
+fn commands_lock_only_what_they_declare_and_never_panic_on_odd_arguments() {
+    // Every data command, with argument counts from its minimum to a few more: whatever the
+    // reply, no key outside the locked shards is touched (that would panic).
+    let mut h = Harness::new();
+    h.store = Store::new(16, 64);
+    for s in table() {
+        if matches!(s.exec, Exec::Session) {
+            continue;
+        }
+        let min = s.arity.unsigned_abs() as usize;
+        let max = if s.arity < 0 { min + 6 } else { min };
+        for argc in min..=max {
+            for variant in 0..4 {
+                let mut args = vec![Bytes::from_static(s.name.as_bytes())];
+                for i in 1..argc {
+                    args.push(Bytes::from(match (variant, i % 3) {
+                        (0, _) => format!("key{i}"),
+                        (1, 0) => "EX".to_string(),
+                        (1, _) => format!("{i}"),
+                        (2, _) => "GET".to_string(),
+                        _ => format!("k{}", i * 7919),
+                    }));
+                }
+                h.run(&args);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_transaction_runs_reads_and_writes_in_order_at_one_time() {
+    let store = Store::new(16, 8);
+    let lines = [
+        "SET a 1",
+        "INCR a",
+        "GET a",
+        "PEXPIRE a 10",
+        "PTTL a",
+        "MGET a b",
+        "DEL a b",
+    ];
+    let args: Vec<Vec<Bytes>> = lines.iter().map(|l| tokenize(l)).collect();
+    let mut cmds: Vec<(u32, &'static CommandSpec, &[Bytes])> = args
+        .iter()
+        .map(|a| (0, resolve(a).unwrap(), &a[..]))
+        .collect();
+    let in_db3 = tokenize("SET a 3");
+    cmds.push((3, resolve(&in_db3).unwrap(), &in_db3[..]));
+    cmds.push((99, resolve(&in_db3).unwrap(), &in_db3[..]));
+    let replies: Vec<String> = execute_transaction(&store, 1000, &cmds)
+        .iter()
+        .map(render)
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "+OK",
+            ":2",
+            "\"2\"",
+            ":1",
+            ":10",
+            "[\"2\", (nil)]",
+            ":1",
+            "+OK",
+            "-ERR DB index is out of range"
+        ]
+    );
+    assert_eq!(store.db_stats(3), (1, 0));
+}
+
+#[test]
+fn a_transaction_is_atomic_for_a_concurrent_reader() {
+    let store = Store::new(1, 16);
+    let mget = tokenize("MGET a b c");
+    let mget_spec = resolve(&mget).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut reads = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || reads < 1000 {
+                let Reply::Array(v) = execute_read(&store, mget_spec, 0, 0, &mget) else {
+                    panic!("MGET did not reply with an array")
+                };
+                assert!(
+                    v.windows(2).all(|w| w[0] == w[1]),
+                    "torn transaction: {v:?}"
+                );
+                reads += 1;
+            }
+        });
+        for n in 0..3000 {
+            let lines: Vec<Vec<Bytes>> = ["a", "b", "c"]
+                .iter()
+                .map(|k| tokenize(&format!("SET {k} {n}")))
+                .collect();
+            let cmds: Vec<(u32, &'static CommandSpec, &[Bytes])> = lines
+                .iter()
+                .map(|a| (0, resolve(a).unwrap(), &a[..]))
+                .collect();
+            execute_transaction(&store, 0, &cmds);
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+    });
+}
+
+#[test]
+fn command_list_filters_like_redis() {
+    // Expected: redis-server 7.0's COMMAND LIST FILTERBY ..., restricted to raftis's commands.
+    let cases = [
+        ("ACLCAT string", "decr decrby get incr incrby mget mset set"),
+        (
+            "ACLCAT keyspace",
+            "dbsize del exists expire flushall flushdb persist pexpire pttl ttl type",
+        ),
+        (
+            "ACLCAT fast",
+            "auth dbsize decr decrby echo exists expire get hello incr incrby mget persist \
+             pexpire ping pttl quit reset select time ttl type",
+        ),
+        (
+            "PATTERN c*g*",
+            "client|caching client|getname client|getredir client|tracking \
+             client|trackinginfo command|getkeys command|getkeysandflags config config|get \
+             config|help config|resetstat config|rewrite config|set",
+        ),
+        (
+            "PATTERN *|get*",
+            "client|getname client|getredir command|getkeys command|getkeysandflags config|get",
+        ),
+        (
+            "ACLCAT DANGEROUS",
+            "client|kill client|list client|no-evict client|pause client|unblock \
+             client|unpause config|get config|resetstat config|rewrite config|set debug \
+             flushall flushdb info",
+        ),
+    ];
+    for (filter, expected) in cases {
+        let Reply::Array(names) =
+            command_cmd(&tokenize(&format!("COMMAND LIST FILTERBY {filter}")))
+        else {
+            panic!("not an array")
+        };
+        let mut names: Vec<String> = names
+            .iter()
+            .map(|n| render(n).trim_matches('"').to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names.join(" "), expected, "{filter}");
+    }
+    let Reply::Array(all) = command_cmd(&tokenize("COMMAND LIST")) else {
+        panic!("not an array")
+    };
+    let subcommands: usize = table().iter().map(|s| s.subcommands.len()).sum();
+    assert_eq!(all.len(), table().len() + subcommands);
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(32));
+}
