@@ -667,10 +667,8 @@ impl Driver {
                 self.wal_failed = true;
             }
         }
-        if !rd.committed.is_empty() {
-            self.apply(rd.committed);
-        }
-        let applied = self.core.applied_index();
+        // Register where proposals went before applying: this Ready may commit them too.
+        let applied = self.shared.applied_index.load(Ordering::Acquire);
         for p in rd.proposals {
             let Some(w) = self.proposing.remove(&p.id) else {
                 continue;
@@ -680,7 +678,13 @@ impl Driver {
                     self.by_index.insert(index, (term, w));
                 }
                 // Applied before we learned where it went: the reply is gone.
-                Ok(_) => w.answer(Err(WriteError::Uncertain)),
+                Ok(_) => {
+                    self.shared
+                        .stats
+                        .uncertain_writes
+                        .fetch_add(1, Ordering::Relaxed);
+                    w.answer(Err(WriteError::Uncertain))
+                }
                 Err(ProposeError::NoLeader) | Err(ProposeError::NotLeader) => {
                     w.answer(Err(WriteError::NoLeader))
                 }
@@ -692,6 +696,9 @@ impl Driver {
                     w.answer(Err(WriteError::Uncertain))
                 }
             }
+        }
+        if !rd.committed.is_empty() {
+            self.apply(rd.committed);
         }
         for r in rd.reads {
             let result = match r.result {

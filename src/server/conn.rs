@@ -452,7 +452,7 @@ impl Conn {
                 )
             }
             b"set" => {
-                if args.len() < 4 || args.len() % 2 != 0 {
+                if args.len() < 4 || !args.len().is_multiple_of(2) {
                     return Reply::error(errors::wrong_arity("config|set"));
                 }
                 let mut pairs = Vec::new();
