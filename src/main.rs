@@ -72,6 +72,13 @@ async fn run(settings: config::Settings, config_file: String) -> i32 {
         _ = term.recv() => log_notice!("Received SIGTERM scheduling shutdown..."),
         _ = serving => log_warning!("client listener stopped"),
     }
+    if node.is_leader() && node.status().members.len() > 1 {
+        // Hand leadership over first, so a rolling restart has no election-timeout gap.
+        match node.transfer_leader(None).await {
+            Ok(to) => log_notice!("Leadership handed to node {to}"),
+            Err(e) => log_warning!("Leadership transfer before shutdown failed: {e}"),
+        }
+    }
     node.stop();
     // Give the WAL thread a moment to sync what it holds (it syncs when its queue closes).
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -210,3 +210,41 @@ fn redis_benchmark_completes_against_leader_and_follower() {
         "replicas differ: {digests:?}"
     );
 }
+
+#[test]
+fn sigterm_on_the_leader_hands_leadership_over_first() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let term: u64 = cluster.nodes[leader]
+        .info_field("raft_term")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut c = cluster.nodes[(leader + 1) % 3].client();
+    write_all(&mut c, &set_cmds("before", 100));
+
+    cluster.nodes[leader].signal("TERM");
+    common::wait_for("the old leader to exit", Duration::from_secs(10), || {
+        common::Client::try_connect(cluster.nodes[leader].port)
+            .is_none()
+            .then_some(())
+    });
+    cluster.nodes[leader].kill9();
+    let log = cluster.nodes[leader].log();
+    assert!(
+        log.contains("Leadership handed to node"),
+        "no handoff in the log:\n{log}"
+    );
+    let new_leader = cluster.wait_leader(Duration::from_secs(10));
+    assert_ne!(new_leader, leader);
+    // A handoff is one election, started at once by the target: exactly one term later.
+    let new_term: u64 = cluster.nodes[new_leader]
+        .info_field("raft_term")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(new_term, term + 1, "{}", cluster.dump_logs());
+    let mut c = cluster.nodes[new_leader].client();
+    assert_reads_back(&mut c, "before", 100);
+    write_all(&mut c, &set_cmds("after", 100));
+}

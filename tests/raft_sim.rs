@@ -69,6 +69,7 @@ struct Faults {
     crash: u64,
     pause: u64,
     partition: u64,
+    transfer: u64,
     max_delay: u64,
 }
 
@@ -118,6 +119,7 @@ impl Sim {
             crash: rng.below(4),
             pause: rng.below(3),
             partition: rng.below(6),
+            transfer: rng.below(8),
             max_delay: 1 + rng.below(12),
         };
         let mut sim = Sim {
@@ -263,6 +265,19 @@ impl Sim {
                 let floor = self.max_acked_index;
                 self.nodes[i].reads.insert(id, floor);
                 self.nodes[i].raft.as_mut().unwrap().read_index(id);
+            }
+        }
+
+        // Leadership transfers (RAFT.TRANSFER-LEADER, graceful shutdown).
+        if faults_on && self.rng.chance(self.faults.transfer) {
+            let i = self.rng.below(count as u64) as usize;
+            let to = 1 + self.rng.below(count as u64);
+            if self.is_running(i) {
+                let r = self.nodes[i].raft.as_mut().unwrap();
+                if r.role() == Role::Leader && r.transfer_leader(to).is_ok() {
+                    let from = r.id();
+                    self.log(|| format!("n{from} hands leadership to n{to}"));
+                }
             }
         }
 

@@ -92,6 +92,10 @@ enum ClientEvent {
     ReadIndex {
         reply: oneshot::Sender<Result<u64, ReadError>>,
     },
+    Transfer {
+        to: Option<NodeId>,
+        reply: oneshot::Sender<Result<NodeId, String>>,
+    },
     Stop,
 }
 
@@ -429,6 +433,33 @@ impl Node {
         &self.shared.transport
     }
 
+    /// Hands leadership to `to`, or to the most up-to-date follower, and waits (up to twice
+    /// the election timeout) until another node leads. Ok(id of the new leader).
+    pub async fn transfer_leader(&self, to: Option<NodeId>) -> Result<NodeId, String> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shared
+            .events
+            .send(ClientEvent::Transfer { to, reply: tx })
+            .is_err()
+        {
+            return Err("the node is stopping".into());
+        }
+        let target = rx.await.map_err(|_| "the node is stopping".to_string())??;
+        let eto = self.shared.settings.read().election_timeout_ms;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(2 * eto);
+        loop {
+            let leader = self.shared.leader.load(Ordering::Acquire);
+            if leader == target {
+                return Ok(leader);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("leadership did not move to node {target} in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops the driver after it has handed out everything queued; the WAL thread syncs and
     /// exits when its queue closes.
     pub fn stop(&self) {
@@ -593,6 +624,22 @@ impl Driver {
                 );
                 self.core.read_index(id);
             }
+            ClientEvent::Transfer { to, reply } => {
+                let target = match to {
+                    Some(t) => Some(t),
+                    None if self.core.role() == Role::Leader => self.core.best_transfer_target(),
+                    None => None,
+                };
+                let r = match target {
+                    None => Err("no other voter to take over".to_string()),
+                    Some(t) => self
+                        .core
+                        .transfer_leader(t)
+                        .map(|_| t)
+                        .map_err(str::to_string),
+                };
+                let _ = reply.send(r);
+            }
             ClientEvent::Stop => {}
         }
     }
@@ -645,6 +692,10 @@ impl Driver {
         self.shared
             .commit_index
             .store(self.core.commit_index(), Ordering::Release);
+        // Also the lease: a leadership transfer ends it before its TimeoutNow leaves.
+        self.shared
+            .lease_until_ms
+            .store(self.core.lease_until(), Ordering::Release);
         for m in rd.messages {
             self.transport.send(m);
         }

@@ -169,6 +169,12 @@ pub struct Raft {
     reads_before_commit: Vec<(NodeId, Vec<ReadId>)>,
     heartbeat_now: bool,
     bcast_needed: bool,
+    /// Leadership transfer in progress to this node (0: none), until `transfer_deadline`.
+    transferee: NodeId,
+    transfer_deadline: u64,
+    /// A TimeoutNow was sent in this term: voters may now elect another leader while ignoring
+    /// their lease, so this leader must not serve lease reads again in this term.
+    lease_forfeited: bool,
 
     // Follower state: work forwarded to the leader and not yet answered.
     forward_props: Vec<(ProposalId, Bytes)>,
@@ -226,6 +232,9 @@ impl Raft {
             reads_before_commit: Vec::new(),
             heartbeat_now: false,
             bcast_needed: false,
+            transferee: 0,
+            transfer_deadline: 0,
+            lease_forfeited: false,
             forward_props: Vec::new(),
             forward_reads: Vec::new(),
             props_in_flight: Vec::new(),
@@ -333,6 +342,11 @@ impl Raft {
     pub fn tick(&mut self, now: u64) {
         self.now = self.now.max(now);
         if self.role == Role::Leader {
+            if self.transferee != 0 && self.now >= self.transfer_deadline {
+                // The target did not take over in time: lead on (without a lease if a
+                // TimeoutNow already went out).
+                self.transferee = 0;
+            }
             if self.now >= self.heartbeat_due {
                 self.bcast_heartbeat();
             }
@@ -346,7 +360,13 @@ impl Raft {
 
     /// Proposes one entry. Where it went (or why not) comes out in `Ready::proposals`.
     pub fn propose(&mut self, id: ProposalId, data: Bytes) {
-        if self.role == Role::Leader {
+        if self.role == Role::Leader && self.transferee != 0 {
+            // Handing over: the client retries against the next leader.
+            self.proposals_out.push(ProposalOutcome {
+                id,
+                result: Err(ProposeError::NotLeader),
+            });
+        } else if self.role == Role::Leader {
             let (term, index) = self.append_new(data);
             self.proposals_out.push(ProposalOutcome {
                 id,
@@ -374,6 +394,51 @@ impl Raft {
                 result: Err(ReadError::NoLeader),
             });
         }
+    }
+
+    /// Hands leadership to `to` (thesis §3.10): stop taking proposals, end the lease, bring
+    /// `to` up to date, then tell it to start an election at once (TimeoutNow), which voters
+    /// honour even while they hear from this leader. Gives up after an election timeout. On a
+    /// follower, the request is passed to the leader.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), &'static str> {
+        if !self.cfg.voters.contains(&to) {
+            return Err("the target is not a voter");
+        }
+        if self.role != Role::Leader {
+            if self.leader == 0 {
+                return Err("no leader");
+            }
+            if self.leader != to {
+                self.send(self.leader, Body::TransferLeader { to });
+            }
+            return Ok(());
+        }
+        if to == self.id {
+            return Ok(());
+        }
+        self.transferee = to;
+        self.transfer_deadline = self.now + self.cfg.election_timeout_ms;
+        self.lease_until = 0;
+        if self.progress[&to].matched == self.log.last_index() {
+            self.send_timeout_now(to);
+        } else {
+            self.send_append_forced(to);
+        }
+        Ok(())
+    }
+
+    /// The follower whose log is most up to date (for a transfer without a named target).
+    pub fn best_transfer_target(&self) -> Option<NodeId> {
+        self.progress
+            .iter()
+            .max_by_key(|(id, p)| (p.matched, std::cmp::Reverse(**id)))
+            .map(|(id, _)| *id)
+    }
+
+    fn send_timeout_now(&mut self, to: NodeId) {
+        self.lease_forfeited = true;
+        self.lease_until = 0;
+        self.send(to, Body::TimeoutNow);
     }
 
     /// The WAL made every entry up to `(index, term)` durable.
@@ -437,6 +502,11 @@ impl Raft {
                 }
             }
             Body::ReadIndexResp { ids, index } => self.handle_read_index_resp(m.from, ids, index),
+            Body::TransferLeader { to } => {
+                if self.role == Role::Leader {
+                    let _ = self.transfer_leader(to);
+                }
+            }
             Body::TimeoutNow => {
                 if m.from == self.leader && self.role == Role::Follower {
                     self.campaign(false, true);
@@ -517,6 +587,7 @@ impl Raft {
     /// fate when it applies that index.
     fn step_down_leader(&mut self) {
         self.lease_until = 0;
+        self.transferee = 0;
         self.progress.clear();
         self.round_sent.clear();
         let pending = std::mem::take(&mut self.pending_reads);
@@ -633,6 +704,8 @@ impl Raft {
         self.round = 0;
         self.round_sent.clear();
         self.lease_until = 0;
+        self.lease_forfeited = false;
+        self.transferee = 0;
         self.quorum_check_due = self.now + self.cfg.election_timeout_ms;
         // The no-op: committing it commits every earlier entry (§5.4.2).
         self.append_new(Bytes::new());
@@ -903,6 +976,9 @@ impl Raft {
         if let Some(pr) = self.progress.get_mut(&from) {
             pr.inflights.free_to(index);
         }
+        if from == self.transferee && self.progress[&from].matched == self.log.last_index() {
+            self.send_timeout_now(from);
+        }
         while self.send_append(from) {}
     }
 
@@ -929,7 +1005,7 @@ impl Raft {
     }
 
     fn handle_propose(&mut self, from: NodeId, proposals: Vec<(ProposalId, Bytes)>) {
-        let results = if self.role == Role::Leader {
+        let results = if self.role == Role::Leader && self.transferee == 0 {
             proposals
                 .into_iter()
                 .map(|(id, data)| (id, Some(self.append_new(data))))
@@ -1177,7 +1253,9 @@ impl Raft {
             if round > acked {
                 break;
             }
-            self.lease_until = self.lease_until.max(sent + self.cfg.lease_ms());
+            if self.transferee == 0 && !self.lease_forfeited {
+                self.lease_until = self.lease_until.max(sent + self.cfg.lease_ms());
+            }
             self.round_sent.pop_front();
         }
         if !self.committed_in_term() || self.pending_reads.is_empty() {

@@ -83,6 +83,11 @@ pub enum Body {
     },
     /// Leadership transfer: start an election now, bypassing the lease (thesis §3.10).
     TimeoutNow,
+    /// A follower asks the leader to hand leadership to `to` (RAFT.TRANSFER-LEADER sent to a
+    /// follower).
+    TransferLeader {
+        to: NodeId,
+    },
 }
 
 impl Body {
@@ -99,6 +104,7 @@ impl Body {
             Body::ReadIndex { .. } => 9,
             Body::ReadIndexResp { .. } => 10,
             Body::TimeoutNow => 11,
+            Body::TransferLeader { .. } => 12,
         }
     }
 }
@@ -194,6 +200,7 @@ impl Message {
                 }
             }
             Body::TimeoutNow => {}
+            Body::TransferLeader { to } => out.put_u64_le(*to),
         }
     }
 
@@ -285,6 +292,7 @@ impl Message {
                 Body::ReadIndexResp { ids, index }
             }
             11 => Body::TimeoutNow,
+            12 => Body::TransferLeader { to: get_u64(r)? },
             _ => return None,
         };
         if r.has_remaining() {
@@ -400,6 +408,7 @@ mod tests {
                 index: None,
             },
             Body::TimeoutNow,
+            Body::TransferLeader { to: 3 },
         ]
     }
 
