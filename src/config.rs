@@ -128,12 +128,31 @@ impl Settings {
             .unwrap_or(self.port.wrapping_add(10000))
     }
 
-    /// The voters' ids; a node started without `--peers` is a group of one.
-    pub fn voters(&self) -> Vec<u64> {
+    /// The membership a new group starts with: every `--peers` entry as a voter; a node
+    /// started without `--peers` is a group of one; a node whose id is not in `--peers` starts
+    /// with no membership and waits to be added (`RAFT.NODE ADD` on the leader). Once the log
+    /// holds a membership change, the log decides, not the command line.
+    pub fn bootstrap_membership(&self) -> crate::raft::Membership {
+        let mut m = crate::raft::Membership::default();
         if self.peers.is_empty() {
-            vec![self.node_id]
-        } else {
-            self.peers.iter().map(|p| p.id).collect()
+            m.voters.insert(
+                self.node_id,
+                format!("{}:{}@{}", self.bind, self.port, self.bus_port()),
+            );
+        } else if self.peers.iter().any(|p| p.id == self.node_id) {
+            for p in &self.peers {
+                m.voters
+                    .insert(p.id, format!("{}:{}@{}", p.host, p.port, p.bus_port()));
+            }
+        }
+        m
+    }
+
+    /// This node's advertised address (`host:port@busport`), as other nodes reach it.
+    pub fn advertised_addr(&self) -> String {
+        match self.peers.iter().find(|p| p.id == self.node_id) {
+            Some(p) => format!("{}:{}@{}", p.host, p.port, self.bus_port()),
+            None => format!("{}:{}@{}", self.bind, self.port, self.bus_port()),
         }
     }
 
@@ -141,9 +160,6 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         if self.node_id == 0 {
             return Err("node-id must be a positive integer".into());
-        }
-        if !self.peers.is_empty() && !self.peers.iter().any(|p| p.id == self.node_id) {
-            return Err(format!("node-id {} is not in --peers", self.node_id));
         }
         let mut ids: Vec<u64> = self.peers.iter().map(|p| p.id).collect();
         ids.sort_unstable();
@@ -565,7 +581,14 @@ mod tests {
         let s = from_args(args(&[])).unwrap();
         assert_eq!(s.port, 6379);
         assert_eq!(s.bind, "127.0.0.1");
-        assert_eq!(s.voters(), vec![1]);
+        assert_eq!(
+            s.bootstrap_membership()
+                .voters
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
         assert_eq!(s.bus_port(), 16379);
     }
 
@@ -582,7 +605,14 @@ mod tests {
             "d2",
         ]))
         .unwrap();
-        assert_eq!(s.voters(), vec![1, 2, 3]);
+        assert_eq!(
+            s.bootstrap_membership()
+                .voters
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         assert_eq!(
             s.peers[2],
             Peer {
@@ -599,7 +629,9 @@ mod tests {
     #[test]
     fn bad_command_lines_are_refused() {
         assert!(from_args(args(&["--port", "x"])).is_err());
-        assert!(from_args(args(&["--node-id", "4", "--peers", "1@h:1,2@h:2"])).is_err());
+        // A node whose id is not in --peers joins an existing group: no bootstrap membership.
+        let joining = from_args(args(&["--node-id", "4", "--peers", "1@h:1,2@h:2"])).unwrap();
+        assert!(joining.bootstrap_membership().voters.is_empty());
         assert!(from_args(args(&["--peers", "1@h:1,1@h:2"])).is_err());
         assert!(from_args(args(&["--no-such-directive", "1"])).is_err());
     }

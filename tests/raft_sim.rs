@@ -14,7 +14,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
-use raftis::raft::{Config, Entry, HardState, Message, NodeId, Raft, Ready, Role};
+use raftis::raft::{
+    ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Raft, Ready, Role,
+};
+
+/// Proposal ids of membership changes (not client writes: not checked for durability).
+const CONF_CHANGE_IDS: u64 = 1 << 62;
 
 struct Rng(u64);
 
@@ -70,11 +75,14 @@ struct Faults {
     pause: u64,
     partition: u64,
     transfer: u64,
+    conf_change: u64,
     max_delay: u64,
 }
 
 struct Sim {
     seed: u64,
+    /// The voters the group starts with; the other nodes wait to be added.
+    initial: usize,
     rng: Rng,
     now: u64,
     nodes: Vec<Node>,
@@ -102,10 +110,8 @@ struct Sim {
 impl Sim {
     fn new(seed: u64, n: usize, trace: bool) -> Sim {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let voters: Vec<NodeId> = (1..=n as u64).collect();
         let cfg = Config {
             id: 0,
-            voters,
             election_timeout_ms: 100,
             heartbeat_interval_ms: 20,
             lease_margin_ms: 10,
@@ -120,10 +126,12 @@ impl Sim {
             pause: rng.below(3),
             partition: rng.below(6),
             transfer: rng.below(8),
+            conf_change: rng.below(10),
             max_delay: 1 + rng.below(12),
         };
         let mut sim = Sim {
             seed,
+            initial: n,
             rng,
             now: 0,
             nodes: Vec::new(),
@@ -142,7 +150,7 @@ impl Sim {
             steps: 0,
             reads_checked: 0,
         };
-        for id in 1..=n as u64 {
+        for id in 1..=n as u64 + 2 {
             sim.nodes.push(Node {
                 id,
                 raft: None,
@@ -174,7 +182,13 @@ impl Sim {
         cfg.id = id;
         cfg.seed = self.rng.next();
         let n = &mut self.nodes[id as usize - 1];
-        let raft = Raft::new(cfg, n.disk.hs, 1, n.disk.log.clone(), self.now);
+        let mut bootstrap = Membership::default();
+        if (id as usize) <= self.initial {
+            for v in 1..=self.initial as u64 {
+                bootstrap.voters.insert(v, format!("n{v}"));
+            }
+        }
+        let raft = Raft::new(cfg, n.disk.hs, 1, n.disk.log.clone(), bootstrap, self.now);
         n.raft = Some(raft);
         n.applied_upto = 0;
         n.waiting.clear();
@@ -268,6 +282,35 @@ impl Sim {
             }
         }
 
+        // Membership changes, one server at a time (RAFT.NODE ADD / PROMOTE / REMOVE).
+        if faults_on && self.rng.chance(self.faults.conf_change * 3) {
+            if let Some(l) = (0..count).find(|&i| {
+                self.is_running(i) && self.nodes[i].raft.as_ref().unwrap().role() == Role::Leader
+            }) {
+                let m = self.nodes[l].raft.as_ref().unwrap().membership().clone();
+                let target = 1 + self.rng.below(count as u64);
+                let change = if !m.contains(target) {
+                    ConfChange::AddLearner {
+                        id: target,
+                        addr: format!("n{target}"),
+                    }
+                } else if m.learners.contains_key(&target) && self.rng.chance(700) {
+                    ConfChange::Promote { id: target }
+                } else {
+                    ConfChange::Remove { id: target }
+                };
+                let id = CONF_CHANGE_IDS + self.next_value;
+                self.next_value += 1;
+                let from = self.nodes[l].id;
+                self.log(|| format!("n{from} proposes {change:?}"));
+                self.nodes[l]
+                    .raft
+                    .as_mut()
+                    .unwrap()
+                    .propose_conf_change(id, change);
+            }
+        }
+
         // Leadership transfers (RAFT.TRANSFER-LEADER, graceful shutdown).
         if faults_on && self.rng.chance(self.faults.transfer) {
             let i = self.rng.below(count as u64) as usize;
@@ -349,6 +392,11 @@ impl Sim {
     }
 
     fn send(&mut self, m: Message) {
+        if m.from == m.to {
+            // A node's message to itself (its own durable vote) never crosses the network.
+            self.net.push((self.now, m));
+            return;
+        }
         if self.cut.contains(&(m.from, m.to)) {
             return;
         }
@@ -411,6 +459,9 @@ impl Sim {
             self.apply(i, e);
         }
         for p in rd.proposals {
+            if p.id >= CONF_CHANGE_IDS {
+                continue;
+            }
             if let Ok((term, index)) = p.result {
                 self.nodes[i].waiting.insert(index, (term, p.id));
             }
@@ -546,9 +597,11 @@ impl Sim {
                     next_probe = self.now + 500;
                 }
                 let last = self.nodes[l].raft.as_ref().unwrap().last_index();
+                let members = self.nodes[l].raft.as_ref().unwrap().membership().clone();
                 let all_applied = self
                     .nodes
                     .iter()
+                    .filter(|n| members.contains(n.id))
                     .all(|n| n.applied_upto == last && n.raft.is_some());
                 if all_applied && probe_in {
                     break;
@@ -560,7 +613,7 @@ impl Sim {
                     .iter()
                     .map(|n| match &n.raft {
                         Some(r) => format!(
-                            "n{} {:?} t{} last {} commit {} applied {} unsynced {} followers {:?}",
+                            "n{} {:?} t{} last {} commit {} applied {} unsynced {} voters {:?} learners {:?} followers {:?}",
                             n.id,
                             r.role(),
                             r.term(),
@@ -568,6 +621,8 @@ impl Sim {
                             r.commit_index(),
                             n.applied_upto,
                             n.unsynced.len(),
+                            r.membership().voters.keys().collect::<Vec<_>>(),
+                            r.membership().learners.keys().collect::<Vec<_>>(),
                             r.debug_progress()
                         ),
                         None => format!("n{} down", n.id),

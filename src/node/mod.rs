@@ -53,6 +53,8 @@ pub enum WriteError {
     Uncertain,
     /// This node cannot persist its log.
     WalFailed(String),
+    /// A membership change refused, and why.
+    Rejected(&'static str),
 }
 
 impl WriteError {
@@ -61,6 +63,7 @@ impl WriteError {
             WriteError::NoLeader => Reply::error(errors::NO_LEADER),
             WriteError::NotCommitted => Reply::error(errors::NOT_COMMITTED),
             WriteError::Uncertain => Reply::error(errors::UNCERTAIN),
+            WriteError::Rejected(why) => Reply::error(format!("ERR {why}")),
             WriteError::WalFailed(why) => {
                 Reply::error(format!("MISCONF Errors writing to the Raft log: {why}"))
             }
@@ -212,10 +215,9 @@ impl Node {
             .unwrap_or(0);
 
         let epoch = Instant::now();
-        let voters = s.voters();
+        let bootstrap = s.bootstrap_membership();
         let cfg = raft::Config {
             id: s.node_id,
-            voters: voters.clone(),
             election_timeout_ms: s.election_timeout_ms,
             heartbeat_interval_ms: s.heartbeat_interval_ms,
             lease_margin_ms: s.lease_margin_ms,
@@ -223,7 +225,14 @@ impl Node {
             max_inflight_msgs: s.raft_max_inflight,
             seed: wall_ms() ^ (std::process::id() as u64) << 32,
         };
-        let core = Raft::new(cfg, rec.hard_state, rec.first_index, rec.entries, 0);
+        let core = Raft::new(
+            cfg,
+            rec.hard_state,
+            rec.first_index,
+            rec.entries,
+            bootstrap,
+            0,
+        );
         let store = Arc::new(Store::new(s.databases, 64));
 
         let (events_tx, events_rx) = channel::unbounded();
@@ -309,7 +318,7 @@ impl Node {
             .name("raftis-raft".into())
             .spawn(move || driver.run(events_rx, peer_rx, done_rx))
             .map_err(|e| e.to_string())?;
-        log_notice!("Raft node {} started, voters {:?}", s.node_id, voters);
+        log_notice!("Raft node {} started", s.node_id);
         Ok(Node { shared })
     }
 
@@ -671,7 +680,12 @@ impl Driver {
                     .wal_syncs
                     .fetch_add(syncs, Ordering::Relaxed);
                 for m in messages {
-                    self.transport.send(m);
+                    if m.to == m.from {
+                        // The core's own vote, durable now.
+                        self.core.step(m);
+                    } else {
+                        self.transport.send(m);
+                    }
                 }
                 if let Some((index, term)) = last {
                     self.core.persisted(index, term);
@@ -739,6 +753,7 @@ impl Driver {
                 Err(ProposeError::NoLeader) | Err(ProposeError::NotLeader) => {
                     w.answer(Err(WriteError::NoLeader))
                 }
+                Err(ProposeError::Rejected(why)) => w.answer(Err(WriteError::Rejected(why))),
                 Err(ProposeError::Uncertain) => {
                     self.shared
                         .stats

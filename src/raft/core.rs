@@ -31,13 +31,11 @@ use bytes::Bytes;
 use super::log::RaftLog;
 use super::message::{Body, Message, ProposalId, ReadId};
 use super::progress::{Progress, ProgressState};
-use super::types::{Entry, EntryKind, HardState, NodeId};
+use super::types::{ConfChange, Entry, EntryKind, HardState, Membership, NodeId};
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub id: NodeId,
-    /// Every voter, this node included.
-    pub voters: Vec<NodeId>,
     /// The minimum election timeout; each timeout is drawn from [min, 2*min).
     pub election_timeout_ms: u64,
     pub heartbeat_interval_ms: u64,
@@ -84,6 +82,8 @@ pub enum ProposeError {
     NotLeader,
     /// Forwarded, but the leader changed before saying where it went: outcome unknown.
     Uncertain,
+    /// A membership change that cannot be made now, and why.
+    Rejected(&'static str),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +117,8 @@ pub struct Ready {
     pub committed: Vec<Entry>,
     pub proposals: Vec<ProposalOutcome>,
     pub reads: Vec<ReadOutcome>,
+    /// The membership in force changed (a ConfChange entry was appended or truncated away).
+    pub membership: Option<Membership>,
 }
 
 impl Ready {
@@ -128,6 +130,7 @@ impl Ready {
             && self.committed.is_empty()
             && self.proposals.is_empty()
             && self.reads.is_empty()
+            && self.membership.is_none()
     }
 }
 
@@ -155,6 +158,13 @@ pub struct Raft {
     leader_contact: u64,
     /// Votes received while (pre-)candidate.
     votes: BTreeMap<NodeId, bool>,
+    /// The membership in force: the latest in the log (committed or not).
+    membership: Membership,
+    /// The membership before the log's first ConfChange entry (bootstrap or snapshot).
+    base_membership: Membership,
+    /// (index, term, membership) of every ConfChange entry in the log, ascending.
+    conf_history: Vec<(u64, u64, Membership)>,
+    membership_changed: bool,
 
     // Leader state.
     progress: BTreeMap<NodeId, Progress>,
@@ -193,21 +203,32 @@ pub struct Raft {
 impl Raft {
     /// A node restarting from its durable state: `hs` and the log entries recovered from the
     /// WAL, `entries[0].index == first_index`.
+    ///
+    /// `bootstrap` is the membership before any ConfChange entry: the voters a new group starts
+    /// with (`--peers`), or empty for a node that waits to be added to an existing group.
     pub fn new(
         cfg: Config,
         hs: HardState,
         first_index: u64,
         entries: Vec<Entry>,
+        bootstrap: Membership,
         now: u64,
     ) -> Raft {
         assert!(
-            cfg.voters.contains(&cfg.id),
-            "raft: node {} is not among the voters",
-            cfg.id
-        );
-        assert!(
             cfg.heartbeat_interval_ms > 0 && cfg.election_timeout_ms > cfg.heartbeat_interval_ms
         );
+        let conf_history: Vec<(u64, u64, Membership)> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::ConfChange)
+            .map(|e| {
+                let m = Membership::decode(&e.data)
+                    .expect("raft: undecodable membership entry in the log");
+                (e.index, e.term, m)
+            })
+            .collect();
+        let membership = conf_history
+            .last()
+            .map_or_else(|| bootstrap.clone(), |(_, _, m)| m.clone());
         let log = RaftLog::new(first_index, 0, entries, hs.commit);
         let mut r = Raft {
             id: cfg.id,
@@ -222,6 +243,10 @@ impl Raft {
             election_deadline: 0,
             leader_contact: 0,
             votes: BTreeMap::new(),
+            membership,
+            base_membership: bootstrap,
+            conf_history,
+            membership_changed: true,
             progress: BTreeMap::new(),
             heartbeat_due: 0,
             quorum_check_due: 0,
@@ -246,7 +271,7 @@ impl Raft {
             last_hard_state: hs,
         };
         r.reset_election_deadline();
-        if r.cfg.voters.len() == 1 {
+        if r.membership.voters.len() == 1 && r.membership.is_voter(r.id) {
             // A group of one needs nobody's vote: lead at the first tick.
             r.election_deadline = now;
         }
@@ -270,8 +295,12 @@ impl Raft {
     pub fn vote(&self) -> NodeId {
         self.vote
     }
-    pub fn voters(&self) -> &[NodeId] {
-        &self.cfg.voters
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    fn is_voter(&self, id: NodeId) -> bool {
+        self.membership.is_voter(id)
     }
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -327,7 +356,7 @@ impl Raft {
     }
 
     fn quorum(&self) -> usize {
-        self.cfg.voters.len() / 2 + 1
+        self.membership.voters.len() / 2 + 1
     }
 
     fn durable_commit(&self) -> u64 {
@@ -354,7 +383,11 @@ impl Raft {
                 self.check_quorum();
             }
         } else if self.now >= self.election_deadline {
-            self.campaign(self.cfg.voters.len() > 1, false);
+            if self.can_campaign() {
+                self.campaign(self.membership.voters.len() > 1, false);
+            } else {
+                self.reset_election_deadline();
+            }
         }
     }
 
@@ -401,7 +434,7 @@ impl Raft {
     /// honour even while they hear from this leader. Gives up after an election timeout. On a
     /// follower, the request is passed to the leader.
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), &'static str> {
-        if !self.cfg.voters.contains(&to) {
+        if !self.is_voter(to) {
             return Err("the target is not a voter");
         }
         if self.role != Role::Leader {
@@ -419,7 +452,11 @@ impl Raft {
         self.transferee = to;
         self.transfer_deadline = self.now + self.cfg.election_timeout_ms;
         self.lease_until = 0;
-        if self.progress[&to].matched == self.log.last_index() {
+        if self
+            .progress
+            .get(&to)
+            .is_some_and(|p| p.matched == self.log.last_index())
+        {
             self.send_timeout_now(to);
         } else {
             self.send_append_forced(to);
@@ -449,7 +486,10 @@ impl Raft {
     }
 
     pub fn step(&mut self, m: Message) {
-        if m.to != self.id || !self.cfg.voters.contains(&m.from) || m.from == self.id {
+        // Messages are processed whatever this node's membership says (thesis §4.1): a node
+        // being added hears from a leader it does not know yet.
+        let own_vote = m.from == self.id && matches!(m.body, Body::VoteResp { pre: false, .. });
+        if m.to != self.id || (m.from == self.id && !own_vote) || m.from == 0 {
             return;
         }
         if m.term > self.term {
@@ -546,6 +586,8 @@ impl Raft {
             committed: self.log.take_committed(),
             proposals: std::mem::take(&mut self.proposals_out),
             reads: std::mem::take(&mut self.reads_out),
+            membership: std::mem::take(&mut self.membership_changed)
+                .then(|| self.membership.clone()),
         }
     }
 
@@ -558,6 +600,7 @@ impl Raft {
             || self.log.has_unpersisted()
             || self.log.has_unapplied()
             || self.hard_state() != self.last_hard_state
+            || self.membership_changed
             || (self.role == Role::Leader && (self.heartbeat_now || self.bcast_needed))
             || (self.role != Role::Leader
                 && (!self.forward_props.is_empty() || !self.forward_reads.is_empty()))
@@ -640,18 +683,30 @@ impl Raft {
             msg_term = self.term;
         }
         self.votes.clear();
-        self.votes.insert(self.id, true);
         self.reset_election_deadline();
-        if self.votes_granted() >= self.quorum() {
-            if pre {
+        if pre {
+            self.votes.insert(self.id, true);
+            if self.votes_granted() >= self.quorum() {
                 self.campaign(false, transfer);
-            } else {
-                self.become_leader();
+                return;
             }
-            return;
+        } else {
+            // Even our own vote counts only once it is durable: a candidate that won alone
+            // and crashed before syncing its term could win the same term again with a
+            // different log (the node loops this message back to us after the sync).
+            self.persist_msgs.push(Message {
+                from: self.id,
+                to: self.id,
+                term: self.term,
+                body: Body::VoteResp {
+                    pre: false,
+                    reject: false,
+                },
+            });
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
-        for &v in &self.cfg.voters.clone() {
+        let voters: Vec<NodeId> = self.membership.voters.keys().copied().collect();
+        for v in voters {
             if v == self.id {
                 continue;
             }
@@ -693,14 +748,8 @@ impl Raft {
         self.leader = self.id;
         self.votes.clear();
         self.fail_forwarded();
-        let next = self.log.last_index() + 1;
-        self.progress = self
-            .cfg
-            .voters
-            .iter()
-            .filter(|&&v| v != self.id)
-            .map(|&v| (v, Progress::new(next, self.cfg.max_inflight_msgs)))
-            .collect();
+        self.progress.clear();
+        self.sync_progress();
         self.round = 0;
         self.round_sent.clear();
         self.lease_until = 0;
@@ -714,15 +763,134 @@ impl Raft {
     }
 
     fn append_new(&mut self, data: Bytes) -> (u64, u64) {
+        self.append_kind(EntryKind::Normal, data)
+    }
+
+    fn append_kind(&mut self, kind: EntryKind, data: Bytes) -> (u64, u64) {
         let index = self.log.last_index() + 1;
         self.log.push(Entry {
             term: self.term,
             index,
-            kind: EntryKind::Normal,
+            kind,
             data,
         });
         self.bcast_needed = true;
         (self.term, index)
+    }
+
+    // ---- membership ----
+
+    /// Proposes one membership change (thesis §4.2: one server at a time). Only the leader
+    /// takes it, once it has committed an entry of its term (the fix for the single-server
+    /// change bug) and while no other change is uncommitted. The outcome comes out in
+    /// `Ready::proposals`, like a write's.
+    pub fn propose_conf_change(&mut self, id: ProposalId, change: ConfChange) {
+        let result = self.check_conf_change(&change).map(|m| {
+            let data = m.encode();
+            self.append_kind(EntryKind::ConfChange, data)
+        });
+        let result = result.map_err(ProposeError::Rejected);
+        self.proposals_out.push(ProposalOutcome { id, result });
+        self.refresh_membership();
+    }
+
+    fn check_conf_change(&self, change: &ConfChange) -> Result<Membership, &'static str> {
+        if self.role != Role::Leader {
+            return Err("membership changes must be sent to the leader");
+        }
+        if !self.committed_in_term() {
+            return Err("the leader has not committed an entry of its term yet");
+        }
+        if self
+            .conf_history
+            .last()
+            .is_some_and(|(i, _, _)| *i > self.log.committed)
+        {
+            return Err("another membership change is not committed yet");
+        }
+        if self.transferee != 0 {
+            return Err("a leadership transfer is in progress");
+        }
+        let mut m = self.membership.clone();
+        match change {
+            ConfChange::AddLearner { id, addr } => {
+                if *id == 0 {
+                    return Err("node ids are positive");
+                }
+                if m.contains(*id) {
+                    return Err("the node is already a member");
+                }
+                m.learners.insert(*id, addr.clone());
+            }
+            ConfChange::Promote { id } => {
+                let Some(addr) = m.learners.remove(id) else {
+                    return Err("the node is not a learner");
+                };
+                // A voter that cannot keep up would stall commits (thesis §4.2.1).
+                if self
+                    .progress
+                    .get(id)
+                    .is_none_or(|p| p.matched < self.log.committed)
+                {
+                    return Err("the learner has not caught up with the log yet");
+                }
+                m.voters.insert(*id, addr);
+            }
+            ConfChange::Remove { id } => {
+                if m.voters.remove(id).is_none() && m.learners.remove(id).is_none() {
+                    return Err("the node is not a member");
+                }
+                if m.voters.is_empty() {
+                    return Err("cannot remove the last voter");
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// Recomputes the membership in force from the log's ConfChange entries.
+    fn refresh_membership(&mut self) {
+        let log = &self.log;
+        self.conf_history
+            .retain(|(i, t, _)| log.term(*i) == Some(*t));
+        let after = self.conf_history.last().map_or(0, |(i, _, _)| *i);
+        for e in log.entries().filter(|e| e.index > after) {
+            if e.kind == EntryKind::ConfChange {
+                let m = Membership::decode(&e.data).expect("raft: undecodable membership entry");
+                self.conf_history.push((e.index, e.term, m));
+            }
+        }
+        let current = self
+            .conf_history
+            .last()
+            .map_or_else(|| self.base_membership.clone(), |(_, _, m)| m.clone());
+        if current != self.membership {
+            self.membership = current;
+            self.membership_changed = true;
+            if self.role == Role::Leader {
+                self.sync_progress();
+            }
+        }
+    }
+
+    /// The leader tracks every member but itself.
+    fn sync_progress(&mut self) {
+        let next = self.log.last_index() + 1;
+        let members: Vec<NodeId> = self
+            .membership
+            .members()
+            .map(|(id, _, _)| id)
+            .filter(|&id| id != self.id)
+            .collect();
+        self.progress.retain(|id, _| members.contains(id));
+        for id in members {
+            self.progress
+                .entry(id)
+                .or_insert_with(|| Progress::new(next, self.cfg.max_inflight_msgs));
+        }
+        if self.transferee != 0 && !self.is_voter(self.transferee) {
+            self.transferee = 0;
+        }
     }
 
     /// A node that heard from a live leader within the minimum election timeout refuses to
@@ -750,7 +918,13 @@ impl Raft {
     }
 
     fn check_quorum(&mut self) {
-        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        let me = usize::from(self.is_voter(self.id));
+        let active = me
+            + self
+                .progress
+                .iter()
+                .filter(|(id, p)| p.recent_active && self.membership.is_voter(**id))
+                .count();
         for p in self.progress.values_mut() {
             p.recent_active = false;
         }
@@ -840,12 +1014,16 @@ impl Raft {
             Role::Candidate => !pre,
             _ => return,
         };
-        if !expected {
+        if !expected || !self.is_voter(from) {
             return;
         }
         self.votes.insert(from, !reject);
         let granted = self.votes_granted();
-        let rejected = self.votes.len() - granted;
+        let rejected = self
+            .votes
+            .iter()
+            .filter(|(id, g)| !**g && self.membership.is_voter(**id))
+            .count();
         if granted >= self.quorum() {
             if pre {
                 self.campaign(false, false);
@@ -857,8 +1035,33 @@ impl Raft {
         }
     }
 
+    /// Votes granted by voters of the membership in force (a removed candidate's own vote
+    /// does not count).
     fn votes_granted(&self) -> usize {
-        self.votes.values().filter(|&&g| g).count()
+        self.votes
+            .iter()
+            .filter(|(id, g)| **g && self.membership.is_voter(**id))
+            .count()
+    }
+
+    /// Voters campaign. So does a server whose removal is not committed yet: until it is, the
+    /// group may still need it to elect a leader (thesis §4.2.2).
+    fn can_campaign(&self) -> bool {
+        if self.is_voter(self.id) {
+            return true;
+        }
+        let n = self.conf_history.len();
+        match self.conf_history.last() {
+            Some((index, _, _)) if *index > self.log.committed => {
+                let previous = if n >= 2 {
+                    &self.conf_history[n - 2].2
+                } else {
+                    &self.base_membership
+                };
+                previous.is_voter(self.id)
+            }
+            _ => false,
+        }
     }
 
     fn heard_from_leader(&mut self, from: NodeId) {
@@ -899,7 +1102,14 @@ impl Raft {
         if self.log.matches(prev_index, prev_term) {
             let last = prev_index + entries.len() as u64;
             if !entries.is_empty() {
+                let conf = entries.iter().any(|e| e.kind == EntryKind::ConfChange);
+                let conflict = entries
+                    .iter()
+                    .any(|e| self.log.term(e.index).is_some_and(|t| t != e.term));
                 self.log.append_from_leader(entries);
+                if conf || conflict {
+                    self.refresh_membership();
+                }
             }
             self.log.commit_to(commit.min(last));
             self.send_after_persist(
@@ -976,7 +1186,12 @@ impl Raft {
         if let Some(pr) = self.progress.get_mut(&from) {
             pr.inflights.free_to(index);
         }
-        if from == self.transferee && self.progress[&from].matched == self.log.last_index() {
+        if from == self.transferee
+            && self
+                .progress
+                .get(&from)
+                .is_some_and(|p| p.matched == self.log.last_index())
+        {
             self.send_timeout_now(from);
         }
         while self.send_append(from) {}
@@ -1091,7 +1306,9 @@ impl Raft {
     /// Returns whether a message was sent.
     fn send_append(&mut self, to: NodeId) -> bool {
         let last = self.log.last_index();
-        let pr = &self.progress[&to];
+        let Some(pr) = self.progress.get(&to) else {
+            return false;
+        };
         if pr.paused() || pr.next > last {
             return false;
         }
@@ -1122,7 +1339,9 @@ impl Raft {
     /// Sends one append even if the window is full, empty if everything was sent already.
     fn send_append_forced(&mut self, to: NodeId) {
         let last = self.log.last_index();
-        let pr = &self.progress[&to];
+        let Some(pr) = self.progress.get(&to) else {
+            return;
+        };
         let prev_index = pr.next - 1;
         let Some(prev_term) = self.log.term(prev_index) else {
             return;
@@ -1151,7 +1370,9 @@ impl Raft {
 
     /// An empty append that carries the commit index, when the follower is up to date.
     fn send_commit(&mut self, to: NodeId) {
-        let pr = &self.progress[&to];
+        let Some(pr) = self.progress.get(&to) else {
+            return;
+        };
         if pr.state != ProgressState::Replicate || pr.next != self.log.last_index() + 1 {
             return;
         }
@@ -1191,13 +1412,34 @@ impl Raft {
     /// The commit rule (§5.3, §5.4.2): the highest index stored on a quorum, if it is of this
     /// term. The leader counts itself only for what it has persisted.
     fn maybe_commit(&mut self) -> bool {
-        let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
-        matched.push(self.log.persisted);
+        let mut matched: Vec<u64> = self
+            .progress
+            .iter()
+            .filter(|(id, _)| self.membership.is_voter(**id))
+            .map(|(_, p)| p.matched)
+            .collect();
+        if self.is_voter(self.id) {
+            matched.push(self.log.persisted);
+        }
+        if matched.len() < self.quorum() {
+            return false;
+        }
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let index = matched[self.quorum() - 1];
         if index > self.log.committed && self.log.term(index) == Some(self.term) {
             let first_in_term = !self.committed_in_term();
             self.log.commit_to(index);
+            if !self.is_voter(self.id)
+                && self
+                    .conf_history
+                    .last()
+                    .is_some_and(|(i, _, _)| *i <= self.log.committed)
+            {
+                // Thesis §4.2.2: a leader removed from the group leads until that change
+                // commits, then steps down.
+                self.become_follower(self.term, 0);
+                return true;
+            }
             if first_in_term {
                 for (from, ids) in std::mem::take(&mut self.reads_before_commit) {
                     self.leader_read(from, ids);
@@ -1241,10 +1483,17 @@ impl Raft {
 
     /// The highest heartbeat round a quorum (this leader included) has acknowledged.
     fn quorum_round(&self) -> u64 {
-        let mut rounds: Vec<u64> = self.progress.values().map(|p| p.acked_round).collect();
-        rounds.push(self.round);
+        let mut rounds: Vec<u64> = self
+            .progress
+            .iter()
+            .filter(|(id, _)| self.membership.is_voter(**id))
+            .map(|(_, p)| p.acked_round)
+            .collect();
+        if self.is_voter(self.id) {
+            rounds.push(self.round);
+        }
         rounds.sort_unstable_by(|a, b| b.cmp(a));
-        rounds[self.quorum() - 1]
+        rounds.get(self.quorum() - 1).copied().unwrap_or(0)
     }
 
     fn on_round_acked(&mut self) {

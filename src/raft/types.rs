@@ -1,7 +1,9 @@
 //! The vocabulary shared by the Raft core, the WAL and the node: log entries, the durable
 //! hard state, node ids and log positions.
 
-use bytes::Bytes;
+use std::collections::BTreeMap;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// A voter's id, as given on the command line (`--node-id`). Zero means "none".
 pub type NodeId = u64;
@@ -51,4 +53,81 @@ pub struct HardState {
     /// The candidate voted for in `term`, or 0.
     pub vote: NodeId,
     pub commit: u64,
+}
+
+/// The members of the group. Voters elect leaders and count towards quorums; learners receive
+/// the log but do neither. Each member's address is opaque to the core (the node stores
+/// `host:port@busport` there). Carried by `EntryKind::ConfChange` entries and snapshots; a node
+/// always acts on the latest membership in its log, committed or not (Raft thesis §4.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    pub voters: BTreeMap<NodeId, String>,
+    pub learners: BTreeMap<NodeId, String>,
+}
+
+impl Membership {
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains_key(&id)
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.voters.contains_key(&id) || self.learners.contains_key(&id)
+    }
+
+    /// Every member: (id, address, is voter).
+    pub fn members(&self) -> impl Iterator<Item = (NodeId, &str, bool)> {
+        self.voters
+            .iter()
+            .map(|(id, a)| (*id, a.as_str(), true))
+            .chain(self.learners.iter().map(|(id, a)| (*id, a.as_str(), false)))
+    }
+
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        for set in [&self.voters, &self.learners] {
+            out.put_u32_le(set.len() as u32);
+            for (id, addr) in set {
+                out.put_u64_le(*id);
+                out.put_u16_le(addr.len() as u16);
+                out.put_slice(addr.as_bytes());
+            }
+        }
+        out.freeze()
+    }
+
+    /// `None` on malformed input.
+    pub fn decode(mut b: &[u8]) -> Option<Membership> {
+        let mut m = Membership::default();
+        for set in [&mut m.voters, &mut m.learners] {
+            if b.remaining() < 4 {
+                return None;
+            }
+            let n = b.get_u32_le();
+            for _ in 0..n {
+                if b.remaining() < 10 {
+                    return None;
+                }
+                let id = b.get_u64_le();
+                let len = b.get_u16_le() as usize;
+                if b.remaining() < len {
+                    return None;
+                }
+                let addr = std::str::from_utf8(&b[..len]).ok()?.to_string();
+                b.advance(len);
+                set.insert(id, addr);
+            }
+        }
+        (!b.has_remaining()).then_some(m)
+    }
+}
+
+/// One change to the membership, one server at a time (thesis §4.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfChange {
+    /// A new node joins as a learner: it receives the log and catches up.
+    AddLearner { id: NodeId, addr: String },
+    /// A learner becomes a voter.
+    Promote { id: NodeId },
+    /// A voter or learner leaves.
+    Remove { id: NodeId },
 }
