@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
+use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -44,69 +45,121 @@ pub struct TransportStats {
 }
 
 pub struct Transport {
-    me: NodeId,
-    queues: HashMap<NodeId, mpsc::Sender<Message>>,
+    inner: Arc<Inner>,
     pub stats: Arc<TransportStats>,
 }
 
+/// State shared by the driver (sending) and the accept tasks (which learn addresses).
+struct Inner {
+    me: NodeId,
+    /// This node's bus address as others reach it, sent in every handshake.
+    advertised: String,
+    secret: String,
+    runtime: tokio::runtime::Handle,
+    stats: Arc<TransportStats>,
+    /// Where each known node is reached, and the queue of its sender task.
+    peers: Mutex<HashMap<NodeId, Peer>>,
+}
+
+struct Peer {
+    addr: String,
+    queue: mpsc::Sender<Message>,
+}
+
+impl Inner {
+    /// Starts (or restarts, if the address changed) the sender task for `id`.
+    fn ensure_peer(&self, id: NodeId, addr: &str) {
+        if id == self.me || addr.is_empty() {
+            return;
+        }
+        let mut peers = self.peers.lock();
+        if peers.get(&id).is_some_and(|p| p.addr == addr) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES_MAX);
+        let secret = self.secret.clone();
+        let advertised = self.advertised.clone();
+        self.runtime.spawn(send_loop(
+            self.me,
+            advertised,
+            id,
+            addr.to_string(),
+            secret,
+            rx,
+            self.stats.clone(),
+        ));
+        // Replacing the entry drops the old queue: its task ends.
+        peers.insert(
+            id,
+            Peer {
+                addr: addr.to_string(),
+                queue: tx,
+            },
+        );
+    }
+}
+
 impl Transport {
-    /// Binds the bus listener and starts one sender task per peer. Received messages are
-    /// handed to `deliver` (which must not block).
+    /// Binds the bus listener. `advertised` is this node's bus address as peers dial it.
+    /// Received messages are handed to `deliver` (which must not block).
     pub async fn start(
         me: NodeId,
         listen: SocketAddr,
-        peers: Vec<(NodeId, String)>,
+        advertised: String,
         secret: String,
         deliver: Arc<dyn Fn(Message) + Send + Sync>,
     ) -> std::io::Result<Transport> {
         let listener = TcpListener::bind(listen).await?;
         let stats = Arc::new(TransportStats::default());
-        let known: Vec<NodeId> = peers.iter().map(|(id, _)| *id).collect();
-        let secret = Arc::new(secret);
-        tokio::spawn(accept_loop(
-            listener,
+        let inner = Arc::new(Inner {
             me,
-            known,
-            secret.clone(),
-            deliver,
-            stats.clone(),
-        ));
-        let mut queues = HashMap::new();
-        for (id, addr) in peers {
-            if id == me {
-                continue;
-            }
-            let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES_MAX);
-            tokio::spawn(send_loop(me, id, addr, secret.clone(), rx, stats.clone()));
-            queues.insert(id, tx);
-        }
-        Ok(Transport { me, queues, stats })
+            advertised,
+            secret,
+            runtime: tokio::runtime::Handle::current(),
+            stats: stats.clone(),
+            peers: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(accept_loop(listener, inner.clone(), deliver));
+        Ok(Transport { inner, stats })
     }
 
-    /// Queues a message for its peer; drops it if the queue is full.
-    pub fn send(&self, m: Message) {
-        debug_assert_eq!(m.from, self.me);
-        match self.queues.get(&m.to) {
-            Some(q) => match q.try_send(m) {
-                Ok(()) => {
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            },
-            None => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+    /// The nodes to keep connections to (the members), with their bus addresses. Senders to
+    /// nodes no longer listed stop.
+    pub fn set_peers(&self, peers: &[(NodeId, String)]) {
+        for (id, addr) in peers {
+            self.inner.ensure_peer(*id, addr);
         }
+        self.inner
+            .peers
+            .lock()
+            .retain(|id, _| peers.iter().any(|(p, _)| p == id));
+    }
+
+    /// Queues a message for its peer; drops it if the queue is full or the peer unknown.
+    pub fn send(&self, m: Message) {
+        debug_assert_eq!(m.from, self.inner.me);
+        let peers = self.inner.peers.lock();
+        let sent = match peers.get(&m.to) {
+            Some(p) => p.queue.try_send(m).is_ok(),
+            None => false,
+        };
+        let counter = if sent {
+            &self.stats.sent
+        } else {
+            &self.stats.dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn handshake(from: NodeId, to: NodeId, secret: &str) -> BytesMut {
-    let mut b = BytesMut::with_capacity(26 + secret.len());
+/// `RAFTIS01`, sender id, receiver id, the sender's advertised bus address, the secret.
+fn handshake(from: NodeId, to: NodeId, advertised: &str, secret: &str) -> BytesMut {
+    let mut b = BytesMut::with_capacity(28 + advertised.len() + secret.len());
     b.put_slice(MAGIC);
     b.put_u64_le(from);
     b.put_u64_le(to);
+    b.put_u16_le(advertised.len() as u16);
+    b.put_slice(advertised.as_bytes());
     b.put_u16_le(secret.len() as u16);
     b.put_slice(secret.as_bytes());
     b
@@ -114,9 +167,10 @@ fn handshake(from: NodeId, to: NodeId, secret: &str) -> BytesMut {
 
 async fn send_loop(
     me: NodeId,
+    advertised: String,
     peer: NodeId,
     addr: String,
-    secret: Arc<String>,
+    secret: String,
     mut rx: mpsc::Receiver<Message>,
     stats: Arc<TransportStats>,
 ) {
@@ -147,7 +201,7 @@ async fn send_loop(
         let _ = stream.set_nodelay(true);
         let mut stream = stream;
         if stream
-            .write_all(&handshake(me, peer, &secret))
+            .write_all(&handshake(me, peer, &advertised, &secret))
             .await
             .is_err()
         {
@@ -188,11 +242,8 @@ fn put_frame(buf: &mut BytesMut, m: &Message) {
 
 async fn accept_loop(
     listener: TcpListener,
-    me: NodeId,
-    known: Vec<NodeId>,
-    secret: Arc<String>,
+    inner: Arc<Inner>,
     deliver: Arc<dyn Fn(Message) + Send + Sync>,
-    stats: Arc<TransportStats>,
 ) {
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -204,27 +255,34 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let known = known.clone();
-        let secret = secret.clone();
+        let inner = inner.clone();
         let deliver = deliver.clone();
-        let stats = stats.clone();
         tokio::spawn(async move {
-            if let Err(why) = receive(stream, me, &known, &secret, &*deliver, &stats).await {
+            if let Err(why) = receive(stream, &inner, &*deliver).await {
                 log_verbose!("bus connection from {addr} closed: {why}");
             }
         });
     }
 }
 
+async fn read_string(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let len = stream.read_u16_le().await.map_err(|e| e.to_string())? as usize;
+    if len > SECRET_BYTES_MAX {
+        return Err("bad handshake".into());
+    }
+    let mut v = vec![0u8; len];
+    stream.read_exact(&mut v).await.map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
 async fn receive(
     mut stream: TcpStream,
-    me: NodeId,
-    known: &[NodeId],
-    secret: &str,
+    inner: &Inner,
     deliver: &(dyn Fn(Message) + Send + Sync),
-    stats: &TransportStats,
 ) -> Result<(), String> {
-    let mut head = [0u8; 26];
+    let stats = &inner.stats;
+    let me = inner.me;
+    let mut head = [0u8; 24];
     stream
         .read_exact(&mut head)
         .await
@@ -236,23 +294,23 @@ async fn receive(
     h.advance(8);
     let from = h.get_u64_le();
     let to = h.get_u64_le();
-    let secret_len = h.get_u16_le() as usize;
-    if secret_len > SECRET_BYTES_MAX {
-        return Err("bad handshake".into());
-    }
-    let mut their_secret = vec![0u8; secret_len];
-    stream
-        .read_exact(&mut their_secret)
-        .await
-        .map_err(|e| e.to_string())?;
-    if to != me || !known.contains(&from) {
+    let their_addr = read_string(&mut stream).await?;
+    let their_secret = read_string(&mut stream).await?;
+    if to != me || from == 0 || from == me {
         return Err(format!(
-            "handshake from node {from} to node {to}: not a peer of node {me}"
+            "handshake from node {from} to node {to}: this is node {me}"
         ));
     }
-    if their_secret != secret.as_bytes() {
+    if their_secret != inner.secret.as_bytes() {
         log_warning!("bus connection from node {from} refused: wrong cluster secret");
         return Err("wrong secret".into());
+    }
+    // A node we have no address for (one joining the group, or a leader a joining node has
+    // not heard of yet) can now be answered.
+    if let Ok(addr) = String::from_utf8(their_addr) {
+        if !inner.peers.lock().contains_key(&from) {
+            inner.ensure_peer(from, &addr);
+        }
     }
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {

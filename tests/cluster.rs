@@ -248,3 +248,146 @@ fn sigterm_on_the_leader_hands_leadership_over_first() {
     assert_reads_back(&mut c, "before", 100);
     write_all(&mut c, &set_cmds("after", 100));
 }
+
+/// Sends a RAFT.NODE command to the leader until it succeeds (a learner may need a moment to
+/// catch up before it can be promoted).
+fn raft_node(cluster: &Cluster, args: &[&str]) {
+    let mut last = None;
+    for _ in 0..200 {
+        let leader = cluster.wait_leader(Duration::from_secs(10));
+        let mut c = cluster.nodes[leader].client();
+        let mut cmd = vec!["RAFT.NODE"];
+        cmd.extend_from_slice(args);
+        let r = c.cmd(&cmd);
+        if r == ok() {
+            return;
+        }
+        last = Some(r);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("RAFT.NODE {args:?} kept failing: {last:?}");
+}
+
+#[test]
+fn membership_changes_under_write_load_keep_every_acknowledged_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    // A writer through one follower for the whole test.
+    let writer_node = (leader + 1) % 3;
+    let port = cluster.nodes[writer_node].port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let mut c = Client::connect(port);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("w:{i}");
+                if c.cmd(&["SET", &key, &i.to_string()]) == ok() {
+                    acked.lock().unwrap().push(i);
+                }
+                i += 1;
+            }
+        })
+    };
+
+    // Add a fourth node: it joins as a learner, catches up, and is promoted.
+    let n4 = cluster.start_joining_node();
+    let addr4 = format!(
+        "127.0.0.1:{}@{}",
+        cluster.nodes[n4].port, cluster.nodes[n4].bus
+    );
+    raft_node(&cluster, &["ADD", "4", &addr4]);
+    cluster.nodes[n4].member = true;
+    raft_node(&cluster, &["PROMOTE", "4"]);
+    assert_eq!(
+        cluster.nodes[leader].info_field("raft_peers").as_deref(),
+        Some("4")
+    );
+
+    // Remove one of the original voters (not the leader, not the writer's node).
+    let leader = cluster.wait_leader(Duration::from_secs(10));
+    let gone = (0..3).find(|&i| i != leader && i != writer_node).unwrap();
+    raft_node(&cluster, &["REMOVE", &cluster.nodes[gone].id.to_string()]);
+    cluster.nodes[gone].member = false;
+    cluster.nodes[gone].kill9();
+    assert_eq!(
+        cluster.nodes[leader].info_field("raft_peers").as_deref(),
+        Some("3")
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "the writer made little progress: {}",
+        acked.len()
+    );
+
+    // Every acknowledged write reads back from every remaining member, the new one included.
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+    for i in (0..cluster.nodes.len()).filter(|&i| cluster.nodes[i].member) {
+        let mut c = cluster.nodes[i].client();
+        let cmds: Vec<Vec<String>> = acked
+            .iter()
+            .map(|v| vec!["GET".into(), format!("w:{v}")])
+            .collect();
+        for (chunk, vals) in cmds.chunks(200).zip(acked.chunks(200)) {
+            let replies = c.pipeline(chunk);
+            for (r, v) in replies.iter().zip(vals) {
+                assert_eq!(
+                    *r,
+                    bulk(&v.to_string()),
+                    "w:{v} on node {}",
+                    cluster.nodes[i].id
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_killed_node_is_replaced_by_a_new_one() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let mut c = cluster.nodes[leader].client();
+    write_all(&mut c, &set_cmds("k", 200));
+    let dead = (leader + 1) % 3;
+    cluster.nodes[dead].kill9();
+    raft_node(&cluster, &["REMOVE", &cluster.nodes[dead].id.to_string()]);
+    cluster.nodes[dead].member = false;
+    let n4 = cluster.start_joining_node();
+    let addr4 = format!(
+        "127.0.0.1:{}@{}",
+        cluster.nodes[n4].port, cluster.nodes[n4].bus
+    );
+    raft_node(&cluster, &["ADD", "4", &addr4]);
+    cluster.nodes[n4].member = true;
+    raft_node(&cluster, &["PROMOTE", "4"]);
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert_eq!(digests.len(), 3);
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+    let mut c = cluster.nodes[n4].client();
+    assert_reads_back(&mut c, "k", 200);
+    // The group of {two originals, the new node} survives the loss of one more.
+    let leader = cluster.wait_leader(Duration::from_secs(10));
+    let other = (0..cluster.nodes.len())
+        .find(|&i| i != leader && cluster.nodes[i].member)
+        .unwrap();
+    cluster.nodes[other].kill9();
+    cluster.nodes[other].member = false;
+    let mut c = cluster.nodes[leader].client();
+    write_all(&mut c, &set_cmds("after", 50));
+}

@@ -21,6 +21,7 @@
 //! Not here: sessions (SELECT, HELLO, AUTH, MULTI state), the read gate, Raft.
 
 mod keys;
+mod raft;
 mod server;
 mod spec;
 mod strings;
@@ -85,9 +86,14 @@ pub enum Scope {
     All,
 }
 
-/// The whole table, sorted by name.
+/// The table generated from redis-server's own description, sorted by name.
 pub fn table() -> &'static [CommandSpec] {
     table::TABLE
+}
+
+/// Every command raftis answers: Redis's and raftis's own (RAFT.*).
+pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> + Clone {
+    table::TABLE.iter().chain(raft::COMMANDS.iter())
 }
 
 /// Compare `name` (any case) with a lowercase table name.
@@ -111,7 +117,7 @@ fn find_in(specs: &'static [CommandSpec], name: &[u8]) -> Option<&'static Comman
 
 /// The top-level command called `name`, in any case. No allocation.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    find_in(table::TABLE, name)
+    find_in(table::TABLE, name).or_else(|| find_in(raft::COMMANDS, name))
 }
 
 /// A command by full name, `name` or `container|sub` (COMMAND INFO / DOCS accept both).

@@ -5,8 +5,8 @@ use bytes::Bytes;
 
 use super::spec::{docs_reply, info_reply, key};
 use super::{
-    acl, for_each_key, glob_match, lookup_full, resolve, table, CommandSpec, Exec, ReadCtx, Scope,
-    WriteCtx,
+    acl, all_commands, for_each_key, glob_match, lookup_full, resolve, CommandSpec, Exec, ReadCtx,
+    Scope, WriteCtx,
 };
 use crate::errors;
 use crate::reply::Reply;
@@ -120,9 +120,7 @@ fn bulk(s: &'static str) -> Reply {
 
 /// Every command and subcommand, depth first.
 fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
-    table()
-        .iter()
-        .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
+    all_commands().flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
 }
 
 /// COMMAND and its subcommands, as Redis 7.0 answers them. `args[0]` is COMMAND.
@@ -132,7 +130,7 @@ pub fn command_cmd(args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match spec.short_name() {
-        "count" => Reply::Int(table().len() as i64),
+        "count" => Reply::Int(all_commands().count() as i64),
         "info" if args.len() > 2 => Reply::Array(
             args[2..]
                 .iter()
@@ -147,8 +145,7 @@ pub fn command_cmd(args: &[Bytes]) -> Reply {
                 .collect(),
         ),
         "docs" => Reply::Map(
-            table()
-                .iter()
+            all_commands()
                 .map(|s| (bulk(s.name), docs_reply(s)))
                 .collect(),
         ),
@@ -162,7 +159,7 @@ pub fn command_cmd(args: &[Bytes]) -> Reply {
                 .collect(),
         ),
         // COMMAND and COMMAND INFO without names: every command.
-        _ => Reply::Array(table().iter().map(info_reply).collect()),
+        _ => Reply::Array(all_commands().map(info_reply).collect()),
     }
 }
 

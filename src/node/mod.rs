@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use crossbeam::channel::{self, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{oneshot, watch};
@@ -95,6 +95,10 @@ enum ClientEvent {
     ReadIndex {
         reply: oneshot::Sender<Result<u64, ReadError>>,
     },
+    ConfChange {
+        change: raft::ConfChange,
+        reply: oneshot::Sender<Result<Vec<Reply>, WriteError>>,
+    },
     Transfer {
         to: Option<NodeId>,
         reply: oneshot::Sender<Result<NodeId, String>>,
@@ -106,7 +110,9 @@ enum ClientEvent {
 #[derive(Clone, Debug)]
 pub struct MemberStatus {
     pub id: NodeId,
+    /// Client address, `host:port`.
     pub addr: String,
+    pub voter: bool,
     /// Leader's view: match index and ms since last contact (None when not leader).
     pub matched: Option<u64>,
     pub last_contact_ms: Option<u64>,
@@ -247,30 +253,16 @@ impl Node {
             .map_err(|e| format!("bad bus address {listen}: {e}"))?
             .next()
             .ok_or_else(|| format!("bad bus address {listen}"))?;
-        let peer_addrs: Vec<(NodeId, String)> = s
-            .peers
-            .iter()
-            .filter(|p| p.id != s.node_id)
-            .map(|p| (p.id, format!("{}:{}", p.host, p.bus_port())))
-            .collect();
         let deliver = Arc::new(move |m: Message| {
             // A full inbox drops the message; Raft retransmits.
             let _ = peer_tx.try_send(m);
         });
-        let transport = Transport::start(s.node_id, listen, peer_addrs, String::new(), deliver)
+        let advertised = bus_addr(&s.advertised_addr());
+        let transport = Transport::start(s.node_id, listen, advertised, String::new(), deliver)
             .await
             .map_err(|e| format!("can't bind the peer bus on {listen}: {e}"))?;
 
-        let members = s
-            .peers
-            .iter()
-            .map(|p| MemberStatus {
-                id: p.id,
-                addr: format!("{}:{}", p.host, p.port),
-                matched: None,
-                last_contact_ms: None,
-            })
-            .collect();
+        let members = Vec::new();
         let shared = Arc::new(Shared {
             settings: settings.clone(),
             store,
@@ -440,6 +432,21 @@ impl Node {
 
     pub fn transport_stats(&self) -> &TransportStats {
         &self.shared.transport
+    }
+
+    /// Proposes one membership change (RAFT.NODE ADD / PROMOTE / REMOVE) and waits until it
+    /// is committed and applied here.
+    pub async fn change_membership(&self, change: raft::ConfChange) -> Result<(), WriteError> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shared
+            .events
+            .send(ClientEvent::ConfChange { change, reply: tx })
+            .is_err()
+        {
+            return Err(WriteError::NoLeader);
+        }
+        rx.await.unwrap_or(Err(WriteError::Uncertain)).map(|_| ())
     }
 
     /// Hands leadership to `to`, or to the most up-to-date follower, and waits (up to twice
@@ -633,6 +640,19 @@ impl Driver {
                 );
                 self.core.read_index(id);
             }
+            ClientEvent::ConfChange { change, reply } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
+                self.proposing.insert(
+                    id,
+                    Waiter {
+                        tx: Some(reply),
+                        deadline_ms,
+                    },
+                );
+                self.core.propose_conf_change(id, change);
+            }
             ClientEvent::Transfer { to, reply } => {
                 let target = match to {
                     Some(t) => Some(t),
@@ -710,6 +730,9 @@ impl Driver {
         self.shared
             .lease_until_ms
             .store(self.core.lease_until(), Ordering::Release);
+        if let Some(m) = rd.membership {
+            self.on_membership(m);
+        }
         for m in rd.messages {
             self.transport.send(m);
         }
@@ -786,7 +809,10 @@ impl Driver {
         let count = entries.len() as u64;
         for e in entries {
             self.replies.clear();
-            if !e.data.is_empty() {
+            if e.kind == raft::EntryKind::ConfChange {
+                // The core put the membership in force when the entry was appended.
+                self.replies.push(Reply::OK);
+            } else if !e.data.is_empty() {
                 machine::apply(&self.shared.store, &e.data, &mut self.replies);
                 if let Some(t) = machine::entry_time(&e.data) {
                     time = time.max(t);
@@ -943,6 +969,38 @@ impl Driver {
         }
     }
 
+    fn on_membership(&mut self, m: raft::Membership) {
+        let me = self.core.id();
+        let peers: Vec<(NodeId, String)> = m
+            .members()
+            .filter(|(id, _, _)| *id != me)
+            .map(|(id, addr, _)| (id, bus_addr(addr)))
+            .collect();
+        self.transport.set_peers(&peers);
+        let described: Vec<String> = m
+            .members()
+            .map(|(id, addr, voter)| {
+                format!(
+                    "{id}@{}{}",
+                    client_addr(addr),
+                    if voter { "" } else { "(learner)" }
+                )
+            })
+            .collect();
+        log_notice!("Raft membership: {}", described.join(" "));
+        *self.shared.members.lock() = m
+            .members()
+            .map(|(id, addr, voter)| MemberStatus {
+                id,
+                addr: client_addr(addr).to_string(),
+                voter,
+                matched: None,
+                last_contact_ms: None,
+            })
+            .collect();
+        self.publish_members(self.mono_ms());
+    }
+
     fn publish_members(&self, now: u64) {
         let leader = self.core.role() == Role::Leader;
         let me = self.core.id();
@@ -967,7 +1025,18 @@ impl Driver {
     }
 }
 
-/// Convenience for the front end: an empty payload never reaches the log.
-pub fn is_noop(data: &Bytes) -> bool {
-    data.is_empty()
+/// A member's address is `host:port@busport`: the client address and the bus port.
+pub fn client_addr(member: &str) -> &str {
+    member.split_once('@').map_or(member, |(a, _)| a)
+}
+
+/// The bus address (`host:busport`) of a member address `host:port@busport`.
+pub fn bus_addr(member: &str) -> String {
+    match member.split_once('@') {
+        Some((client, bus)) => {
+            let host = client.rsplit_once(':').map_or(client, |(h, _)| h);
+            format!("{host}:{bus}")
+        }
+        None => member.to_string(),
+    }
 }

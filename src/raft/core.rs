@@ -33,6 +33,9 @@ use super::message::{Body, Message, ProposalId, ReadId};
 use super::progress::{Progress, ProgressState};
 use super::types::{ConfChange, Entry, EntryKind, HardState, Membership, NodeId};
 
+/// A learner trailing the commit index by more entries than this is not promoted.
+const PROMOTE_LAG_ENTRIES_MAX: u64 = 1024;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub id: NodeId,
@@ -826,12 +829,15 @@ impl Raft {
                 let Some(addr) = m.learners.remove(id) else {
                     return Err("the node is not a learner");
                 };
-                // A voter that cannot keep up would stall commits (thesis §4.2.1).
-                if self
-                    .progress
-                    .get(id)
-                    .is_none_or(|p| p.matched < self.log.committed)
-                {
+                // A voter that cannot keep up would stall commits (thesis §4.2.1): promote a
+                // learner only once it is replicating, was heard from within an election
+                // timeout, and trails the commit index by at most a few batches.
+                let caught_up = self.progress.get(id).is_some_and(|p| {
+                    p.state == ProgressState::Replicate
+                        && self.now < p.last_contact_ms + self.cfg.election_timeout_ms
+                        && p.matched + PROMOTE_LAG_ENTRIES_MAX >= self.log.committed
+                });
+                if !caught_up {
                     return Err("the learner has not caught up with the log yet");
                 }
                 m.voters.insert(*id, addr);

@@ -20,6 +20,7 @@ use crate::command::{self, Exec};
 use crate::config;
 use crate::errors;
 use crate::machine::Op;
+use crate::raft;
 use crate::reply::Reply;
 
 /// Commands run per batch, at most, before replies are flushed (bounds reply memory).
@@ -333,6 +334,18 @@ impl Conn {
                 }
             }
             b"debug" => self.debug(args).await,
+            b"raft.node" => self.raft_node(args).await,
+            b"raft.transfer-leader" => {
+                let to = match args.get(1).map(|a| parse_i64(a)) {
+                    None => None,
+                    Some(Some(id)) if id > 0 => Some(id as u64),
+                    Some(_) => return Reply::error(errors::NOT_INTEGER),
+                };
+                match self.server.node.transfer_leader(to).await {
+                    Ok(_) => Reply::OK,
+                    Err(e) => Reply::error(format!("ERR {e}")),
+                }
+            }
             _ => Reply::error(errors::unknown_command(&args[0], &args[1..])),
         }
     }
@@ -496,6 +509,54 @@ impl Conn {
                 "ERR unknown subcommand '{}'. Try CONFIG HELP.",
                 String::from_utf8_lossy(&args[1])
             )),
+        }
+    }
+
+    /// RAFT.NODE ADD <id> <host:port[@busport]> | PROMOTE <id> | REMOVE <id>: one
+    /// membership change, answered once committed.
+    async fn raft_node(&mut self, args: &[Bytes]) -> Reply {
+        let Some(id) = parse_i64(&args[2]).filter(|&id| id > 0) else {
+            return Reply::error(errors::NOT_INTEGER);
+        };
+        let node = &self.server.node;
+        if !node.is_leader() {
+            let st = node.status();
+            let leader = st.members.iter().find(|m| m.id == st.leader_id);
+            return Reply::error(match leader {
+                Some(l) => format!(
+                    "ERR membership changes must be sent to the leader: node {} at {}",
+                    l.id, l.addr
+                ),
+                None => "ERR membership changes must be sent to the leader: no leader is known"
+                    .to_string(),
+            });
+        }
+        let id = id as u64;
+        let change = match &args[1].to_ascii_lowercase()[..] {
+            b"add" => {
+                let addr = String::from_utf8_lossy(&args[3]).to_string();
+                let (client, bus) = match addr.split_once('@') {
+                    Some((c, b)) => (c.to_string(), b.parse::<u16>().ok()),
+                    None => (addr.clone(), None),
+                };
+                let Some(port) = client
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                else {
+                    return Reply::error("ERR invalid address: expected host:port[@busport]");
+                };
+                let bus = bus.unwrap_or(port.wrapping_add(10000));
+                raft::ConfChange::AddLearner {
+                    id,
+                    addr: format!("{client}@{bus}"),
+                }
+            }
+            b"promote" => raft::ConfChange::Promote { id },
+            _ => raft::ConfChange::Remove { id },
+        };
+        match self.server.node.change_membership(change).await {
+            Ok(()) => Reply::OK,
+            Err(e) => e.reply(),
         }
     }
 

@@ -194,13 +194,18 @@ fn raft_section(server: &Server, out: &mut String) {
         st.term,
         st.commit_index,
         st.applied_index,
-        st.members.len().max(1),
+        st.members.iter().filter(|m| m.voter).count(),
         ts.sent.load(Ordering::Relaxed),
         ts.received.load(Ordering::Relaxed),
         ts.dropped.load(Ordering::Relaxed),
     );
     for (i, m) in st.members.iter().enumerate() {
-        let _ = write!(out, "raft_member{i}:id={},addr={}", m.id, m.addr);
+        let role = if m.voter { "voter" } else { "learner" };
+        let _ = write!(
+            out,
+            "raft_member{i}:id={},addr={},role={role}",
+            m.id, m.addr
+        );
         if let (Some(matched), Some(contact)) = (m.matched, m.last_contact_ms) {
             let _ = write!(out, ",match_index={matched},last_contact_ms={contact}");
         }

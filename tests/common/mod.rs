@@ -56,6 +56,9 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 
 pub struct Proc {
     pub id: u64,
+    /// A member of the group: expected to follow the leader. False for a node started to
+    /// join until RAFT.NODE ADD takes it in, and for a removed node.
+    pub member: bool,
     pub port: u16,
     pub bus: u16,
     pub dir: PathBuf,
@@ -170,6 +173,7 @@ impl Cluster {
             args.extend(extra.iter().map(|s| s.to_string()));
             nodes.push(Proc {
                 id: i as u64 + 1,
+                member: true,
                 port: ports[2 * i],
                 bus: ports[2 * i + 1],
                 dir,
@@ -184,11 +188,63 @@ impl Cluster {
         Cluster { nodes, root }
     }
 
+    /// Starts one more node that is not in the group yet (its id is not in `--peers`), so it
+    /// waits to be added with RAFT.NODE ADD. Returns its index.
+    pub fn start_joining_node(&mut self) -> usize {
+        let id = self.nodes.len() as u64 + 1;
+        let (ports, listeners) = free_ports(2);
+        let dir = self.root.join(format!("n{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}@127.0.0.1:{}@{}", n.id, n.port, n.bus))
+            .collect();
+        let args: Vec<String> = [
+            "--port",
+            &ports[0].to_string(),
+            "--bus-port",
+            &ports[1].to_string(),
+            "--dir",
+            &dir.display().to_string(),
+            "--node-id",
+            &id.to_string(),
+            "--loglevel",
+            "verbose",
+            "--peers",
+            &peers.join(","),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        drop(listeners);
+        let mut p = Proc {
+            id,
+            member: false,
+            port: ports[0],
+            bus: ports[1],
+            dir,
+            args,
+            child: None,
+        };
+        p.start();
+        self.nodes.push(p);
+        self.nodes.len() - 1
+    }
+
     /// Index of the node every running node agrees leads, waiting up to `timeout`.
     pub fn wait_leader(&self, timeout: Duration) -> usize {
-        wait_for("a leader all running nodes agree on", timeout, || {
+        let what = format!(
+            "a leader all running members agree on (members: {:?})",
+            self.nodes
+                .iter()
+                .filter(|n| n.is_running() && n.member)
+                .map(|n| n.id)
+                .collect::<Vec<_>>()
+        );
+        wait_for(&what, timeout, || {
             let mut leader = None;
-            for n in self.nodes.iter().filter(|n| n.is_running()) {
+            for n in self.nodes.iter().filter(|n| n.is_running() && n.member) {
                 let l: u64 = n.info_field("raft_leader_id")?.parse().ok()?;
                 if l == 0 || leader.is_some_and(|x| x != l) {
                     return None;
@@ -209,13 +265,13 @@ impl Cluster {
             let applied: Vec<String> = self
                 .nodes
                 .iter()
-                .filter(|n| n.is_running())
+                .filter(|n| n.is_running() && n.member)
                 .map(|n| n.info_field("raft_applied_index"))
                 .collect::<Option<_>>()?;
             let commit: Vec<String> = self
                 .nodes
                 .iter()
-                .filter(|n| n.is_running())
+                .filter(|n| n.is_running() && n.member)
                 .map(|n| n.info_field("raft_commit_index"))
                 .collect::<Option<_>>()?;
             (applied.windows(2).all(|w| w[0] == w[1]) && commit.iter().all(|c| *c == applied[0]))
@@ -223,7 +279,7 @@ impl Cluster {
         });
         self.nodes
             .iter()
-            .filter(|n| n.is_running())
+            .filter(|n| n.is_running() && n.member)
             .map(|n| match n.client().cmd(&["DEBUG", "DIGEST"]) {
                 Frame::SimpleString(s) | Frame::BulkString(s) => String::from_utf8(s).unwrap(),
                 other => panic!("DEBUG DIGEST replied {other:?}"),
