@@ -391,3 +391,42 @@ fn a_killed_node_is_replaced_by_a_new_one() {
     let mut c = cluster.nodes[leader].client();
     write_all(&mut c, &set_cmds("after", 50));
 }
+
+#[test]
+fn a_paused_leader_never_serves_a_stale_read_after_it_resumes() {
+    let mut cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let mut old = cluster.nodes[leader].client();
+    assert_eq!(old.cmd(&["SET", "k", "old"]), ok());
+    assert_eq!(old.cmd(&["GET", "k"]), bulk("old"));
+
+    // SIGSTOP the leader for longer than an election timeout; the others elect a new leader
+    // and overwrite the key.
+    cluster.nodes[leader].signal("STOP");
+    let other = (leader + 1) % 3;
+    let mut c = cluster.nodes[other].client();
+    common::wait_for(
+        "a write through the others while the leader is stopped",
+        Duration::from_secs(10),
+        || (c.cmd(&["SET", "k", "new"]) == ok()).then_some(()),
+    );
+
+    // The read reaches the stopped leader's socket first; it runs the moment the process
+    // resumes, before it has heard of the new term.
+    let mut buf = Vec::new();
+    Client::encode(&["GET", "k"], &mut buf);
+    old.send_raw(&buf).unwrap();
+    cluster.nodes[leader].signal("CONT");
+    let r = old.read_reply().expect("reply");
+    assert!(
+        r == bulk("new") || is_err(&r, "TRYAGAIN"),
+        "the resumed old leader answered {r:?}: a stale read"
+    );
+    // And once it has caught up it serves the new value.
+    common::wait_for(
+        "the old leader to serve the new value",
+        Duration::from_secs(10),
+        || (old.cmd(&["GET", "k"]) == bulk("new")).then_some(()),
+    );
+    let _ = &mut cluster;
+}

@@ -555,20 +555,38 @@ impl Driver {
         loop {
             let now = self.mono_ms();
             let wait = Duration::from_millis(TICK_MS.saturating_sub(now % TICK_MS).max(1));
-            crossbeam::select! {
+            enum Woken {
+                Client(ClientEvent),
+                Peer(Message),
+                Persisted(PersistDone),
+                Nothing,
+            }
+            let woken = crossbeam::select! {
                 recv(events) -> ev => match ev {
                     Ok(ClientEvent::Stop) | Err(_) => return,
-                    Ok(ev) => self.on_client(ev),
+                    Ok(ev) => Woken::Client(ev),
                 },
-                recv(peers) -> m => if let Ok(m) = m { self.on_peer(m) },
-                recv(done) -> d => if let Ok(d) = d { self.on_persisted(d) },
-                default(wait) => {}
+                recv(peers) -> m => m.map_or(Woken::Nothing, Woken::Peer),
+                recv(done) -> d => d.map_or(Woken::Nothing, Woken::Persisted),
+                default(wait) => Woken::Nothing,
+            };
+            // Time first: after a pause (SIGSTOP, a long GC-like stall of the host) the core
+            // must see how late it is before it judges anything by its lease.
+            self.core.tick(self.mono_ms());
+            match woken {
+                Woken::Client(ev) => self.on_client(ev),
+                Woken::Peer(m) => self.on_peer(m),
+                Woken::Persisted(d) => self.on_persisted(d),
+                Woken::Nothing => {}
             }
             while let Ok(d) = done.try_recv() {
                 self.on_persisted(d);
             }
             let mut took = 0;
             while took < CLIENT_EVENTS_PER_TURN_MAX {
+                // Each event may have arrived after the last tick (even across a pause of
+                // the process): a lease is judged at the time of the event, never earlier.
+                self.core.tick(self.mono_ms());
                 let mut progressed = false;
                 if let Ok(ev) = events.try_recv() {
                     if matches!(ev, ClientEvent::Stop) {

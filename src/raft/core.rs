@@ -370,7 +370,9 @@ impl Raft {
 
     // ---- inputs ----
 
-    /// Advances this node's clock. `now` is monotonic milliseconds.
+    /// Advances this node's clock. `now` is monotonic milliseconds. The node must call it
+    /// whenever time may have passed (a wake-up, a pause of the process) before any `step`,
+    /// `propose` or `read_index`: the lease is judged by the last time given here.
     pub fn tick(&mut self, now: u64) {
         self.now = self.now.max(now);
         if self.role == Role::Leader {
