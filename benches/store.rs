@@ -9,7 +9,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use raftis::command;
 use raftis::machine::{self, Op};
-use raftis::raft::{Config, HardState, Membership, Raft};
+use raftis::raft::{Config, Membership, Raft, Restored};
 use raftis::reply::Reply;
 use raftis::store::Store;
 
@@ -82,7 +82,7 @@ fn bench_raft_single_node(c: &mut Criterion) {
     let fresh = || {
         let mut members = Membership::default();
         members.voters.insert(1, "local".into());
-        let mut raft = Raft::new(cfg.clone(), HardState::default(), 1, Vec::new(), members, 0);
+        let mut raft = Raft::new(cfg.clone(), Restored::default(), members, 0);
         raft.tick(0);
         // Its own vote counts once "durable": loop it back, as the node does after the sync.
         for m in raft.ready().persist_messages {

@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
 use raftis::raft::{
-    ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Raft, Ready, Role,
+    ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Raft, Ready, Restored, Role,
+    SnapshotMeta,
 };
 
 /// Proposal ids of membership changes (not client writes: not checked for durability).
@@ -44,10 +45,15 @@ impl Rng {
 #[derive(Default, Clone)]
 struct Disk {
     hs: HardState,
+    /// The latest snapshot (written and synced before the core is told about it).
+    snapshot: Option<SnapshotMeta>,
+    /// Log entries, ascending (those at or below the snapshot may linger until compaction).
     log: Vec<Entry>,
 }
 
 struct PendingWrite {
+    /// The log was discarded for an installed snapshot: it continues after that index.
+    reset: bool,
     hs: Option<HardState>,
     entries: Vec<Entry>,
     msgs: Vec<Message>,
@@ -76,6 +82,7 @@ struct Faults {
     partition: u64,
     transfer: u64,
     conf_change: u64,
+    snapshot: u64,
     max_delay: u64,
 }
 
@@ -100,6 +107,8 @@ struct Sim {
     /// value -> index of acknowledged writes.
     acked: HashMap<u64, u64>,
     max_acked_index: u64,
+    /// Snapshots on their way: (arrival, from, to, meta, lost).
+    snapshots_in_flight: Vec<(u64, NodeId, NodeId, SnapshotMeta, bool)>,
     next_value: u64,
     next_read: u64,
     trace: bool,
@@ -127,6 +136,7 @@ impl Sim {
             partition: rng.below(6),
             transfer: rng.below(8),
             conf_change: rng.below(10),
+            snapshot: rng.below(20),
             max_delay: 1 + rng.below(12),
         };
         let mut sim = Sim {
@@ -144,6 +154,7 @@ impl Sim {
             committed: BTreeMap::new(),
             acked: HashMap::new(),
             max_acked_index: 0,
+            snapshots_in_flight: Vec::new(),
             next_value: 1,
             next_read: 1,
             trace,
@@ -154,7 +165,11 @@ impl Sim {
             sim.nodes.push(Node {
                 id,
                 raft: None,
-                disk: Disk::default(),
+                disk: Disk {
+                    hs: HardState::default(),
+                    snapshot: None,
+                    log: Vec::new(),
+                },
                 unsynced: VecDeque::new(),
                 down_until: 0,
                 paused_until: 0,
@@ -188,9 +203,38 @@ impl Sim {
                 bootstrap.voters.insert(v, format!("n{v}"));
             }
         }
-        let raft = Raft::new(cfg, n.disk.hs, 1, n.disk.log.clone(), bootstrap, self.now);
+        // Recovery (§7): the log continues after the snapshot if it holds the snapshot's last
+        // entry; otherwise only the snapshot counts.
+        let snap = n.disk.snapshot.clone();
+        let entries: Vec<Entry> = match &snap {
+            None => n.disk.log.clone(),
+            Some(m) => {
+                let holds = m.index == 0
+                    || n.disk
+                        .log
+                        .iter()
+                        .any(|e| e.index == m.index && e.term == m.term);
+                let first = n.disk.log.first().map_or(m.index + 1, |e| e.index);
+                if holds || first == m.index + 1 {
+                    n.disk
+                        .log
+                        .iter()
+                        .filter(|e| e.index > m.index)
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let restored = Restored {
+            hard_state: n.disk.hs,
+            snapshot: snap.clone(),
+            entries,
+        };
+        let raft = Raft::new(cfg, restored, bootstrap, self.now);
         n.raft = Some(raft);
-        n.applied_upto = 0;
+        n.applied_upto = snap.map_or(0, |m| m.index);
         n.waiting.clear();
         n.reads.clear();
     }
@@ -352,6 +396,15 @@ impl Sim {
             self.nodes[to].raft.as_mut().unwrap().step(m);
         }
 
+        self.deliver_snapshots();
+        if faults_on {
+            for i in 0..count {
+                if self.is_running(i) && self.rng.chance(self.faults.snapshot) {
+                    self.take_snapshot(i);
+                }
+            }
+        }
+
         // Disks: some pending writes complete.
         for i in 0..count {
             if self.is_running(i) && !self.nodes[i].unsynced.is_empty() && self.rng.chance(600) {
@@ -375,11 +428,14 @@ impl Sim {
     fn sync_one(&mut self, i: usize) {
         let w = self.nodes[i].unsynced.pop_front().unwrap();
         let n = &mut self.nodes[i];
+        if w.reset {
+            n.disk.log.clear();
+        }
         if let Some(hs) = w.hs {
             n.disk.hs = hs;
         }
         if let Some(first) = w.entries.first() {
-            n.disk.log.truncate(first.index as usize - 1);
+            n.disk.log.retain(|e| e.index < first.index);
             n.disk.log.extend(w.entries.iter().cloned());
         }
         let last = w.entries.last().map(|e| (e.index, e.term));
@@ -440,8 +496,25 @@ impl Sim {
                 }
             }
         }
-        if rd.hard_state.is_some() || !rd.entries.is_empty() || !rd.persist_messages.is_empty() {
+        let mut reset = false;
+        if let Some((meta, discarded)) = rd.restored {
+            // The snapshot file was synced before the core was told; the log reset is a WAL
+            // record, durable with the next sync.
+            self.nodes[i].disk.snapshot = Some(meta.clone());
+            self.nodes[i].applied_upto = meta.index;
+            reset = discarded;
+            self.log(|| format!("n{id} installed a snapshot at {}", meta.index));
+        }
+        for to in rd.send_snapshots {
+            self.ship_snapshot(i, to);
+        }
+        if reset
+            || rd.hard_state.is_some()
+            || !rd.entries.is_empty()
+            || !rd.persist_messages.is_empty()
+        {
             self.nodes[i].unsynced.push_back(PendingWrite {
+                reset,
                 hs: rd.hard_state,
                 entries: rd.entries,
                 msgs: rd.persist_messages,
@@ -479,6 +552,82 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// The leader's node streams its latest snapshot to `to`: it arrives after a delay, or is
+    /// lost (the leader then hears it failed).
+    fn ship_snapshot(&mut self, i: usize, to: NodeId) {
+        let Some(meta) = self.nodes[i].disk.snapshot.clone() else {
+            self.fail(format!(
+                "n{} must send a snapshot but has none",
+                self.nodes[i].id
+            ));
+        };
+        // The snapshot holds exactly the committed entries up to its index.
+        match self.committed.get(&meta.index) {
+            Some((t, _)) if *t == meta.term => {}
+            _ => self.fail(format!(
+                "n{}'s snapshot at {} is not of committed entries",
+                self.nodes[i].id, meta.index
+            )),
+        }
+        let lost = self.faults.drop > 0 && self.rng.chance(self.faults.drop * 3);
+        let at = self.now + 5 + self.rng.below(50);
+        self.snapshots_in_flight
+            .push((at, self.nodes[i].id, to, meta, lost));
+    }
+
+    fn deliver_snapshots(&mut self) {
+        let mut k = 0;
+        while k < self.snapshots_in_flight.len() {
+            if self.snapshots_in_flight[k].0 > self.now {
+                k += 1;
+                continue;
+            }
+            let (_, from, to, meta, lost) = self.snapshots_in_flight.swap_remove(k);
+            let (fi, ti) = (from as usize - 1, to as usize - 1);
+            if self.nodes[fi].raft.is_some() && self.nodes[fi].paused_until > self.now {
+                // The sending node is stopped: the stream resumes with it.
+                let at = self.nodes[fi].paused_until;
+                self.snapshots_in_flight.push((at, from, to, meta, lost));
+                continue;
+            }
+            let ok = !lost && self.is_running(ti) && !self.cut.contains(&(from, to));
+            if ok {
+                let accepted = self.nodes[ti].raft.as_mut().unwrap().restore(meta.clone());
+                if accepted {
+                    // The node wrote and synced the snapshot file before telling the core.
+                    self.nodes[ti].disk.snapshot = Some(meta.clone());
+                }
+            }
+            if self.is_running(fi) {
+                self.nodes[fi].raft.as_mut().unwrap().snapshot_sent(to, ok);
+            }
+        }
+    }
+
+    /// A node snapshots its state machine at its applied index and compacts its log.
+    fn take_snapshot(&mut self, i: usize) {
+        let r = self.nodes[i].raft.as_ref().unwrap();
+        let index = r.applied_index();
+        let have = self.nodes[i].disk.snapshot.as_ref().map_or(0, |m| m.index);
+        if index <= have + 5 || index > r.persisted_index() {
+            return;
+        }
+        let Some(term) = r.log().term(index) else {
+            return;
+        };
+        let meta = SnapshotMeta {
+            index,
+            term,
+            membership: r.membership_at(index),
+        };
+        let id = self.nodes[i].id;
+        self.log(|| format!("n{id} snapshots at {index} and compacts its log"));
+        let n = &mut self.nodes[i];
+        n.disk.snapshot = Some(meta);
+        n.disk.log.retain(|e| e.index > index);
+        n.raft.as_mut().unwrap().compact(index);
     }
 
     fn apply(&mut self, i: usize, e: Entry) {
@@ -520,6 +669,7 @@ impl Sim {
                 if r.role() == Role::Leader
                     && r.term() > commit_term
                     && r.log().term(e.index) != Some(e.term)
+                    && e.index > r.log().prev().0
                 {
                     self.fail(format!(
                         "leader completeness: leader n{} of term {} lacks entry {} committed in term {commit_term}",
@@ -550,7 +700,7 @@ impl Sim {
                     self.leaders.insert(term, id);
                     self.log(|| format!("n{id} leads term {term}"));
                     for (&index, (t, _)) in &self.committed {
-                        if r.log().term(index) != Some(*t) {
+                        if (r.log().term(index) != Some(*t) && index > r.log().prev().0) {
                             self.fail(format!("leader completeness: new leader n{id} of term {term} lacks committed entry {index}"));
                         }
                     }

@@ -231,14 +231,19 @@ impl Node {
             max_inflight_msgs: s.raft_max_inflight,
             seed: wall_ms() ^ (std::process::id() as u64) << 32,
         };
-        let core = Raft::new(
-            cfg,
-            rec.hard_state,
-            rec.first_index,
-            rec.entries,
-            bootstrap,
-            0,
-        );
+        if rec.first_index != 1 {
+            return Err(format!(
+                "the Raft log in {} starts at index {} but no snapshot covers the entries before it",
+                s.dir.display(),
+                rec.first_index
+            ));
+        }
+        let restored = raft::Restored {
+            hard_state: rec.hard_state,
+            snapshot: None,
+            entries: rec.entries,
+        };
+        let core = Raft::new(cfg, restored, bootstrap, 0);
         let store = Arc::new(Store::new(s.databases, 64));
 
         let (events_tx, events_rx) = channel::unbounded();

@@ -31,7 +31,9 @@ use bytes::Bytes;
 use super::log::RaftLog;
 use super::message::{Body, Message, ProposalId, ReadId};
 use super::progress::{Progress, ProgressState};
-use super::types::{ConfChange, Entry, EntryKind, HardState, Membership, NodeId};
+use super::types::{
+    ConfChange, Entry, EntryKind, HardState, Membership, NodeId, Restored, SnapshotMeta,
+};
 
 /// A learner trailing the commit index by more entries than this is not promoted.
 const PROMOTE_LAG_ENTRIES_MAX: u64 = 1024;
@@ -122,6 +124,13 @@ pub struct Ready {
     pub reads: Vec<ReadOutcome>,
     /// The membership in force changed (a ConfChange entry was appended or truncated away).
     pub membership: Option<Membership>,
+    /// Leader: stream the latest snapshot to these followers (their next entries were
+    /// compacted away), then report with `snapshot_sent`.
+    pub send_snapshots: Vec<NodeId>,
+    /// Follower: a snapshot was installed with `restore`. The bool says whether the whole log
+    /// was discarded (the WAL must then be reset to continue after the snapshot) before any
+    /// entry of this Ready is persisted.
+    pub restored: Option<(SnapshotMeta, bool)>,
 }
 
 impl Ready {
@@ -134,6 +143,8 @@ impl Ready {
             && self.proposals.is_empty()
             && self.reads.is_empty()
             && self.membership.is_none()
+            && self.send_snapshots.is_empty()
+            && self.restored.is_none()
     }
 }
 
@@ -168,6 +179,8 @@ pub struct Raft {
     /// (index, term, membership) of every ConfChange entry in the log, ascending.
     conf_history: Vec<(u64, u64, Membership)>,
     membership_changed: bool,
+    snapshot_sends: Vec<NodeId>,
+    restored: Option<(SnapshotMeta, bool)>,
 
     // Leader state.
     progress: BTreeMap<NodeId, Progress>,
@@ -207,16 +220,20 @@ impl Raft {
     /// A node restarting from its durable state: `hs` and the log entries recovered from the
     /// WAL, `entries[0].index == first_index`.
     ///
-    /// `bootstrap` is the membership before any ConfChange entry: the voters a new group starts
-    /// with (`--peers`), or empty for a node that waits to be added to an existing group.
-    pub fn new(
-        cfg: Config,
-        hs: HardState,
-        first_index: u64,
-        entries: Vec<Entry>,
-        bootstrap: Membership,
-        now: u64,
-    ) -> Raft {
+    /// `bootstrap` is the membership before any ConfChange entry and snapshot: the voters a
+    /// new group starts with (`--peers`), or empty for a node that waits to be added to an
+    /// existing group. The node has loaded `restored.snapshot` into its state machine.
+    pub fn new(cfg: Config, restored: Restored, bootstrap: Membership, now: u64) -> Raft {
+        let Restored {
+            hard_state: hs,
+            snapshot,
+            entries,
+        } = restored;
+        let (snap_index, snap_term, base) = match snapshot {
+            Some(m) => (m.index, m.term, m.membership),
+            None => (0, 0, bootstrap),
+        };
+        let first_index = snap_index + 1;
         assert!(
             cfg.heartbeat_interval_ms > 0 && cfg.election_timeout_ms > cfg.heartbeat_interval_ms
         );
@@ -231,8 +248,9 @@ impl Raft {
             .collect();
         let membership = conf_history
             .last()
-            .map_or_else(|| bootstrap.clone(), |(_, _, m)| m.clone());
-        let log = RaftLog::new(first_index, 0, entries, hs.commit);
+            .map_or_else(|| base.clone(), |(_, _, m)| m.clone());
+        let mut log = RaftLog::new(first_index, snap_term, entries, hs.commit.max(snap_index));
+        log.applied = snap_index;
         let mut r = Raft {
             id: cfg.id,
             rng: cfg.seed ^ cfg.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
@@ -247,9 +265,11 @@ impl Raft {
             leader_contact: 0,
             votes: BTreeMap::new(),
             membership,
-            base_membership: bootstrap,
+            base_membership: base,
             conf_history,
             membership_changed: true,
+            snapshot_sends: Vec::new(),
+            restored: None,
             progress: BTreeMap::new(),
             heartbeat_due: 0,
             quorum_check_due: 0,
@@ -593,6 +613,8 @@ impl Raft {
             reads: std::mem::take(&mut self.reads_out),
             membership: std::mem::take(&mut self.membership_changed)
                 .then(|| self.membership.clone()),
+            send_snapshots: std::mem::take(&mut self.snapshot_sends),
+            restored: self.restored.take(),
         }
     }
 
@@ -606,6 +628,8 @@ impl Raft {
             || self.log.has_unapplied()
             || self.hard_state() != self.last_hard_state
             || self.membership_changed
+            || !self.snapshot_sends.is_empty()
+            || self.restored.is_some()
             || (self.role == Role::Leader && (self.heartbeat_now || self.bcast_needed))
             || (self.role != Role::Leader
                 && (!self.forward_props.is_empty() || !self.forward_reads.is_empty()))
@@ -797,6 +821,75 @@ impl Raft {
         let result = result.map_err(ProposeError::Rejected);
         self.proposals_out.push(ProposalOutcome { id, result });
         self.refresh_membership();
+    }
+
+    // ---- snapshots ----
+
+    /// The membership in force at `index` (for a snapshot taken there).
+    pub fn membership_at(&self, index: u64) -> Membership {
+        self.conf_history
+            .iter()
+            .rev()
+            .find(|(i, _, _)| *i <= index)
+            .map_or_else(|| self.base_membership.clone(), |(_, _, m)| m.clone())
+    }
+
+    /// The node holds a durable snapshot covering every entry up to `index`: drop them from
+    /// memory (§7). Entries not yet applied or persisted stay.
+    pub fn compact(&mut self, index: u64) {
+        let index = index.min(self.log.applied).min(self.log.persisted);
+        if index <= self.log.prev().0 {
+            return;
+        }
+        self.base_membership = self.membership_at(index);
+        self.conf_history.retain(|(i, _, _)| *i > index);
+        self.log.compact(index);
+    }
+
+    /// Leader: the node finished streaming its snapshot to `to` (`ok`), or gave up.
+    pub fn snapshot_sent(&mut self, to: NodeId, ok: bool) {
+        let Some(pr) = self.progress.get_mut(&to) else {
+            return;
+        };
+        let ProgressState::Snapshot { pending } = pr.state else {
+            return;
+        };
+        pr.become_probe();
+        if ok {
+            pr.next = pr.next.max(pending + 1);
+        } else {
+            // Wait for the next heartbeat answer before trying again.
+            pr.probe_sent = true;
+        }
+    }
+
+    /// Follower: the node received a complete snapshot from the leader and loaded it into its
+    /// state machine. The log is reset to continue after it (or keeps the entries after it that
+    /// match, §7). Returns false, changing nothing, if the snapshot is older than what this
+    /// node has committed (the node then keeps its state machine as it was).
+    pub fn restore(&mut self, meta: SnapshotMeta) -> bool {
+        if meta.index <= self.log.committed {
+            return false;
+        }
+        let discarded = self.log.restore(meta.index, meta.term);
+        self.base_membership = meta.membership.clone();
+        self.conf_history.retain(|(i, _, _)| *i > meta.index);
+        self.refresh_membership();
+        self.membership_changed = true;
+        if self.leader != 0 {
+            let index = meta.index;
+            self.send_after_persist(
+                self.leader,
+                Body::AppendResp {
+                    reject: false,
+                    index,
+                    hint_index: 0,
+                    hint_term: 0,
+                },
+            );
+        }
+        self.restored = Some((meta, discarded));
+        true
     }
 
     fn check_conf_change(&self, change: &ConfChange) -> Result<Membership, &'static str> {
@@ -1184,8 +1277,12 @@ impl Raft {
             return;
         }
         if pr.maybe_update(index) {
-            if pr.state == ProgressState::Probe {
-                pr.become_replicate();
+            match pr.state {
+                ProgressState::Probe => pr.become_replicate(),
+                ProgressState::Snapshot { pending } if pr.matched >= pending => {
+                    pr.become_replicate()
+                }
+                _ => {}
             }
             if self.maybe_commit() {
                 self.bcast_needed = true;
@@ -1322,7 +1419,7 @@ impl Raft {
         }
         let prev_index = pr.next - 1;
         let Some(prev_term) = self.log.term(prev_index) else {
-            // Compacted away: needs a snapshot (not supported yet; the log is never compacted).
+            self.start_snapshot(to);
             return false;
         };
         let entries = self.log.slice(pr.next, last, self.cfg.max_msg_bytes);
@@ -1344,14 +1441,27 @@ impl Raft {
         true
     }
 
+    /// The entries `to` needs were compacted away: it gets the snapshot instead (§7).
+    fn start_snapshot(&mut self, to: NodeId) {
+        let pending = self.log.prev().0;
+        if let Some(pr) = self.progress.get_mut(&to) {
+            pr.become_snapshot(pending);
+            self.snapshot_sends.push(to);
+        }
+    }
+
     /// Sends one append even if the window is full, empty if everything was sent already.
     fn send_append_forced(&mut self, to: NodeId) {
         let last = self.log.last_index();
         let Some(pr) = self.progress.get(&to) else {
             return;
         };
+        if matches!(pr.state, ProgressState::Snapshot { .. }) {
+            return;
+        }
         let prev_index = pr.next - 1;
         let Some(prev_term) = self.log.term(prev_index) else {
+            self.start_snapshot(to);
             return;
         };
         let entries = if pr.state == ProgressState::Probe || !pr.inflights.full() {

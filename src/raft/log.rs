@@ -100,6 +100,56 @@ impl RaftLog {
         self.term(index) == Some(term)
     }
 
+    /// Index and term of the entry just before the first one kept (a snapshot's, or 0, 0).
+    pub fn prev(&self) -> (u64, u64) {
+        (self.prev_index, self.prev_term)
+    }
+
+    /// Drops the entries up to `index` from memory: they are covered by a snapshot. Only
+    /// applied, persisted entries may go.
+    pub fn compact(&mut self, index: u64) {
+        let index = index.min(self.applied).min(self.persisted);
+        if index < self.first_index {
+            return;
+        }
+        let term = self.term(index).expect("raft: compacting past the log");
+        let drop = (index + 1 - self.first_index) as usize;
+        self.entries.drain(..drop);
+        self.first_index = index + 1;
+        self.prev_index = index;
+        self.prev_term = term;
+    }
+
+    /// Installs a snapshot at (index, term): entries after it that match are kept (§7: "If
+    /// existing log entry has same index and term as snapshot's last included entry, retain log
+    /// entries following it"), everything else is discarded. The snapshot's entries count as
+    /// committed, applied and persisted. Returns whether the log was discarded entirely.
+    pub fn restore(&mut self, index: u64, term: u64) -> bool {
+        let keep = self.matches(index, term) && index >= self.first_index;
+        if keep {
+            let drop = (index + 1 - self.first_index) as usize;
+            self.entries.drain(..drop);
+        } else {
+            self.entries.clear();
+        }
+        self.first_index = index + 1;
+        self.prev_index = index;
+        self.prev_term = term;
+        self.committed = self.committed.max(index);
+        self.applied = index;
+        self.persisted = if keep {
+            self.persisted.max(index)
+        } else {
+            index
+        };
+        self.unpersisted_from = if keep {
+            self.unpersisted_from.max(index + 1)
+        } else {
+            index + 1
+        };
+        !keep
+    }
+
     /// Raft §5.4.1: is a log ending at (last_term, last_index) at least as up-to-date as ours?
     pub fn is_up_to_date(&self, last_index: u64, last_term: u64) -> bool {
         last_term > self.last_term()

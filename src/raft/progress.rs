@@ -6,6 +6,8 @@
 //!   time and waits for the answer (or the next heartbeat answer) before sending another.
 //! - `Replicate`: the logs match at `matched`. The leader streams entries optimistically,
 //!   advancing `next` as it sends, with at most `max_inflight` messages unacknowledged.
+//! - `Snapshot`: the entries the follower needs were compacted away; the node streams it a
+//!   snapshot at `pending` and nothing else is sent until that ends.
 //!
 //! Invariant: `matched < next`.
 
@@ -15,6 +17,7 @@ use std::collections::VecDeque;
 pub enum ProgressState {
     Probe,
     Replicate,
+    Snapshot { pending: u64 },
 }
 
 /// A bounded window of AppendEntries sent and not yet acknowledged, each remembered by the last
@@ -97,6 +100,12 @@ impl Progress {
         self.inflights.reset();
     }
 
+    pub fn become_snapshot(&mut self, pending: u64) {
+        self.state = ProgressState::Snapshot { pending };
+        self.probe_sent = false;
+        self.inflights.reset();
+    }
+
     pub fn become_replicate(&mut self) {
         self.state = ProgressState::Replicate;
         self.next = self.matched + 1;
@@ -109,6 +118,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflights.full(),
+            ProgressState::Snapshot { .. } => true,
         }
     }
 
@@ -122,6 +132,7 @@ impl Progress {
                 }
             }
             ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Snapshot { .. } => {}
         }
     }
 
@@ -157,6 +168,7 @@ impl Progress {
                 self.probe_sent = false;
                 true
             }
+            ProgressState::Snapshot { .. } => false,
         }
     }
 }

@@ -131,3 +131,21 @@ pub enum ConfChange {
     /// A voter or learner leaves.
     Remove { id: NodeId },
 }
+
+/// What a snapshot of the state machine covers: every entry up to `index` (whose term is
+/// `term`), and the membership in force at that index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    pub index: u64,
+    pub term: u64,
+    pub membership: Membership,
+}
+
+/// A node's durable Raft state at start: the hard state, the latest snapshot (if any), and the
+/// log entries after it (contiguous, starting at `snapshot.index + 1`, or at 1).
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    pub hard_state: HardState,
+    pub snapshot: Option<SnapshotMeta>,
+    pub entries: Vec<Entry>,
+}
