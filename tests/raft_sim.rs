@@ -700,7 +700,7 @@ impl Sim {
                     self.leaders.insert(term, id);
                     self.log(|| format!("n{id} leads term {term}"));
                     for (&index, (t, _)) in &self.committed {
-                        if (r.log().term(index) != Some(*t) && index > r.log().prev().0) {
+                        if r.log().term(index) != Some(*t) && index > r.log().prev().0 {
                             self.fail(format!("leader completeness: new leader n{id} of term {term} lacks committed entry {index}"));
                         }
                     }
