@@ -597,7 +597,12 @@ impl Raft {
 
         let entries = self.log.take_unpersisted();
         let hs = self.hard_state();
-        let hard_state = if hs != self.last_hard_state {
+        // Term and vote must be durable before anything depends on them; the commit index is
+        // only a hint for restarts, so it rides along with entries but never costs a sync of
+        // its own.
+        let vote_changed =
+            (hs.term, hs.vote) != (self.last_hard_state.term, self.last_hard_state.vote);
+        let hard_state = if vote_changed || (!entries.is_empty() && hs != self.last_hard_state) {
             self.last_hard_state = hs;
             Some(hs)
         } else {
@@ -626,7 +631,10 @@ impl Raft {
             || !self.reads_out.is_empty()
             || self.log.has_unpersisted()
             || self.log.has_unapplied()
-            || self.hard_state() != self.last_hard_state
+            || {
+                let hs = self.hard_state();
+                (hs.term, hs.vote) != (self.last_hard_state.term, self.last_hard_state.vote)
+            }
             || self.membership_changed
             || !self.snapshot_sends.is_empty()
             || self.restored.is_some()
