@@ -18,6 +18,7 @@
 //!   leader's lease read can never miss a write another node already acknowledged.
 
 mod persist;
+pub mod pubsub;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::ToSocketAddrs;
@@ -150,6 +151,7 @@ struct Shared {
     stats: NodeStats,
     transport: Arc<TransportStats>,
     stopped: AtomicBool,
+    pubsub: pubsub::PubSub,
 }
 
 #[derive(Clone)]
@@ -286,6 +288,7 @@ impl Node {
             stats: NodeStats::default(),
             transport: transport.stats.clone(),
             stopped: AtomicBool::new(false),
+            pubsub: pubsub::PubSub::default(),
         });
 
         let persist_settings = settings.clone();
@@ -321,6 +324,11 @@ impl Node {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// This node's subscribers (SUBSCRIBE, PSUBSCRIBE, PUBSUB).
+    pub fn pubsub(&self) -> &pubsub::PubSub {
+        &self.shared.pubsub
     }
 
     pub fn settings(&self) -> &Arc<RwLock<Settings>> {

@@ -6,6 +6,7 @@
 //! reads after the batch's own writes see them because those replies came from this node's
 //! apply. Replies go out in the order the commands came, written with one syscall per batch.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use super::protocol::{Limits, RequestParser};
 use super::{info, Server};
@@ -20,8 +22,38 @@ use crate::command::{self, Exec};
 use crate::config;
 use crate::errors;
 use crate::machine::Op;
+use crate::node::pubsub::{PushMsg, Subscriber, SUBSCRIBER_QUEUE_MESSAGES_MAX};
 use crate::raft;
 use crate::reply::Reply;
+
+/// PUBSUB HELP, as Redis 7.0 prints it.
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// What a RESP2 client in subscribed mode may still run (Redis's list).
+const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
 
 /// Commands run per batch, at most, before replies are flushed (bounds reply memory).
 const COMMANDS_PER_BATCH_MAX: usize = 1024;
@@ -59,8 +91,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
             parser: RequestParser::new(),
             closing: false,
             barrier_taken: false,
+            subs: None,
         };
         let _ = c.run().await;
+        if c.subs.is_some() {
+            server.node.pubsub().drop_client(id);
+        }
     }
     server
         .stats
@@ -82,6 +118,28 @@ struct Conn {
     closing: bool,
     /// A read barrier was passed for the current batch.
     barrier_taken: bool,
+    /// Channel and pattern subscriptions, and the queue the hub pushes messages into.
+    subs: Option<Subscription>,
+}
+
+struct Subscription {
+    tx: Subscriber,
+    rx: mpsc::Receiver<PushMsg>,
+    channels: BTreeSet<Bytes>,
+    patterns: BTreeSet<Bytes>,
+}
+
+impl Subscription {
+    fn count(&self) -> i64 {
+        (self.channels.len() + self.patterns.len()) as i64
+    }
+}
+
+enum Input {
+    Read(usize),
+    Pushed(PushMsg),
+    /// Idle timeout, or the hub dropped this subscriber (too far behind).
+    Closed,
 }
 
 impl Conn {
@@ -136,14 +194,14 @@ impl Conn {
             if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
                 self.rbuf.reserve(want);
             }
-            let read = self.stream.read_buf(&mut self.rbuf);
-            let n = if timeout_s > 0 {
-                match tokio::time::timeout(Duration::from_secs(timeout_s), read).await {
-                    Ok(r) => r?,
-                    Err(_) => return Ok(()),
+            let n = match self.wait_input(timeout_s).await? {
+                Input::Read(n) => n,
+                Input::Pushed(first) => {
+                    self.push_messages(first);
+                    self.flush().await?;
+                    continue;
                 }
-            } else {
-                read.await?
+                Input::Closed => return Ok(()),
             };
             if n == 0 {
                 return Ok(());
@@ -152,6 +210,57 @@ impl Conn {
                 .stats
                 .total_net_input_bytes
                 .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits for bytes from the client or, while subscribed, a message to push to it.
+    async fn wait_input(&mut self, timeout_s: u64) -> std::io::Result<Input> {
+        let stream = &mut self.stream;
+        let rbuf = &mut self.rbuf;
+        if let Some(sub) = &mut self.subs {
+            // Subscribers are never timed out for idleness, as in Redis.
+            return Ok(tokio::select! {
+                r = stream.read_buf(rbuf) => Input::Read(r?),
+                m = sub.rx.recv() => m.map_or(Input::Closed, Input::Pushed),
+            });
+        }
+        let read = stream.read_buf(rbuf);
+        if timeout_s == 0 {
+            return Ok(Input::Read(read.await?));
+        }
+        match tokio::time::timeout(Duration::from_secs(timeout_s), read).await {
+            Ok(r) => Ok(Input::Read(r?)),
+            Err(_) => Ok(Input::Closed),
+        }
+    }
+
+    /// Encodes `first` and every other message already queued for this subscriber.
+    fn push_messages(&mut self, first: PushMsg) {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(m) = next.take() {
+            let r = match m {
+                PushMsg::Message { channel, message } => Reply::Push(vec![
+                    Reply::bulk("message"),
+                    Reply::Bulk(channel),
+                    Reply::Bulk(message),
+                ]),
+                PushMsg::PMessage {
+                    pattern,
+                    channel,
+                    message,
+                } => Reply::Push(vec![
+                    Reply::bulk("pmessage"),
+                    Reply::Bulk(pattern),
+                    Reply::Bulk(channel),
+                    Reply::Bulk(message),
+                ]),
+            };
+            r.encode(self.resp3, &mut self.wbuf);
+            n += 1;
+            if n < COMMANDS_PER_BATCH_MAX {
+                next = self.subs.as_mut().and_then(|s| s.rx.try_recv().ok());
+            }
         }
     }
 
@@ -197,6 +306,14 @@ impl Conn {
                     continue;
                 }
             };
+            if self.subscribed_resp2() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
+                self.flush_writes(&mut writes).await;
+                self.reply(Reply::error(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    spec.name
+                )));
+                continue;
+            }
             match spec.exec {
                 Exec::Write { check, .. } => match check(&args) {
                     Ok(()) => writes.push(Op::Command {
@@ -276,10 +393,17 @@ impl Conn {
     async fn session(&mut self, args: &[Bytes]) -> Reply {
         let name = args[0].to_ascii_lowercase();
         match &name[..] {
+            b"ping" if self.subscribed_resp2() => Reply::Array(vec![
+                Reply::bulk("pong"),
+                Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
+            ]),
             b"ping" => match args.len() {
                 1 => Reply::Status("PONG".into()),
                 _ => Reply::Bulk(args[1].clone()),
             },
+            b"subscribe" | b"psubscribe" => self.subscribe(args, name[0] == b'p'),
+            b"unsubscribe" | b"punsubscribe" => self.unsubscribe(args, name[0] == b'p'),
+            b"pubsub" => self.pubsub_info(args),
             b"echo" => Reply::Bulk(args[1].clone()),
             b"quit" => {
                 self.closing = true;
@@ -297,6 +421,7 @@ impl Conn {
             },
             b"hello" => self.hello(args),
             b"reset" => {
+                self.unsubscribe_all();
                 self.db = 0;
                 self.resp3 = false;
                 self.name = None;
@@ -347,6 +472,131 @@ impl Conn {
                 }
             }
             _ => Reply::error(errors::unknown_command(&args[0], &args[1..])),
+        }
+    }
+
+    /// RESP2 clients with a subscription may only (un)subscribe, PING, QUIT and RESET.
+    fn subscribed_resp2(&self) -> bool {
+        !self.resp3 && self.subs.as_ref().is_some_and(|s| s.count() > 0)
+    }
+
+    fn subscription(&mut self) -> &mut Subscription {
+        self.subs.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE_MESSAGES_MAX);
+            Subscription {
+                tx,
+                rx,
+                channels: BTreeSet::new(),
+                patterns: BTreeSet::new(),
+            }
+        })
+    }
+
+    /// SUBSCRIBE / PSUBSCRIBE: one confirmation per channel, the last one returned.
+    fn subscribe(&mut self, args: &[Bytes], pattern: bool) -> Reply {
+        let kind = if pattern { "psubscribe" } else { "subscribe" };
+        let (id, node) = (self.id, self.server.node.clone());
+        let mut last = Reply::Nil;
+        for (i, name) in args[1..].iter().enumerate() {
+            let sub = self.subscription();
+            let tx = sub.tx.clone();
+            if pattern {
+                if node.pubsub().psubscribe(id, name.clone(), &tx) {
+                    sub.patterns.insert(name.clone());
+                }
+            } else if node.pubsub().subscribe(id, name.clone(), &tx) {
+                sub.channels.insert(name.clone());
+            }
+            let r = Reply::Push(vec![
+                Reply::bulk(kind),
+                Reply::Bulk(name.clone()),
+                Reply::Int(sub.count()),
+            ]);
+            if i + 2 < args.len() {
+                self.reply(r);
+            } else {
+                last = r;
+            }
+        }
+        last
+    }
+
+    /// UNSUBSCRIBE / PUNSUBSCRIBE [name ...]: without names, from every one.
+    fn unsubscribe(&mut self, args: &[Bytes], pattern: bool) -> Reply {
+        let kind = if pattern {
+            "punsubscribe"
+        } else {
+            "unsubscribe"
+        };
+        let names: Vec<Bytes> = if args.len() > 1 {
+            args[1..].to_vec()
+        } else {
+            match &self.subs {
+                Some(s) if pattern => s.patterns.iter().cloned().collect(),
+                Some(s) => s.channels.iter().cloned().collect(),
+                None => Vec::new(),
+            }
+        };
+        let count = |c: &Conn| c.subs.as_ref().map_or(0, Subscription::count);
+        if names.is_empty() {
+            return Reply::Push(vec![Reply::bulk(kind), Reply::Nil, Reply::Int(count(self))]);
+        }
+        let (id, node) = (self.id, self.server.node.clone());
+        let mut last = Reply::Nil;
+        let n = names.len();
+        for (i, name) in names.into_iter().enumerate() {
+            if let Some(sub) = &mut self.subs {
+                if pattern {
+                    node.pubsub().punsubscribe(id, &name);
+                    sub.patterns.remove(&name);
+                } else {
+                    node.pubsub().unsubscribe(id, &name);
+                    sub.channels.remove(&name);
+                }
+            }
+            let r = Reply::Push(vec![
+                Reply::bulk(kind),
+                Reply::Bulk(name),
+                Reply::Int(count(self)),
+            ]);
+            if i + 1 < n {
+                self.reply(r);
+            } else {
+                last = r;
+            }
+        }
+        last
+    }
+
+    fn unsubscribe_all(&mut self) {
+        if self.subs.take().is_some() {
+            self.server.node.pubsub().drop_client(self.id);
+        }
+    }
+
+    /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT, for this node's subscribers.
+    fn pubsub_info(&mut self, args: &[Bytes]) -> Reply {
+        let hub = self.server.node.pubsub();
+        match &args[1].to_ascii_lowercase()[..] {
+            b"channels" => Reply::Array(
+                hub.channels(args.get(2).map(|p| &p[..]))
+                    .into_iter()
+                    .map(Reply::Bulk)
+                    .collect(),
+            ),
+            b"numsub" => Reply::Array(
+                args[2..]
+                    .iter()
+                    .flat_map(|c| [Reply::Bulk(c.clone()), Reply::Int(hub.numsub(c))])
+                    .collect(),
+            ),
+            b"numpat" => Reply::Int(hub.numpat()),
+            _ => Reply::Array(
+                PUBSUB_HELP
+                    .iter()
+                    .map(|l| Reply::Status((*l).into()))
+                    .collect(),
+            ),
         }
     }
 
