@@ -420,6 +420,132 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
     }
 }
 
+/// Keyspace walks for KEYS, SCAN and RANDOMKEY. Read-only; each needs every shard of `db`
+/// locked.
+impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
+    /// Call `visit` with every entry of `db`, logically expired ones included, shard by shard in
+    /// bucket order.
+    pub fn for_each_in_db(&self, db: u32, mut visit: impl FnMut(&Entry)) {
+        for id in self.store.db_shards(db) {
+            self.shard(id).dict.iter().for_each(&mut visit);
+        }
+    }
+
+    /// One SCAN step over `db` from `cursor`; returns the next cursor, 0 when the scan is over.
+    ///
+    /// A cursor names a shard and a bucket cursor within that shard's table:
+    /// `bucket * shards_per_db + shard`, so cursor 0 is shard 0's first bucket, and a shard's
+    /// scan ending (its bucket cursor back to 0) moves on to the next shard's bucket 0 — or ends
+    /// the whole scan after the last shard. Each shard is walked with the table's own
+    /// reverse-binary cursor (see `dict`), so Redis's guarantee holds for the database: a full
+    /// iteration returns every key present from its start to its end at least once, whatever
+    /// was written between calls, and replicas that applied the same log return the same keys
+    /// for the same cursor.
+    ///
+    /// As Redis's `scanGenericCommand`, it visits buckets until `count` entries were visited
+    /// (expired ones included: the caller filters) or `10 * count` further buckets were
+    /// visited, and always at least one bucket. A cursor whose bucket part exceeds its shard's
+    /// table is masked by it, as Redis masks a cursor with its table size.
+    pub fn scan_db(
+        &self,
+        db: u32,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&Entry),
+    ) -> u64 {
+        let shards = self.store.db_shards(db);
+        let n = u64::from(shards.end - shards.start);
+        let mut shard = cursor % n;
+        let mut bucket = cursor / n;
+        let mut seen = 0usize;
+        let mut budget = count.saturating_mul(10);
+        loop {
+            let dict = &self.shard(shards.start + shard as u32).dict;
+            bucket = dict.scan(bucket, |e| {
+                seen += 1;
+                visit(e);
+            });
+            if bucket == 0 {
+                shard += 1;
+                if shard == n {
+                    return 0;
+                }
+            }
+            if budget == 0 || seen >= count {
+                break;
+            }
+            budget -= 1;
+        }
+        // A bucket cursor is below its table's size; a table of 2^64 / shards_per_db buckets
+        // (2^58 with 64 shards) cannot exist in memory.
+        bucket
+            .checked_mul(n)
+            .and_then(|c| c.checked_add(shard))
+            .expect("a shard's table is far smaller than 2^64 / shards_per_db buckets")
+    }
+
+    /// A key of `db` chosen at random among the keys live at `now_ms` (near uniformly: a shard
+    /// in proportion to its size, a random non-empty bucket, a random key of its chain), or
+    /// `None` if there is none. `rand` supplies the randomness. An expired key is never
+    /// returned: after 100 expired picks it walks the database for a live key.
+    pub fn random_key(&self, db: u32, now_ms: u64, mut rand: impl FnMut() -> u64) -> Option<Bytes> {
+        const PICKS: usize = 100;
+        const BUCKET_TRIES: usize = 256;
+        let shards = self.store.db_shards(db);
+        let total: usize = shards.clone().map(|id| self.shard(id).dict.len()).sum();
+        if total == 0 {
+            return None;
+        }
+        for _ in 0..PICKS {
+            let mut r = (rand() % total as u64) as usize;
+            let Some(id) = shards.clone().find(|&id| {
+                let len = self.shard(id).dict.len();
+                if r < len {
+                    return true;
+                }
+                r -= len;
+                false
+            }) else {
+                continue;
+            };
+            let dict = &self.shard(id).dict;
+            let mut picked: Option<(bool, Bytes)> = None;
+            for _ in 0..BUCKET_TRIES {
+                // `scan` masks the cursor with the table size: a uniformly random bucket.
+                let cursor = rand();
+                let mut chain = 0u64;
+                dict.scan(cursor, |_| chain += 1);
+                if chain == 0 {
+                    continue;
+                }
+                let mut k = rand() % chain;
+                dict.scan(cursor, |e| {
+                    if k == 0 {
+                        picked = Some((e.live_at(now_ms), Bytes::copy_from_slice(e.key())));
+                    }
+                    k = k.wrapping_sub(1);
+                });
+                break;
+            }
+            let picked = picked.or_else(|| {
+                // Buckets are at least a tenth full, so this is rare: take the r-th entry.
+                let e = dict.iter().nth(r)?;
+                Some((e.live_at(now_ms), Bytes::copy_from_slice(e.key())))
+            });
+            if let Some((true, key)) = picked {
+                return Some(key);
+            }
+        }
+        let n = shards.end - shards.start;
+        let first = (rand() % u64::from(n)) as u32;
+        (0..n).find_map(|i| {
+            let id = shards.start + (first + i) % n;
+            let e = self.shard(id).dict.iter().find(|e| e.live_at(now_ms))?;
+            Some(Bytes::copy_from_slice(e.key()))
+        })
+    }
+}
+
 /// Write access to one entry; changes to its deadline keep the shard's TTL count right.
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
