@@ -310,9 +310,9 @@ fn deadline_of(ctx: &ReadCtx<'_>, key: &[u8]) -> i64 {
 fn expiretime(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
     match deadline_of(ctx, &args[1]) {
         t if t < 0 => Reply::Int(t),
-        // Rounded to the nearest second, as Redis's ttlGenericCommand (whose C addition wraps
-        // for deadlines within 500 ms of i64::MAX; so does this one).
-        t => Reply::Int(t.wrapping_add(500) / 1000),
+        // Rounded to the nearest second, as Redis's ttlGenericCommand; widened so a deadline
+        // near i64::MAX rounds as redis-server answers (9223372036854776), not wraps.
+        t => Reply::Int(((i128::from(t) + 500) / 1000) as i64),
     }
 }
 

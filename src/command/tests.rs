@@ -177,6 +177,84 @@ fn server_commands_reply_as_redis() {
     run_script("server.txt", include_str!("testdata/server.txt"));
 }
 
+// Scripts of the string and key commands added with INCRBYFLOAT..SCAN, one per command group.
+
+#[test]
+fn setnx_setex_psetex_reply_as_redis() {
+    run_script("setnx_setex.txt", include_str!("testdata/setnx_setex.txt"));
+}
+
+#[test]
+fn getset_getdel_reply_as_redis() {
+    run_script(
+        "getset_getdel.txt",
+        include_str!("testdata/getset_getdel.txt"),
+    );
+}
+
+#[test]
+fn getex_replies_as_redis() {
+    run_script("getex.txt", include_str!("testdata/getex.txt"));
+}
+
+#[test]
+fn msetnx_replies_as_redis() {
+    run_script("msetnx.txt", include_str!("testdata/msetnx.txt"));
+}
+
+#[test]
+fn append_strlen_reply_as_redis() {
+    run_script(
+        "append_strlen.txt",
+        include_str!("testdata/append_strlen.txt"),
+    );
+}
+
+#[test]
+fn getrange_substr_setrange_reply_as_redis() {
+    run_script(
+        "getrange_setrange.txt",
+        include_str!("testdata/getrange_setrange.txt"),
+    );
+}
+
+#[test]
+fn expireat_pexpireat_expiretime_reply_as_redis() {
+    run_script(
+        "expireat_expiretime.txt",
+        include_str!("testdata/expireat_expiretime.txt"),
+    );
+}
+
+#[test]
+fn unlink_touch_reply_as_redis() {
+    run_script(
+        "unlink_touch.txt",
+        include_str!("testdata/unlink_touch.txt"),
+    );
+}
+
+#[test]
+fn keys_scan_randomkey_reply_as_redis() {
+    run_script(
+        "keys_scan_random.txt",
+        include_str!("testdata/keys_scan_random.txt"),
+    );
+}
+
+/// Options, errors, and 300 seeded random pairs (testdata/lcs.py) with every reply form.
+#[test]
+fn lcs_replies_as_redis() {
+    run_script("lcs.txt", include_str!("testdata/lcs.txt"));
+}
+
+/// 2000 seeded operand pairs (testdata/incrbyfloat.py) and chains of increments, with the
+/// replies of redis-server 7.0.15 on x86-64: the 80-bit long double emulation, byte for byte.
+#[test]
+fn incrbyfloat_matches_redis_on_a_seeded_sample() {
+    run_script("incrbyfloat.txt", include_str!("testdata/incrbyfloat.txt"));
+}
+
 #[test]
 fn the_script_runner_catches_a_wrong_reply() {
     let r = std::panic::catch_unwind(|| run_script("t", "SET k v => +NOTOK"));

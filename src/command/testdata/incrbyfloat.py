@@ -19,19 +19,28 @@ import random
 import socket
 import sys
 
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+
 SPECIAL = [
     "0", "-0", "+0", "0.0", "-0.0", "1", "-1", "+1", ".5", "5.", "-.5", "1.e3", "1e+3", "1E-3",
     "inf", "-inf", "+inf", "Infinity", "-INFINITY", "nan", "-nan", "NaN", "nan(1)", "infinit",
     "", " 1", "1 ", "\t1", "1\n", "abc", "1a", "1e", "1e+", "e1", ".", "-", "+", "--1", "+-1",
     "1..2", "1,5", "0x", "0x.", "0x.p1", "0x1p", "0x1P-3", "0X.8", "0x1.8p1", "0xABCDEFp-20",
-    "1e-4950", "-1e-4950", "1e-4952", "1e-5000", "1e4932", "1.18973149535723176502e4932",
-    "1.18973149535723176509e4932", "-1.18973149535723176502e4932", "1e5000",
+    "1e-4950", "-1e-4950", "1e-4952", "1e-5000", "1.18973149535723176509e4932", "1e5000",
     "3.6451995318824746025e-4951", "1.9e-4951", "1.8e-4951", "3.3621031431120935063e-4932",
-    "0x1p-16445", "0x1p-16446", "0x1p16383", "0x1p16384", "5e-18", "6e-18", "-5e-18",
+    "0x1p-16445", "0x1p-16446", "0x1p16384", "5e-18", "6e-18", "-5e-18",
     "1.5e-17", "2.5e-17", "0x1p-18", "0x3p-19", "9223372036854775807", "-9223372036854775808",
     "18446744073709551615", "18446744073709551616", "18446744073709551617",
     "36893488147419103231", "0.30000000000000000", "0.1", "0.2", "0.3", "0.7", "1.1", "3.14",
-    "0." + "0" * 5000 + "1", "1" + "0" * 4000, "0" * 5119, "1" * 5119, "1" * 5120,
+]
+
+# Long operands (near Redis's 5120-byte limit, or printing thousands of digits): each is
+# tried once as a value and once as an increment, not drawn at random.
+LONG = [
+    "0." + "0" * 5000 + "1", "1" + "0" * 4000, "0" * 5119, "0" * 5118 + "1", "1" * 5119,
+    "1" * 5120, "1e4931", "0x1p16383", "-1e4931", "1e4932", "1.18973149535723176502e4932",
+    "-1.18973149535723176502e4932",
 ]
 
 
@@ -43,8 +52,31 @@ def sign(rng):
     return rng.choice(["", "", "", "-", "+"]) if rng.random() < 0.5 else ""
 
 
+def halfway(rng):
+    """The exact decimal of a point halfway between two neighbouring 80-bit values, or a hair
+    above or below it: only a correctly rounded parse gets these right."""
+    m = rng.randrange(2 ** 63, 2 ** 64)
+    e = rng.randint(-80, 40) if rng.random() < 0.85 else rng.randint(-4000, 200)
+    num = 2 * m + 1  # value = num * 2^(e-1)
+    nudge = rng.randrange(3)
+    if e - 1 >= 0:
+        v = num << (e - 1)
+        return [str(v), "%d.0000001" % v, "%d.9999999" % (v - 1)][nudge]
+    k = 1 - e
+    d = str(num * 5 ** k).rjust(k + 1, "0")
+    text = d[:-k] + "." + d[-k:]
+    if nudge == 1:
+        text += "0000001"
+    elif nudge == 2:
+        # Just below: the last digit of a halfway point's decimals is 5.
+        text = text[:-1] + "49999999"
+    return text
+
+
 def operand(rng):
-    kind = rng.randrange(12)
+    kind = rng.randrange(13)
+    if kind == 12:
+        return sign(rng) + halfway(rng)
     s = sign(rng)
     if kind == 0:
         return s + str(rng.randint(0, 10 ** rng.randint(1, 7)))
@@ -104,6 +136,9 @@ def negate(x):
 
 def pair(rng):
     if rng.random() < 0.1:
+        # Plus zero: the reply shows how the operand itself was parsed.
+        return operand(rng), "0"
+    if rng.random() < 0.1:
         a = operand(rng)
         b = negate(a)
         if len(b) > 1 and rng.random() < 0.7 and b[-1].isdigit():
@@ -139,6 +174,12 @@ def script(n, seed):
         a, b = pair(rng)
         print("SET f %s => ?" % quote(a))
         print("INCRBYFLOAT f %s => ?" % quote(b))
+    print("# Long operands.")
+    for x in LONG:
+        print("SET f %s => ?" % quote(x))
+        print("INCRBYFLOAT f 1 => ?")
+        print("SET f 1 => ?")
+        print("INCRBYFLOAT f %s => ?" % quote(x))
     print("# Accumulated rounding: the same key incremented many times.")
     for _ in range(10):
         print("DEL f => ?")
