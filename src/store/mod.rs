@@ -904,3 +904,249 @@ mod tests {
         assert!(calls > 100, "{calls}");
     }
 }
+
+/// Tests of the keyspace walks (KEYS, SCAN, RANDOMKEY).
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// xorshift64*, so every run is the same.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    fn write(store: &Store, db: u32, f: impl FnOnce(&mut WriteLocks<'_>)) {
+        let mut s = store.shards();
+        s.add_db(db);
+        f(&mut s.write());
+    }
+
+    /// One SCAN call: (next cursor, keys visited).
+    fn scan(store: &Store, db: u32, cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
+        let mut s = store.shards();
+        s.add_db(db);
+        let locks = s.read();
+        let mut keys = Vec::new();
+        let next = locks.scan_db(db, cursor, count, |e| keys.push(e.key().to_vec()));
+        (next, keys)
+    }
+
+    #[test]
+    fn scan_of_an_empty_database_ends_at_once() {
+        let store = Store::new(2, 8);
+        assert_eq!(scan(&store, 1, 0, 10), (0, vec![]));
+        // Any cursor a client may send is safe.
+        for c in [1, 7, 8, 9, 12345, u64::MAX] {
+            assert_eq!(scan(&store, 1, c, 1).0, 0, "cursor {c}");
+        }
+    }
+
+    #[test]
+    fn scan_of_a_stable_database_returns_each_key_exactly_once_across_shards() {
+        let store = Store::new(2, 8);
+        write(&store, 1, |w| {
+            for i in 0..3000 {
+                w.set_str(1, format!("k{i}").as_bytes(), b"v", 0);
+            }
+        });
+        let mut seen = BTreeMap::new();
+        let (mut cursor, mut calls) = (0, 0);
+        loop {
+            let (next, keys) = scan(&store, 1, cursor, 10);
+            calls += 1;
+            if next != 0 {
+                // COUNT is a lower bound per call, plus at most the rest of a bucket's chain.
+                assert!((10..40).contains(&keys.len()), "{} keys", keys.len());
+            }
+            for k in keys {
+                *seen.entry(k).or_insert(0) += 1;
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 3000);
+        assert!(seen.values().all(|&n| n == 1));
+        assert!(calls > 100, "{calls} calls");
+        // The other database was not visited.
+        assert_eq!(scan(&store, 0, 0, 10), (0, vec![]));
+    }
+
+    /// Redis's SCAN guarantee, for a database split into shards: a full iteration returns every
+    /// key present from start to end at least once, while keys are added and removed between
+    /// calls (so tables grow and shrink under the cursor).
+    #[test]
+    fn full_scan_returns_every_key_present_throughout_despite_writes_between_calls() {
+        for seed in 1..=20u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let store = Store::new(1, 1 + (seed as usize % 9));
+            let stay: Vec<Vec<u8>> = (0..500).map(|i| format!("stay{i}").into_bytes()).collect();
+            let mut tmp: BTreeSet<Vec<u8>> = BTreeSet::new();
+            write(&store, 0, |w| {
+                for k in &stay {
+                    w.set_str(0, k, b"v", 0);
+                }
+            });
+            let mut seen = BTreeSet::new();
+            let (mut cursor, mut calls) = (0u64, 0u32);
+            loop {
+                let count = 1 + (rng.next() % 40) as usize;
+                let (next, keys) = scan(&store, 0, cursor, count);
+                seen.extend(keys);
+                cursor = next;
+                calls += 1;
+                if cursor == 0 {
+                    break;
+                }
+                assert!(calls < 100_000, "seed {seed}: the scan does not end");
+                // Grow a lot early, then shrink: resizes in every shard between calls.
+                let grow = calls < 30;
+                write(&store, 0, |w| {
+                    for _ in 0..(rng.next() % 200) {
+                        let k = format!("tmp{}", rng.next() % 20_000).into_bytes();
+                        if grow || rng.next().is_multiple_of(4) {
+                            w.set_str(0, &k, b"v", 0);
+                            tmp.insert(k);
+                        } else if let Some(k) = tmp.pop_first() {
+                            assert!(w.remove(0, &k, 0));
+                        }
+                    }
+                });
+            }
+            for k in &stay {
+                assert!(
+                    seen.contains(k),
+                    "seed {seed}: missed {}",
+                    String::from_utf8_lossy(k)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scan_cursors_name_the_shard_and_walk_shards_in_order() {
+        let store = Store::new(1, 4);
+        write(&store, 0, |w| {
+            for i in 0..400 {
+                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0);
+            }
+        });
+        // The shard part of the cursor never goes back.
+        let (mut cursor, mut shards) = (0u64, vec![0u64]);
+        loop {
+            let (next, keys) = scan(&store, 0, cursor, 3);
+            // A call may finish one shard and go on into the next ones.
+            let last = if next == 0 { 3 } else { next % 4 };
+            for k in keys {
+                let shard = store.shard_of(0, hash_key(&k)) as u64;
+                assert!((cursor % 4..=last).contains(&shard), "key of shard {shard}");
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            shards.push(cursor % 4);
+        }
+        assert!(shards.windows(2).all(|w| w[0] <= w[1]), "{shards:?}");
+        assert_eq!(shards.last(), Some(&3));
+        // Cursor 2 is shard 2's first bucket: from there, exactly the keys of shards 2 and 3.
+        let (mut cursor, mut seen) = (2u64, BTreeSet::new());
+        loop {
+            let (next, keys) = scan(&store, 0, cursor, 50);
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let expected: BTreeSet<Vec<u8>> = (0..400)
+            .map(|i| format!("k{i}").into_bytes())
+            .filter(|k| store.shard_of(0, hash_key(k)) >= 2)
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    fn random(store: &Store, db: u32, now: u64, rng: &mut Rng) -> Option<Bytes> {
+        let mut s = store.shards();
+        s.add_db(db);
+        let locks = s.read();
+        locks.random_key(db, now, || rng.next())
+    }
+
+    #[test]
+    fn random_key_never_returns_an_expired_key() {
+        let store = Store::new(1, 8);
+        let mut rng = Rng(3);
+        assert_eq!(random(&store, 0, 0, &mut rng), None);
+        write(&store, 0, |w| {
+            for i in 0..2000 {
+                w.set_str(0, format!("gone{i}").as_bytes(), b"v", 100);
+            }
+        });
+        assert!(random(&store, 0, 99, &mut rng).is_some());
+        assert_eq!(random(&store, 0, 100, &mut rng), None);
+        write(&store, 0, |w| w.set_str(0, b"live", b"v", 0));
+        for _ in 0..50 {
+            assert_eq!(
+                random(&store, 0, 100, &mut rng).as_deref(),
+                Some(&b"live"[..])
+            );
+        }
+    }
+
+    #[test]
+    fn random_key_picks_every_key_about_as_often() {
+        let store = Store::new(1, 8);
+        write(&store, 0, |w| {
+            for i in 0..8 {
+                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0);
+            }
+        });
+        let mut rng = Rng(11);
+        let mut counts = BTreeMap::new();
+        for _ in 0..8000 {
+            let k = random(&store, 0, 0, &mut rng).unwrap();
+            *counts.entry(k).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 8);
+        // Expected 1000 each; shards of different sizes must not skew it much.
+        assert!(
+            counts.values().all(|&n| (800..1200).contains(&n)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn for_each_in_db_visits_every_stored_entry_of_that_database_only() {
+        let store = Store::new(3, 4);
+        write(&store, 2, |w| {
+            for i in 0..300 {
+                w.set_str(
+                    2,
+                    format!("k{i}").as_bytes(),
+                    b"v",
+                    if i % 2 == 0 { 5 } else { 0 },
+                );
+            }
+        });
+        write(&store, 1, |w| w.set_str(1, b"elsewhere", b"v", 0));
+        let mut s = store.shards();
+        s.add_db(2);
+        let locks = s.read();
+        let mut n = 0;
+        locks.for_each_in_db(2, |e| {
+            assert!(e.key().starts_with(b"k"));
+            n += 1;
+        });
+        // Logically expired entries are included: the caller decides.
+        assert_eq!(n, 300);
+    }
+}
