@@ -3,7 +3,14 @@
 //!
 //! EXPIRE turns its relative TTL into an absolute deadline against the entry's time at apply,
 //! so every replica computes the same deadline; a deadline at or before that time deletes the
-//! key at once, as Redis does.
+//! key at once, as Redis does (EXPIREAT/PEXPIREAT too, with a base time of 0).
+//!
+//! KEYS, SCAN and RANDOMKEY lock every shard of the database for reading and walk it through
+//! the store's keyspace walks (`Locks::for_each_in_db`, `scan_db`, `random_key`); none of them
+//! ever returns a key that is expired at the read's time. A SCAN cursor spans the database's
+//! shards (see `Locks::scan_db`); since the dict layout is a function of the applied log, a
+//! cursor from one node is good on another with the same shard count. RANDOMKEY is a read and
+//! uses local randomness: its choice changes nothing replicated.
 
 use bytes::Bytes;
 

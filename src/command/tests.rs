@@ -929,7 +929,11 @@ fn incrbyfloat_apply_gives_identical_bytes_on_every_replica() {
     for _ in 0..2000 {
         let incr = format!(
             "{}{}.{}e{}",
-            if rng.next().is_multiple_of(2) { "-" } else { "" },
+            if rng.next().is_multiple_of(2) {
+                "-"
+            } else {
+                ""
+            },
             rng.next() % 1000,
             rng.next() % 1_000_000,
             (rng.next() % 40) as i64 - 20
