@@ -87,3 +87,16 @@ pub const GETKEYS_INVALID_COMMAND: &str = "ERR Invalid command specified";
 pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
 pub const GETKEYS_BAD_ARITY: &str = "ERR Invalid number of arguments specified for command";
 pub const GETKEYS_BAD_ARGS: &str = "ERR Invalid arguments specified for command";
+
+// String and key commands (t_string.c, db.c).
+pub const NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
+pub const LCS_IDX_AND_LEN: &str =
+    "ERR If you want both the length and indexes, please just use IDX.";
+pub const LCS_TOO_BIG: &str =
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const LCS_ALLOC_FAILED: &str =
+    "ERR Insufficient memory, failed allocating transient memory for LCS";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";

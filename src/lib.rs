@@ -9,6 +9,7 @@ pub mod config;
 pub mod errors;
 pub mod glob;
 pub mod logging;
+pub mod longdouble;
 pub mod machine;
 pub mod node;
 pub mod raft;

@@ -420,6 +420,132 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
     }
 }
 
+/// Keyspace walks for KEYS, SCAN and RANDOMKEY. Read-only; each needs every shard of `db`
+/// locked.
+impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
+    /// Call `visit` with every entry of `db`, logically expired ones included, shard by shard in
+    /// bucket order.
+    pub fn for_each_in_db(&self, db: u32, mut visit: impl FnMut(&Entry)) {
+        for id in self.store.db_shards(db) {
+            self.shard(id).dict.iter().for_each(&mut visit);
+        }
+    }
+
+    /// One SCAN step over `db` from `cursor`; returns the next cursor, 0 when the scan is over.
+    ///
+    /// A cursor names a shard and a bucket cursor within that shard's table:
+    /// `bucket * shards_per_db + shard`, so cursor 0 is shard 0's first bucket, and a shard's
+    /// scan ending (its bucket cursor back to 0) moves on to the next shard's bucket 0 — or ends
+    /// the whole scan after the last shard. Each shard is walked with the table's own
+    /// reverse-binary cursor (see `dict`), so Redis's guarantee holds for the database: a full
+    /// iteration returns every key present from its start to its end at least once, whatever
+    /// was written between calls, and replicas that applied the same log return the same keys
+    /// for the same cursor.
+    ///
+    /// As Redis's `scanGenericCommand`, it visits buckets until `count` entries were visited
+    /// (expired ones included: the caller filters) or `10 * count` further buckets were
+    /// visited, and always at least one bucket. A cursor whose bucket part exceeds its shard's
+    /// table is masked by it, as Redis masks a cursor with its table size.
+    pub fn scan_db(
+        &self,
+        db: u32,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&Entry),
+    ) -> u64 {
+        let shards = self.store.db_shards(db);
+        let n = u64::from(shards.end - shards.start);
+        let mut shard = cursor % n;
+        let mut bucket = cursor / n;
+        let mut seen = 0usize;
+        let mut budget = count.saturating_mul(10);
+        loop {
+            let dict = &self.shard(shards.start + shard as u32).dict;
+            bucket = dict.scan(bucket, |e| {
+                seen += 1;
+                visit(e);
+            });
+            if bucket == 0 {
+                shard += 1;
+                if shard == n {
+                    return 0;
+                }
+            }
+            if budget == 0 || seen >= count {
+                break;
+            }
+            budget -= 1;
+        }
+        // A bucket cursor is below its table's size; a table of 2^64 / shards_per_db buckets
+        // (2^58 with 64 shards) cannot exist in memory.
+        bucket
+            .checked_mul(n)
+            .and_then(|c| c.checked_add(shard))
+            .expect("a shard's table is far smaller than 2^64 / shards_per_db buckets")
+    }
+
+    /// A key of `db` chosen at random among the keys live at `now_ms` (near uniformly: a shard
+    /// in proportion to its size, a random non-empty bucket, a random key of its chain), or
+    /// `None` if there is none. `rand` supplies the randomness. An expired key is never
+    /// returned: after 100 expired picks it walks the database for a live key.
+    pub fn random_key(&self, db: u32, now_ms: u64, mut rand: impl FnMut() -> u64) -> Option<Bytes> {
+        const PICKS: usize = 100;
+        const BUCKET_TRIES: usize = 256;
+        let shards = self.store.db_shards(db);
+        let total: usize = shards.clone().map(|id| self.shard(id).dict.len()).sum();
+        if total == 0 {
+            return None;
+        }
+        for _ in 0..PICKS {
+            let mut r = (rand() % total as u64) as usize;
+            let Some(id) = shards.clone().find(|&id| {
+                let len = self.shard(id).dict.len();
+                if r < len {
+                    return true;
+                }
+                r -= len;
+                false
+            }) else {
+                continue;
+            };
+            let dict = &self.shard(id).dict;
+            let mut picked: Option<(bool, Bytes)> = None;
+            for _ in 0..BUCKET_TRIES {
+                // `scan` masks the cursor with the table size: a uniformly random bucket.
+                let cursor = rand();
+                let mut chain = 0u64;
+                dict.scan(cursor, |_| chain += 1);
+                if chain == 0 {
+                    continue;
+                }
+                let mut k = rand() % chain;
+                dict.scan(cursor, |e| {
+                    if k == 0 {
+                        picked = Some((e.live_at(now_ms), Bytes::copy_from_slice(e.key())));
+                    }
+                    k = k.wrapping_sub(1);
+                });
+                break;
+            }
+            let picked = picked.or_else(|| {
+                // Buckets are at least a tenth full, so this is rare: take the r-th entry.
+                let e = dict.iter().nth(r)?;
+                Some((e.live_at(now_ms), Bytes::copy_from_slice(e.key())))
+            });
+            if let Some((true, key)) = picked {
+                return Some(key);
+            }
+        }
+        let n = shards.end - shards.start;
+        let first = (rand() % u64::from(n)) as u32;
+        (0..n).find_map(|i| {
+            let id = shards.start + (first + i) % n;
+            let e = self.shard(id).dict.iter().find(|e| e.live_at(now_ms))?;
+            Some(Bytes::copy_from_slice(e.key()))
+        })
+    }
+}
+
 /// Write access to one entry; changes to its deadline keep the shard's TTL count right.
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
@@ -776,5 +902,251 @@ mod tests {
         }
         // 16384 buckets at 10 per call: it takes many calls, each of them short.
         assert!(calls > 100, "{calls}");
+    }
+}
+
+/// Tests of the keyspace walks (KEYS, SCAN, RANDOMKEY).
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// xorshift64*, so every run is the same.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    fn write(store: &Store, db: u32, f: impl FnOnce(&mut WriteLocks<'_>)) {
+        let mut s = store.shards();
+        s.add_db(db);
+        f(&mut s.write());
+    }
+
+    /// One SCAN call: (next cursor, keys visited).
+    fn scan(store: &Store, db: u32, cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
+        let mut s = store.shards();
+        s.add_db(db);
+        let locks = s.read();
+        let mut keys = Vec::new();
+        let next = locks.scan_db(db, cursor, count, |e| keys.push(e.key().to_vec()));
+        (next, keys)
+    }
+
+    #[test]
+    fn scan_of_an_empty_database_ends_at_once() {
+        let store = Store::new(2, 8);
+        assert_eq!(scan(&store, 1, 0, 10), (0, vec![]));
+        // Any cursor a client may send is safe.
+        for c in [1, 7, 8, 9, 12345, u64::MAX] {
+            assert_eq!(scan(&store, 1, c, 1).0, 0, "cursor {c}");
+        }
+    }
+
+    #[test]
+    fn scan_of_a_stable_database_returns_each_key_exactly_once_across_shards() {
+        let store = Store::new(2, 8);
+        write(&store, 1, |w| {
+            for i in 0..3000 {
+                w.set_str(1, format!("k{i}").as_bytes(), b"v", 0);
+            }
+        });
+        let mut seen = BTreeMap::new();
+        let (mut cursor, mut calls) = (0, 0);
+        loop {
+            let (next, keys) = scan(&store, 1, cursor, 10);
+            calls += 1;
+            if next != 0 {
+                // COUNT is a lower bound per call, plus at most the rest of a bucket's chain.
+                assert!((10..40).contains(&keys.len()), "{} keys", keys.len());
+            }
+            for k in keys {
+                *seen.entry(k).or_insert(0) += 1;
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 3000);
+        assert!(seen.values().all(|&n| n == 1));
+        assert!(calls > 100, "{calls} calls");
+        // The other database was not visited.
+        assert_eq!(scan(&store, 0, 0, 10), (0, vec![]));
+    }
+
+    /// Redis's SCAN guarantee, for a database split into shards: a full iteration returns every
+    /// key present from start to end at least once, while keys are added and removed between
+    /// calls (so tables grow and shrink under the cursor).
+    #[test]
+    fn full_scan_returns_every_key_present_throughout_despite_writes_between_calls() {
+        for seed in 1..=20u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let store = Store::new(1, 1 + (seed as usize % 9));
+            let stay: Vec<Vec<u8>> = (0..500).map(|i| format!("stay{i}").into_bytes()).collect();
+            let mut tmp: BTreeSet<Vec<u8>> = BTreeSet::new();
+            write(&store, 0, |w| {
+                for k in &stay {
+                    w.set_str(0, k, b"v", 0);
+                }
+            });
+            let mut seen = BTreeSet::new();
+            let (mut cursor, mut calls) = (0u64, 0u32);
+            loop {
+                let count = 1 + (rng.next() % 40) as usize;
+                let (next, keys) = scan(&store, 0, cursor, count);
+                seen.extend(keys);
+                cursor = next;
+                calls += 1;
+                if cursor == 0 {
+                    break;
+                }
+                assert!(calls < 100_000, "seed {seed}: the scan does not end");
+                // Grow a lot early, then shrink: resizes in every shard between calls.
+                let grow = calls < 30;
+                write(&store, 0, |w| {
+                    for _ in 0..(rng.next() % 200) {
+                        let k = format!("tmp{}", rng.next() % 20_000).into_bytes();
+                        if grow || rng.next().is_multiple_of(4) {
+                            w.set_str(0, &k, b"v", 0);
+                            tmp.insert(k);
+                        } else if let Some(k) = tmp.pop_first() {
+                            assert!(w.remove(0, &k, 0));
+                        }
+                    }
+                });
+            }
+            for k in &stay {
+                assert!(
+                    seen.contains(k),
+                    "seed {seed}: missed {}",
+                    String::from_utf8_lossy(k)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scan_cursors_name_the_shard_and_walk_shards_in_order() {
+        let store = Store::new(1, 4);
+        write(&store, 0, |w| {
+            for i in 0..400 {
+                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0);
+            }
+        });
+        // The shard part of the cursor never goes back.
+        let (mut cursor, mut shards) = (0u64, vec![0u64]);
+        loop {
+            let (next, keys) = scan(&store, 0, cursor, 3);
+            // A call may finish one shard and go on into the next ones.
+            let last = if next == 0 { 3 } else { next % 4 };
+            for k in keys {
+                let shard = store.shard_of(0, hash_key(&k)) as u64;
+                assert!((cursor % 4..=last).contains(&shard), "key of shard {shard}");
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            shards.push(cursor % 4);
+        }
+        assert!(shards.windows(2).all(|w| w[0] <= w[1]), "{shards:?}");
+        assert_eq!(shards.last(), Some(&3));
+        // Cursor 2 is shard 2's first bucket: from there, exactly the keys of shards 2 and 3.
+        let (mut cursor, mut seen) = (2u64, BTreeSet::new());
+        loop {
+            let (next, keys) = scan(&store, 0, cursor, 50);
+            seen.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let expected: BTreeSet<Vec<u8>> = (0..400)
+            .map(|i| format!("k{i}").into_bytes())
+            .filter(|k| store.shard_of(0, hash_key(k)) >= 2)
+            .collect();
+        assert_eq!(seen, expected);
+    }
+
+    fn random(store: &Store, db: u32, now: u64, rng: &mut Rng) -> Option<Bytes> {
+        let mut s = store.shards();
+        s.add_db(db);
+        let locks = s.read();
+        locks.random_key(db, now, || rng.next())
+    }
+
+    #[test]
+    fn random_key_never_returns_an_expired_key() {
+        let store = Store::new(1, 8);
+        let mut rng = Rng(3);
+        assert_eq!(random(&store, 0, 0, &mut rng), None);
+        write(&store, 0, |w| {
+            for i in 0..2000 {
+                w.set_str(0, format!("gone{i}").as_bytes(), b"v", 100);
+            }
+        });
+        assert!(random(&store, 0, 99, &mut rng).is_some());
+        assert_eq!(random(&store, 0, 100, &mut rng), None);
+        write(&store, 0, |w| w.set_str(0, b"live", b"v", 0));
+        for _ in 0..50 {
+            assert_eq!(
+                random(&store, 0, 100, &mut rng).as_deref(),
+                Some(&b"live"[..])
+            );
+        }
+    }
+
+    #[test]
+    fn random_key_picks_every_key_about_as_often() {
+        let store = Store::new(1, 8);
+        write(&store, 0, |w| {
+            for i in 0..8 {
+                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0);
+            }
+        });
+        let mut rng = Rng(11);
+        let mut counts = BTreeMap::new();
+        for _ in 0..8000 {
+            let k = random(&store, 0, 0, &mut rng).unwrap();
+            *counts.entry(k).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 8);
+        // Expected 1000 each; shards of different sizes must not skew it much.
+        assert!(
+            counts.values().all(|&n| (800..1200).contains(&n)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn for_each_in_db_visits_every_stored_entry_of_that_database_only() {
+        let store = Store::new(3, 4);
+        write(&store, 2, |w| {
+            for i in 0..300 {
+                w.set_str(
+                    2,
+                    format!("k{i}").as_bytes(),
+                    b"v",
+                    if i % 2 == 0 { 5 } else { 0 },
+                );
+            }
+        });
+        write(&store, 1, |w| w.set_str(1, b"elsewhere", b"v", 0));
+        let mut s = store.shards();
+        s.add_db(2);
+        let locks = s.read();
+        let mut n = 0;
+        locks.for_each_in_db(2, |e| {
+            assert!(e.key().starts_with(b"k"));
+            n += 1;
+        });
+        // Logically expired entries are included: the caller decides.
+        assert_eq!(n, 300);
     }
 }
