@@ -35,6 +35,10 @@ pub const VERSION: u8 = 1;
 
 const TAG_COMMAND: u8 = 0;
 const TAG_EXPIRE_KEYS: u8 = 1;
+/// A transaction header: its `db` field holds the number of Command ops that follow and
+/// belong to it; it has no items.
+const TAG_TRANSACTION: u8 = 2;
+const TAG_PUBLISH: u8 = 3;
 
 /// One operation of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +48,28 @@ pub enum Op {
     /// The leader's active expire cycle: delete each key whose deadline is at or before the
     /// entry's time. A key rewritten since the leader sampled it survives.
     ExpireKeys { db: u32, keys: Vec<Bytes> },
+    /// MULTI ... EXEC: commands `(db, args)` run as one atomic step; one reply, the array of
+    /// their replies.
+    Transaction { cmds: Vec<(u32, Vec<Bytes>)> },
+    /// PUBLISH: every node hands the message to its local subscribers when the entry applies,
+    /// so subscribers everywhere see messages once, in log order. `items` = [channel, message].
+    Publish { items: Vec<Bytes> },
+}
+
+/// What applying an entry does outside the keyspace. Apply stays a pure function of (state,
+/// entry) for the store; these effects reach only local connections.
+pub trait Effects {
+    /// Hands a published message to this node's subscribers; returns how many received it.
+    fn publish(&mut self, channel: &[u8], message: &Bytes) -> i64;
+}
+
+/// For stores applied without connections (tests, tools).
+pub struct NoEffects;
+
+impl Effects for NoEffects {
+    fn publish(&mut self, _channel: &[u8], _message: &Bytes) -> i64 {
+        0
+    }
 }
 
 /// A decoded payload.
@@ -97,10 +123,19 @@ fn put_varint(buf: &mut impl BufMut, mut v: u64) {
     buf.put_u8(v as u8);
 }
 
-fn op_parts(op: &Op) -> (u8, u32, &[Bytes]) {
+/// Calls `f` with each encoded op of `op`, as (tag, db, items): a transaction is its header
+/// followed by one Command op per command.
+fn for_each_part(op: &Op, mut f: impl FnMut(u8, u32, &[Bytes])) {
     match op {
-        Op::Command { db, args } => (TAG_COMMAND, *db, args),
-        Op::ExpireKeys { db, keys } => (TAG_EXPIRE_KEYS, *db, keys),
+        Op::Command { db, args } => f(TAG_COMMAND, *db, args),
+        Op::ExpireKeys { db, keys } => f(TAG_EXPIRE_KEYS, *db, keys),
+        Op::Publish { items } => f(TAG_PUBLISH, 0, items),
+        Op::Transaction { cmds } => {
+            f(TAG_TRANSACTION, cmds.len() as u32, &[]);
+            for (db, args) in cmds {
+                f(TAG_COMMAND, *db, args);
+            }
+        }
     }
 }
 
@@ -119,28 +154,32 @@ pub fn set_time(payload: &mut [u8], time_ms: u64) {
 
 /// `encode` into a buffer the leader can still stamp in place with `set_time`.
 pub fn encode_mut(time_ms: u64, ops: &[Op]) -> BytesMut {
-    let mut size = 1 + 8 + varint_len(ops.len() as u64);
+    let (mut parts, mut body) = (0u64, 0usize);
     for op in ops {
-        let (_, db, items) = op_parts(op);
-        size += 1 + varint_len(db.into()) + varint_len(items.len() as u64);
-        size += items
-            .iter()
-            .map(|a| varint_len(a.len() as u64) + a.len())
-            .sum::<usize>();
+        for_each_part(op, |_, db, items| {
+            parts += 1;
+            body += 1 + varint_len(db.into()) + varint_len(items.len() as u64);
+            body += items
+                .iter()
+                .map(|a| varint_len(a.len() as u64) + a.len())
+                .sum::<usize>();
+        });
     }
+    let size = 1 + 8 + varint_len(parts) + body;
     let mut buf = BytesMut::with_capacity(size);
     buf.put_u8(VERSION);
     buf.put_u64_le(time_ms);
-    put_varint(&mut buf, ops.len() as u64);
+    put_varint(&mut buf, parts);
     for op in ops {
-        let (tag, db, items) = op_parts(op);
-        buf.put_u8(tag);
-        put_varint(&mut buf, db.into());
-        put_varint(&mut buf, items.len() as u64);
-        for a in items {
-            put_varint(&mut buf, a.len() as u64);
-            buf.put_slice(a);
-        }
+        for_each_part(op, |tag, db, items| {
+            buf.put_u8(tag);
+            put_varint(&mut buf, db.into());
+            put_varint(&mut buf, items.len() as u64);
+            for a in items {
+                put_varint(&mut buf, a.len() as u64);
+                buf.put_slice(a);
+            }
+        });
     }
     debug_assert_eq!(buf.len(), size);
     buf
@@ -219,6 +258,8 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
     r.pos += 8;
     let n_ops = r.count()?;
     let mut ops = Vec::with_capacity(n_ops);
+    // Commands still to collect into the transaction opened last.
+    let mut open_tx = 0u32;
     for _ in 0..n_ops {
         let tag = r.byte()?;
         let db = u32::try_from(r.varint()?).map_err(|_| DecodeError::BadNumber)?;
@@ -228,11 +269,31 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
             let len = r.varint()?;
             items.push(r.slice(len)?);
         }
+        if open_tx > 0 {
+            if tag != TAG_COMMAND {
+                return Err(DecodeError::UnknownOp(tag));
+            }
+            if let Some(Op::Transaction { cmds }) = ops.last_mut() {
+                cmds.push((db, items));
+            }
+            open_tx -= 1;
+            continue;
+        }
         ops.push(match tag {
             TAG_COMMAND => Op::Command { db, args: items },
             TAG_EXPIRE_KEYS => Op::ExpireKeys { db, keys: items },
+            TAG_PUBLISH if items.len() == 2 => Op::Publish { items },
+            TAG_TRANSACTION if items.is_empty() => {
+                open_tx = db;
+                Op::Transaction {
+                    cmds: Vec::with_capacity(db.min(1024) as usize),
+                }
+            }
             t => return Err(DecodeError::UnknownOp(t)),
         });
+    }
+    if open_tx != 0 {
+        return Err(DecodeError::Truncated);
     }
     if r.left() != 0 {
         return Err(DecodeError::TrailingBytes);
@@ -246,7 +307,7 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
 /// # Panics
 /// If the payload does not decode: a replica that cannot apply a committed entry must stop
 /// rather than diverge (see the module header).
-pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>) {
+pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>, effects: &mut dyn Effects) {
     if payload.is_empty() {
         return;
     }
@@ -255,11 +316,11 @@ pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>) {
     });
     replies.reserve(batch.ops.len());
     for op in &batch.ops {
-        replies.push(apply_op(store, batch.time_ms, op));
+        replies.push(apply_op(store, batch.time_ms, op, effects));
     }
 }
 
-fn apply_op(store: &Store, time_ms: u64, op: &Op) -> Reply {
+fn apply_op(store: &Store, time_ms: u64, op: &Op, effects: &mut dyn Effects) -> Reply {
     match op {
         Op::Command { db, args } => match command::resolve(args) {
             Ok(spec) => command::execute_write(store, spec, *db, time_ms, args),
@@ -279,6 +340,24 @@ fn apply_op(store: &Store, time_ms: u64, op: &Op) -> Reply {
                 .filter(|k| locks.remove_if_expired(*db, k, time_ms))
                 .count();
             Reply::Int(n as i64)
+        }
+        Op::Publish { items } => Reply::Int(effects.publish(&items[0], &items[1])),
+        Op::Transaction { cmds } => {
+            // Every command was resolved when it was queued; one that no longer resolves
+            // (cannot happen with the same table) answers its error in place.
+            let mut resolved = Vec::with_capacity(cmds.len());
+            let mut errors_at = Vec::new();
+            for (i, (db, args)) in cmds.iter().enumerate() {
+                match command::resolve(args) {
+                    Ok(spec) => resolved.push((*db, spec, &args[..])),
+                    Err(e) => errors_at.push((i, e)),
+                }
+            }
+            let mut replies = command::execute_transaction(store, time_ms, &resolved);
+            for (i, e) in errors_at {
+                replies.insert(i, e);
+            }
+            Reply::Array(replies)
         }
     }
 }
@@ -420,7 +499,7 @@ mod tests {
     fn apply_pushes_one_reply_per_op_and_nothing_for_the_no_op() {
         let store = Store::new(16, 4);
         let mut replies = Vec::new();
-        apply(&store, &Bytes::new(), &mut replies);
+        apply(&store, &Bytes::new(), &mut replies, &mut NoEffects);
         assert!(replies.is_empty());
         let payload = encode(
             1000,
@@ -436,7 +515,7 @@ mod tests {
                 },
             ],
         );
-        apply(&store, &payload, &mut replies);
+        apply(&store, &payload, &mut replies, &mut NoEffects);
         assert_eq!(
             replies,
             vec![
@@ -464,11 +543,13 @@ mod tests {
                 ],
             ),
             &mut replies,
+            &mut NoEffects,
         );
         apply(
             &store,
             &encode(20_000, &[cmd(0, &["PEXPIRE", "b", "250"])]),
             &mut replies,
+            &mut NoEffects,
         );
         let spec = command::resolve(&[b("PTTL"), b("a")]).unwrap();
         let pttl =
@@ -494,6 +575,7 @@ mod tests {
                 ],
             ),
             &mut replies,
+            &mut NoEffects,
         );
         // The leader asks for all four at 100: only "due" is due; the others stay.
         let keys = vec![b("due"), b("later"), b("forever"), b("missing")];
@@ -501,6 +583,7 @@ mod tests {
             &store,
             &encode(100, &[Op::ExpireKeys { db: 0, keys }]),
             &mut replies,
+            &mut NoEffects,
         );
         assert_eq!(replies.last(), Some(&Reply::Int(1)));
         assert_eq!(store.db_stats(0), (2, 1));
@@ -559,8 +642,8 @@ mod tests {
         let b = Store::new(16, 3);
         let (mut ra, mut rb) = (Vec::new(), Vec::new());
         for (i, entry) in random_entries(11, 2000).iter().enumerate() {
-            apply(&a, entry, &mut ra);
-            apply(&b, entry, &mut rb);
+            apply(&a, entry, &mut ra, &mut NoEffects);
+            apply(&b, entry, &mut rb, &mut NoEffects);
             if i % 100 == 0 {
                 assert_eq!(a.digest(), b.digest(), "diverged at entry {i}");
             }
@@ -571,7 +654,7 @@ mod tests {
         // And a different history gives a different dataset.
         let c = Store::new(16, 8);
         for entry in random_entries(12, 2000) {
-            apply(&c, &entry, &mut Vec::new());
+            apply(&c, &entry, &mut Vec::new(), &mut NoEffects);
         }
         assert_ne!(a.digest(), c.digest());
     }
@@ -589,7 +672,7 @@ mod tests {
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             encode(n, &[cmd(0, &words)])
         };
-        apply(&store, &mset(0), &mut Vec::new());
+        apply(&store, &mset(0), &mut Vec::new(), &mut NoEffects);
         let mget: Vec<Bytes> = std::iter::once(b("MGET"))
             .chain(keys.iter().map(|k| b(k)))
             .collect();
@@ -612,7 +695,7 @@ mod tests {
                 reads
             });
             for n in 1..=5000 {
-                apply(&store, &mset(n), &mut Vec::new());
+                apply(&store, &mset(n), &mut Vec::new(), &mut NoEffects);
             }
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(reader.join().unwrap() >= 1000);

@@ -430,3 +430,51 @@ fn a_paused_leader_never_serves_a_stale_read_after_it_resumes() {
     );
     let _ = &mut cluster;
 }
+
+#[test]
+fn a_subscriber_on_any_node_receives_every_message_once_in_log_order() {
+    let cluster = Cluster::start(3, &[]);
+    cluster.wait_leader(Duration::from_secs(15));
+    let mut subs: Vec<Client> = (0..3).map(|i| cluster.nodes[i].client()).collect();
+    for s in subs.iter_mut() {
+        assert_eq!(
+            s.cmd(&["SUBSCRIBE", "news"]),
+            Frame::Array(vec![bulk("subscribe"), bulk("news"), Frame::Integer(1)])
+        );
+    }
+    // Publishers on every node, interleaved.
+    let mut pubs: Vec<Client> = (0..3).map(|i| cluster.nodes[i].client()).collect();
+    for n in 0..30 {
+        let r = pubs[n % 3].cmd(&["PUBLISH", "news", &format!("m{n}")]);
+        assert!(matches!(r, Frame::Integer(1)), "PUBLISH replied {r:?}");
+    }
+    for s in subs.iter_mut() {
+        for n in 0..30 {
+            let m = s.read_reply().expect("message");
+            assert_eq!(
+                m,
+                Frame::Array(vec![bulk("message"), bulk("news"), bulk(&format!("m{n}"))])
+            );
+        }
+    }
+}
+
+#[test]
+fn exec_applies_atomically_through_a_follower() {
+    let cluster = Cluster::start(3, &[]);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let mut c = cluster.nodes[(leader + 1) % 3].client();
+    let replies = c.pipeline(&[
+        vec!["MULTI"],
+        vec!["SET", "a", "1"],
+        vec!["INCR", "a"],
+        vec!["GET", "a"],
+        vec!["EXEC"],
+    ]);
+    assert_eq!(
+        replies[4],
+        Frame::Array(vec![ok(), Frame::Integer(2), bulk("2")])
+    );
+    let mut l = cluster.nodes[leader].client();
+    assert_eq!(l.cmd(&["GET", "a"]), bulk("2"));
+}

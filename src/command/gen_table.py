@@ -81,6 +81,24 @@ EXEC = {
     "auth": SESSION,
     "reset": SESSION,
     "time": SESSION,
+    "multi": SESSION,
+    "exec": SESSION,
+    "discard": SESSION,
+    "subscribe": SESSION,
+    "unsubscribe": SESSION,
+    "psubscribe": SESSION,
+    "punsubscribe": SESSION,
+    "pubsub": SESSION,
+    "publish": SESSION,
+}
+
+# The subcommands raftis answers for the SESSION containers that have them. A subcommand not
+# listed is left out of the table, so it gets Redis's "unknown subcommand" error instead of
+# being described by COMMAND as if it worked.
+SESSION_SUBCOMMANDS = {
+    "client": ["getname", "id", "setname"],
+    "config": ["get", "resetstat", "set"],
+    "pubsub": ["channels", "help", "numpat", "numsub"],
 }
 
 # Commands whose keys (or the keys' flags) the key specs cannot tell alone (a spec flagged
@@ -342,6 +360,9 @@ def emit_spec(info, docs_raw, exec_expr, ind):
     if subs:
         sub_docs = dict((val(k), v) for k, v in docs_items["subcommands"][1])
         subs_sorted = sorted(subs, key=lambda s: s[0])
+        if exec_expr == SESSION and name in SESSION_SUBCOMMANDS:
+            wanted = ["%s|%s" % (name, n) for n in SESSION_SUBCOMMANDS[name]]
+            subs_sorted = [x for x in subs_sorted if x[0] in wanted]
         out += "%ssubcommands: &[\n" % i2
         for s in subs_sorted:
             info_raw = [x for x in info[1][9][1] if val(x)[0] == s[0]][0]

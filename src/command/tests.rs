@@ -326,10 +326,43 @@ fn all_names() -> Vec<Bytes> {
         .collect()
 }
 
+/// raftis leaves out the subcommands of its session containers that it does not answer
+/// (gen_table.py's SESSION_SUBCOMMANDS): drop them from Redis's reply before comparing.
+fn drop_unlisted_subcommands(r: &mut Reply) {
+    let listed = |name: &Reply| match name {
+        Reply::Bulk(b) => lookup_full(b).is_some(),
+        _ => true,
+    };
+    match r {
+        Reply::Array(v) if v.len() == 10 && matches!(v[0], Reply::Bulk(_)) => {
+            if let Reply::Array(subs) = &mut v[9] {
+                subs.retain(|s| match s {
+                    Reply::Array(f) => listed(&f[0]),
+                    _ => true,
+                });
+            }
+        }
+        Reply::Array(v) => v.iter_mut().for_each(drop_unlisted_subcommands),
+        Reply::Map(fields) => {
+            for (k, v) in fields.iter_mut() {
+                if render(k) == "\"subcommands\"" {
+                    if let Reply::Map(subs) = v {
+                        subs.retain(|(k, _)| listed(k));
+                    }
+                } else {
+                    drop_unlisted_subcommands(v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn assert_same_reply(ours: Reply, fixture: &[u8]) {
     let mut pos = 0;
     let mut redis = parse_resp3(fixture, &mut pos);
     assert_eq!(pos, fixture.len());
+    drop_unlisted_subcommands(&mut redis);
     let mut ours = ours;
     sort_subcommands(&mut redis);
     sort_subcommands(&mut ours);
@@ -395,7 +428,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 55);
+    assert_eq!(t.len(), 64);
 }
 
 #[test]
@@ -617,26 +650,24 @@ fn command_list_filters_like_redis() {
         ),
         (
             "ACLCAT fast",
-            "append auth dbsize decr decrby echo exists expire expireat expiretime get getdel \
-             getex getset hello incr incrby incrbyfloat mget persist pexpire pexpireat \
-             pexpiretime ping pttl quit reset select setnx strlen time touch ttl type unlink",
+            "append auth dbsize decr decrby discard echo exists expire expireat expiretime get \
+             getdel getex getset hello incr incrby incrbyfloat mget multi persist pexpire \
+             pexpireat pexpiretime ping pttl quit reset select setnx strlen time touch ttl type \
+             unlink",
         ),
         (
             "PATTERN c*g*",
-            "client|caching client|getname client|getredir client|tracking \
-             client|trackinginfo command|getkeys command|getkeysandflags config config|get \
-             config|help config|resetstat config|rewrite config|set",
+            "client|getname command|getkeys command|getkeysandflags config config|get \
+             config|resetstat config|set",
         ),
         (
             "PATTERN *|get*",
-            "client|getname client|getredir command|getkeys command|getkeysandflags config|get",
+            "client|getname command|getkeys command|getkeysandflags config|get",
         ),
         (
             "ACLCAT DANGEROUS",
-            "client|kill client|list client|no-evict client|pause client|unblock \
-             client|unpause config|get config|resetstat config|rewrite config|set debug \
-             flushall flushdb info keys raft.node raft.node|add raft.node|promote raft.node|remove \
-             raft.transfer-leader",
+            "config|get config|resetstat config|set debug flushall flushdb info keys raft.node \
+             raft.node|add raft.node|promote raft.node|remove raft.transfer-leader",
         ),
     ];
     for (filter, expected) in cases {
@@ -658,7 +689,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(55 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(64 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be

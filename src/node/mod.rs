@@ -844,7 +844,9 @@ impl Driver {
                 // The core put the membership in force when the entry was appended.
                 self.replies.push(Reply::OK);
             } else if !e.data.is_empty() {
-                machine::apply(&self.shared.store, &e.data, &mut self.replies);
+                let shared = &self.shared;
+                let mut effects = LocalEffects(&shared.pubsub);
+                machine::apply(&shared.store, &e.data, &mut self.replies, &mut effects);
                 if let Some(t) = machine::entry_time(&e.data) {
                     time = time.max(t);
                 }
@@ -1053,6 +1055,15 @@ impl Driver {
                 m.last_contact_ms = Some(now.saturating_sub(*contact));
             }
         }
+    }
+}
+
+/// Applying an entry on this node reaches its local subscribers.
+struct LocalEffects<'a>(&'a pubsub::PubSub);
+
+impl machine::Effects for LocalEffects<'_> {
+    fn publish(&mut self, channel: &[u8], message: &bytes::Bytes) -> i64 {
+        self.0.publish(channel, message)
     }
 }
 

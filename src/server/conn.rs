@@ -92,6 +92,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
             closing: false,
             barrier_taken: false,
             subs: None,
+            multi: None,
         };
         let _ = c.run().await;
         if c.subs.is_some() {
@@ -120,6 +121,21 @@ struct Conn {
     barrier_taken: bool,
     /// Channel and pattern subscriptions, and the queue the hub pushes messages into.
     subs: Option<Subscription>,
+    /// Inside MULTI: what EXEC will run.
+    multi: Option<Multi>,
+}
+
+struct Multi {
+    queued: Vec<Queued>,
+    /// A command was refused while queueing: EXEC aborts (EXECABORT).
+    dirty: bool,
+    /// The database the next queued command runs in (SELECT inside MULTI changes it).
+    db: usize,
+}
+
+enum Queued {
+    Keyspace { db: u32, args: Vec<Bytes> },
+    Session(Vec<Bytes>),
 }
 
 struct Subscription {
@@ -302,6 +318,10 @@ impl Conn {
                 Ok(spec) => spec,
                 Err(r) => {
                     self.flush_writes(&mut writes).await;
+                    if let Some(m) = &mut self.multi {
+                        // A command refused while queueing aborts the transaction.
+                        m.dirty = true;
+                    }
                     self.reply(r);
                     continue;
                 }
@@ -312,6 +332,44 @@ impl Conn {
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                     spec.name
                 )));
+                continue;
+            }
+            if let Some(m) = &mut self.multi {
+                match spec.name {
+                    "exec" | "discard" | "multi" | "watch" | "quit" | "reset" => {}
+                    _ if spec.has(command::flag::NO_MULTI) => {
+                        m.dirty = true;
+                        self.reply(Reply::error("ERR Command not allowed inside a transaction"));
+                        continue;
+                    }
+                    _ => {
+                        let q = match spec.exec {
+                            Exec::Session => Queued::Session(args),
+                            _ => Queued::Keyspace {
+                                db: m.db as u32,
+                                args,
+                            },
+                        };
+                        if let Queued::Session(a) = &q {
+                            // SELECT inside MULTI changes the database of what follows.
+                            if spec.name == "select" {
+                                if let Some(db) = parse_i64(&a[1]).filter(|&d| d >= 0) {
+                                    if (db as usize) < self.server.node.store().databases() {
+                                        m.db = db as usize;
+                                    }
+                                }
+                            }
+                        }
+                        m.queued.push(q);
+                        self.reply(Reply::Status("QUEUED".into()));
+                        continue;
+                    }
+                }
+            }
+            if spec.name == "exec" {
+                self.flush_writes(&mut writes).await;
+                let r = self.exec().await;
+                self.reply(r);
                 continue;
             }
             match spec.exec {
@@ -352,6 +410,50 @@ impl Conn {
             }
         }
         self.flush_writes(&mut writes).await;
+    }
+
+    /// EXEC: the queued keyspace commands go through the log as one entry and apply
+    /// atomically on every node; queued session commands (PING, SELECT, ...) run here after
+    /// it. One array of replies, in queued order.
+    async fn exec(&mut self) -> Reply {
+        let Some(m) = self.multi.take() else {
+            return Reply::error("ERR EXEC without MULTI");
+        };
+        if m.dirty {
+            return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let keyspace: Vec<(u32, Vec<Bytes>)> = m
+            .queued
+            .iter()
+            .filter_map(|q| match q {
+                Queued::Keyspace { db, args } => Some((*db, args.clone())),
+                Queued::Session(_) => None,
+            })
+            .collect();
+        let mut applied = Vec::new().into_iter();
+        if !keyspace.is_empty() {
+            match self
+                .server
+                .node
+                .write(&[Op::Transaction { cmds: keyspace }])
+                .await
+            {
+                Ok(mut replies) => match replies.pop() {
+                    Some(Reply::Array(v)) => applied = v.into_iter(),
+                    Some(other) => return other,
+                    None => return Reply::error(errors::UNCERTAIN),
+                },
+                Err(e) => return e.reply(),
+            }
+        }
+        let mut out = Vec::with_capacity(m.queued.len());
+        for q in m.queued {
+            match q {
+                Queued::Keyspace { .. } => out.push(applied.next().unwrap_or(Reply::Nil)),
+                Queued::Session(args) => out.push(Box::pin(self.session(&args)).await),
+            }
+        }
+        Reply::Array(out)
     }
 
     async fn barrier(&mut self) -> Result<(), Reply> {
@@ -420,8 +522,33 @@ impl Conn {
                 }
             },
             b"hello" => self.hello(args),
+            b"multi" => {
+                if self.multi.is_some() {
+                    return Reply::error("ERR MULTI calls can not be nested");
+                }
+                self.multi = Some(Multi {
+                    queued: Vec::new(),
+                    dirty: false,
+                    db: self.db,
+                });
+                Reply::OK
+            }
+            b"discard" => match self.multi.take() {
+                Some(_) => Reply::OK,
+                None => Reply::error("ERR DISCARD without MULTI"),
+            },
+            b"publish" => {
+                let op = Op::Publish {
+                    items: vec![args[1].clone(), args[2].clone()],
+                };
+                match self.server.node.write(&[op]).await {
+                    Ok(mut r) => r.pop().unwrap_or(Reply::Int(0)),
+                    Err(e) => e.reply(),
+                }
+            }
             b"reset" => {
                 self.unsubscribe_all();
+                self.multi = None;
                 self.db = 0;
                 self.resp3 = false;
                 self.name = None;
