@@ -74,6 +74,10 @@ pub struct Settings {
     pub proto_max_bulk_len: u64,
     pub appendfsync: Fsync,
     pub loglevel: LogLevel,
+    /// The default user's password (empty: no password, as Redis without requirepass).
+    pub requirepass: String,
+    /// Shared secret every node presents on the peer bus (empty: none).
+    pub raft_secret: String,
     pub logfile: String,
     pub node_id: u64,
     pub peers: Vec<Peer>,
@@ -101,6 +105,8 @@ impl Default for Settings {
             proto_max_bulk_len: 512 << 20,
             appendfsync: Fsync::Always,
             loglevel: LogLevel::Notice,
+            requirepass: String::new(),
+            raft_secret: String::new(),
             logfile: String::new(),
             node_id: 1,
             peers: Vec::new(),
@@ -337,6 +343,12 @@ pub static DIRECTIVES: &[Directive] = &[
         |s| s.appendfsync.as_str().to_string(),
         |s, v| s.appendfsync = enum_of(v, FSYNCS)?
     ),
+    directive!("requirepass", true, |s| s.requirepass.clone(), |s, v| s
+        .requirepass =
+        v.to_string()),
+    directive!("raft-secret", false, |s| s.raft_secret.clone(), |s, v| s
+        .raft_secret =
+        v.to_string()),
     directive!(
         "loglevel",
         true,

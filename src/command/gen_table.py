@@ -96,8 +96,8 @@ EXEC = {
 # listed is left out of the table, so it gets Redis's "unknown subcommand" error instead of
 # being described by COMMAND as if it worked.
 SESSION_SUBCOMMANDS = {
-    "client": ["getname", "id", "setname"],
-    "config": ["get", "resetstat", "set"],
+    "client": ["getname", "help", "id", "info", "kill", "list", "reply", "setname"],
+    "config": ["get", "help", "resetstat", "set"],
     "pubsub": ["channels", "help", "numpat", "numsub"],
 }
 

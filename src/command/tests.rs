@@ -652,13 +652,13 @@ fn command_list_filters_like_redis() {
             "ACLCAT fast",
             "append auth dbsize decr decrby discard echo exists expire expireat expiretime get \
              getdel getex getset hello incr incrby incrbyfloat mget multi persist pexpire \
-             pexpireat pexpiretime ping pttl quit reset select setnx strlen time touch ttl type \
-             unlink",
+             pexpireat pexpiretime ping pttl publish quit reset select setnx strlen time touch ttl \
+             type unlink",
         ),
         (
             "PATTERN c*g*",
             "client|getname command|getkeys command|getkeysandflags config config|get \
-             config|resetstat config|set",
+             config|help config|resetstat config|set",
         ),
         (
             "PATTERN *|get*",
@@ -666,7 +666,8 @@ fn command_list_filters_like_redis() {
         ),
         (
             "ACLCAT DANGEROUS",
-            "config|get config|resetstat config|set debug flushall flushdb info keys raft.node \
+            "client|kill client|list config|get config|resetstat config|set debug flushall flushdb \
+             info keys raft.node \
              raft.node|add raft.node|promote raft.node|remove raft.transfer-leader",
         ),
     ];

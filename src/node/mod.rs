@@ -265,9 +265,15 @@ impl Node {
             let _ = peer_tx.try_send(m);
         });
         let advertised = bus_addr(&s.advertised_addr());
-        let transport = Transport::start(s.node_id, listen, advertised, String::new(), deliver)
-            .await
-            .map_err(|e| format!("can't bind the peer bus on {listen}: {e}"))?;
+        let transport = Transport::start(
+            s.node_id,
+            listen,
+            advertised,
+            s.raft_secret.clone(),
+            deliver,
+        )
+        .await
+        .map_err(|e| format!("can't bind the peer bus on {listen}: {e}"))?;
 
         let members = Vec::new();
         let shared = Arc::new(Shared {

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::clients::ClientInfo;
 use super::protocol::{Limits, RequestParser};
 use super::{info, Server};
 use crate::command::{self, Exec};
@@ -25,6 +26,72 @@ use crate::machine::Op;
 use crate::node::pubsub::{PushMsg, Subscriber, SUBSCRIBER_QUEUE_MESSAGES_MAX};
 use crate::raft;
 use crate::reply::Reply;
+
+/// CONFIG HELP, as Redis 7.0 prints it.
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// CLIENT HELP, as Redis 7.0 prints it.
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+];
 
 /// PUBSUB HELP, as Redis 7.0 prints it.
 const PUBSUB_HELP: &[&str] = &[
@@ -79,13 +146,27 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
     } else {
+        let addr = stream
+            .peer_addr()
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        let laddr = stream
+            .local_addr()
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        let fd = {
+            use std::os::fd::AsRawFd;
+            stream.as_raw_fd()
+        };
+        let info = Arc::new(ClientInfo::new(id, addr, laddr, fd));
+        server.clients.add(info.clone());
         let mut c = Conn {
             server: server.clone(),
             stream,
             id,
+            info,
+            reply_mode: ReplyMode::On,
+            authenticated: false,
             db: 0,
             resp3: false,
-            name: None,
             rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
             wbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
             parser: RequestParser::new(),
@@ -98,6 +179,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
         if c.subs.is_some() {
             server.node.pubsub().drop_client(id);
         }
+        server.clients.remove(id);
     }
     server
         .stats
@@ -105,13 +187,26 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
         .fetch_sub(1, Ordering::AcqRel);
 }
 
+/// CLIENT REPLY.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReplyMode {
+    On,
+    Off,
+    /// Drop this many more replies (CLIENT REPLY SKIP: its own and the next command's).
+    Skip(u8),
+}
+
 struct Conn {
     server: Arc<Server>,
     stream: TcpStream,
     id: u64,
+    /// What CLIENT LIST shows of this connection.
+    info: Arc<ClientInfo>,
+    reply_mode: ReplyMode,
+    /// Passed AUTH (or HELLO AUTH) with the default user's password.
+    authenticated: bool,
     db: usize,
     resp3: bool,
-    name: Option<Bytes>,
     rbuf: BytesMut,
     wbuf: BytesMut,
     parser: RequestParser,
@@ -161,12 +256,15 @@ enum Input {
 impl Conn {
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
+            if self.info.killed() {
+                return Ok(());
+            }
             let (limits, timeout_s) = {
                 let s = self.server.node.settings().read();
                 (
                     Limits {
                         proto_max_bulk_len: s.proto_max_bulk_len,
-                        authenticated: true,
+                        authenticated: self.authenticated || s.requirepass.is_empty(),
                     },
                     s.timeout_s,
                 )
@@ -233,21 +331,27 @@ impl Conn {
     async fn wait_input(&mut self, timeout_s: u64) -> std::io::Result<Input> {
         let stream = &mut self.stream;
         let rbuf = &mut self.rbuf;
+        let info = &self.info;
         if let Some(sub) = &mut self.subs {
             // Subscribers are never timed out for idleness, as in Redis.
             return Ok(tokio::select! {
                 r = stream.read_buf(rbuf) => Input::Read(r?),
                 m = sub.rx.recv() => m.map_or(Input::Closed, Input::Pushed),
+                _ = info.wait_killed() => Input::Closed,
             });
         }
-        let read = stream.read_buf(rbuf);
-        if timeout_s == 0 {
-            return Ok(Input::Read(read.await?));
-        }
-        match tokio::time::timeout(Duration::from_secs(timeout_s), read).await {
-            Ok(r) => Ok(Input::Read(r?)),
-            Err(_) => Ok(Input::Closed),
-        }
+        let idle = async {
+            if timeout_s == 0 {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(timeout_s)).await
+            }
+        };
+        Ok(tokio::select! {
+            r = stream.read_buf(rbuf) => Input::Read(r?),
+            _ = info.wait_killed() => Input::Closed,
+            _ = idle => Input::Closed,
+        })
     }
 
     /// Encodes `first` and every other message already queued for this subscriber.
@@ -297,6 +401,18 @@ impl Conn {
     }
 
     fn reply(&mut self, r: Reply) {
+        match self.reply_mode {
+            ReplyMode::On => {}
+            ReplyMode::Off => return,
+            ReplyMode::Skip(n) => {
+                self.reply_mode = if n > 1 {
+                    ReplyMode::Skip(n - 1)
+                } else {
+                    ReplyMode::On
+                };
+                return;
+            }
+        }
         if r.is_error() {
             self.server
                 .stats
@@ -326,6 +442,12 @@ impl Conn {
                     continue;
                 }
             };
+            self.info.touch(spec.name);
+            if !self.authenticated && !spec.has(command::flag::NO_AUTH) && self.auth_required() {
+                self.flush_writes(&mut writes).await;
+                self.reply(Reply::error(errors::NOAUTH));
+                continue;
+            }
             if self.subscribed_resp2() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
                 self.flush_writes(&mut writes).await;
                 self.reply(Reply::error(format!(
@@ -410,6 +532,26 @@ impl Conn {
             }
         }
         self.flush_writes(&mut writes).await;
+        self.publish_info();
+    }
+
+    /// Keeps what CLIENT LIST shows of this connection current.
+    fn publish_info(&self) {
+        let i = &self.info;
+        i.db.store(self.db, Ordering::Relaxed);
+        i.resp
+            .store(if self.resp3 { 3 } else { 2 }, Ordering::Relaxed);
+        i.multi.store(
+            self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64),
+            Ordering::Relaxed,
+        );
+        let (ch, pat) = self
+            .subs
+            .as_ref()
+            .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+        i.subscriptions.store(ch, Ordering::Relaxed);
+        i.patterns.store(pat, Ordering::Relaxed);
+        i.query_buffer.store(self.rbuf.len(), Ordering::Relaxed);
     }
 
     /// EXEC: the queued keyspace commands go through the log as one entry and apply
@@ -549,22 +691,22 @@ impl Conn {
             b"reset" => {
                 self.unsubscribe_all();
                 self.multi = None;
+                // Back to the default user, who may need a password again.
+                self.authenticated = false;
                 self.db = 0;
                 self.resp3 = false;
-                self.name = None;
+                *self.info.name.lock() = None;
+                self.reply_mode = ReplyMode::On;
                 Reply::Status("RESET".into())
             }
-            b"auth" => {
-                if args.len() == 2 {
-                    Reply::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-                } else if args.len() == 3 && args[1].eq_ignore_ascii_case(b"default") {
-                    Reply::OK
-                } else if args.len() == 3 {
-                    Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
-                } else {
-                    Reply::error(errors::SYNTAX)
-                }
-            }
+            b"auth" => match args.len() {
+                2 if !self.auth_required() => Reply::error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                ),
+                2 => self.authenticate(b"default", &args[1]),
+                3 => self.authenticate(&args[1], &args[2]),
+                _ => Reply::error(errors::SYNTAX),
+            },
             b"time" => {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -599,6 +741,24 @@ impl Conn {
                 }
             }
             _ => Reply::error(errors::unknown_command(&args[0], &args[1..])),
+        }
+    }
+
+    fn auth_required(&self) -> bool {
+        !self.server.node.settings().read().requirepass.is_empty()
+    }
+
+    /// The default user is the only user: its password is `requirepass` (any password when
+    /// none is set, as Redis's default user with `nopass`).
+    fn authenticate(&mut self, user: &[u8], password: &[u8]) -> Reply {
+        let required = self.server.node.settings().read().requirepass.clone();
+        let ok = user.eq_ignore_ascii_case(b"default")
+            && (required.is_empty() || password == required.as_bytes());
+        if ok {
+            self.authenticated = true;
+            Reply::OK
+        } else {
+            Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
         }
     }
 
@@ -745,10 +905,9 @@ impl Conn {
             let opt = args[i].to_ascii_lowercase();
             let more = args.len() - i - 1;
             if opt == b"auth" && more >= 2 {
-                if !args[i + 1].eq_ignore_ascii_case(b"default") {
-                    return Reply::error(
-                        "WRONGPASS invalid username-password pair or user is disabled.",
-                    );
+                let r = self.authenticate(&args[i + 1].clone(), &args[i + 2].clone());
+                if r.is_error() {
+                    return r;
                 }
                 i += 3;
             } else if opt == b"setname" && more >= 1 {
@@ -764,8 +923,13 @@ impl Conn {
                 ));
             }
         }
+        if !self.authenticated && self.auth_required() {
+            return Reply::error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
+        }
         if let Some(n) = new_name {
-            self.name = if n.is_empty() { None } else { Some(n) };
+            *self.info.name.lock() = if n.is_empty() { None } else { Some(n) };
         }
         self.resp3 = proto == 3;
         let role = if self.server.node.is_leader() {
@@ -798,8 +962,8 @@ impl Conn {
                 .map(|_| Reply::Int(self.id as i64))
                 .unwrap_or_else(|e| e),
             b"getname" => arity(2, "getname")
-                .map(|_| match &self.name {
-                    Some(n) => Reply::Bulk(n.clone()),
+                .map(|_| match self.info.name.lock().clone() {
+                    Some(n) => Reply::Bulk(n),
                     None => Reply::Nil,
                 })
                 .unwrap_or_else(|e| e),
@@ -810,18 +974,165 @@ impl Conn {
                 if let Err(r) = valid_client_name(&args[2]) {
                     return r;
                 }
-                self.name = if args[2].is_empty() {
+                *self.info.name.lock() = if args[2].is_empty() {
                     None
                 } else {
                     Some(args[2].clone())
                 };
                 Reply::OK
             }
+            b"info" => Reply::Verbatim("txt", Bytes::from(self.info.describe() + "\n")),
+            b"list" => self.client_list(args),
+            b"kill" => self.client_kill(args),
+            b"reply" => match &args[2].to_ascii_lowercase()[..] {
+                b"on" => {
+                    self.reply_mode = ReplyMode::On;
+                    Reply::OK
+                }
+                b"off" => {
+                    self.reply_mode = ReplyMode::Off;
+                    // This command's own reply is dropped too.
+                    Reply::OK
+                }
+                b"skip" => {
+                    // Skips the reply of the next command; this one's is dropped as well.
+                    self.reply_mode = ReplyMode::Skip(2);
+                    Reply::OK
+                }
+                _ => Reply::error(errors::SYNTAX),
+            },
+            b"help" => Reply::Array(
+                CLIENT_HELP
+                    .iter()
+                    .map(|l| Reply::Status((*l).into()))
+                    .collect(),
+            ),
             _ => Reply::error(format!(
                 "ERR unknown subcommand '{}'. Try CLIENT HELP.",
                 String::from_utf8_lossy(&args[1])
             )),
         }
+    }
+
+    /// CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID id ...]
+    fn client_list(&self, args: &[Bytes]) -> Reply {
+        let mut kind: Option<Vec<u8>> = None;
+        let mut ids: Option<Vec<u64>> = None;
+        let mut i = 2;
+        while i < args.len() {
+            match &args[i].to_ascii_lowercase()[..] {
+                b"type" if i + 1 < args.len() => {
+                    let t = args[i + 1].to_ascii_lowercase();
+                    if !matches!(
+                        &t[..],
+                        b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
+                    ) {
+                        return Reply::error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(&args[i + 1])
+                        ));
+                    }
+                    kind = Some(t);
+                    i += 2;
+                }
+                b"id" if i + 1 < args.len() => {
+                    let mut v = Vec::new();
+                    for a in &args[i + 1..] {
+                        match parse_i64(a).filter(|&n| n > 0) {
+                            Some(n) => v.push(n as u64),
+                            None => return Reply::error("ERR Invalid client ID"),
+                        }
+                    }
+                    ids = Some(v);
+                    i = args.len();
+                }
+                _ => return Reply::error(errors::SYNTAX),
+            }
+        }
+        let mut out = String::new();
+        for c in self.server.clients.all() {
+            let matches_kind = match kind.as_deref() {
+                None => true,
+                Some(b"normal") => !c.is_pubsub(),
+                Some(b"pubsub") => c.is_pubsub(),
+                Some(_) => false,
+            };
+            if matches_kind && ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+                out.push_str(&c.describe());
+                out.push('\n');
+            }
+        }
+        Reply::Verbatim("txt", Bytes::from(out))
+    }
+
+    /// CLIENT KILL ip:port, or CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port]
+    /// [TYPE type] [USER name] [SKIPME yes|no]: closes the matching connections.
+    fn client_kill(&mut self, args: &[Bytes]) -> Reply {
+        if args.len() == 3 {
+            // The old form: one address, an error if nobody matches.
+            let addr = String::from_utf8_lossy(&args[2]).to_string();
+            for c in self.server.clients.all() {
+                if c.addr.to_string() == addr {
+                    c.kill();
+                    if c.id == self.id {
+                        self.closing = true;
+                    }
+                    return Reply::OK;
+                }
+            }
+            return Reply::error("ERR No such client");
+        }
+        if args.len() % 2 != 0 {
+            return Reply::error(errors::SYNTAX);
+        }
+        let (mut id, mut addr, mut laddr, mut kind, mut user, mut skipme) =
+            (None, None, None, None, None, true);
+        for kv in args[2..].chunks(2) {
+            let v = String::from_utf8_lossy(&kv[1]).to_string();
+            match &kv[0].to_ascii_lowercase()[..] {
+                b"id" => match parse_i64(&kv[1]).filter(|&n| n > 0) {
+                    Some(n) => id = Some(n as u64),
+                    None => return Reply::error("ERR client-id should be greater than 0"),
+                },
+                b"addr" => addr = Some(v),
+                b"laddr" => laddr = Some(v),
+                b"type" => {
+                    let t = v.to_ascii_lowercase();
+                    if !matches!(&t[..], "normal" | "master" | "replica" | "slave" | "pubsub") {
+                        return Reply::error(format!("ERR Unknown client type '{v}'"));
+                    }
+                    kind = Some(t);
+                }
+                b"user" => user = Some(v),
+                b"skipme" => match v.to_ascii_lowercase().as_str() {
+                    "yes" => skipme = true,
+                    "no" => skipme = false,
+                    _ => return Reply::error(errors::SYNTAX),
+                },
+                _ => return Reply::error(errors::SYNTAX),
+            }
+        }
+        let mut killed = 0;
+        for c in self.server.clients.all() {
+            let hit = id.is_none_or(|i| i == c.id)
+                && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
+                && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
+                && kind.as_deref().is_none_or(|k| match k {
+                    "normal" => !c.is_pubsub(),
+                    "pubsub" => c.is_pubsub(),
+                    _ => false,
+                })
+                && user.as_deref().is_none_or(|u| u == "default")
+                && !(skipme && c.id == self.id);
+            if hit {
+                c.kill();
+                if c.id == self.id {
+                    self.closing = true;
+                }
+                killed += 1;
+            }
+        }
+        Reply::Int(killed)
     }
 
     fn config(&mut self, args: &[Bytes]) -> Reply {
@@ -865,6 +1176,12 @@ impl Conn {
                     Err(e) => Reply::error(e),
                 }
             }
+            b"help" => Reply::Array(
+                CONFIG_HELP
+                    .iter()
+                    .map(|l| Reply::Status((*l).into()))
+                    .collect(),
+            ),
             b"resetstat" => {
                 if args.len() != 2 {
                     return Reply::error(errors::wrong_arity("config|resetstat"));

@@ -10,6 +10,7 @@
 //! grouping consecutive writes into one proposal (one log entry) and consecutive reads behind
 //! one read barrier, and writes all replies with one syscall.
 
+pub mod clients;
 mod conn;
 mod info;
 pub mod protocol;
@@ -37,6 +38,7 @@ pub struct ServerStats {
 
 pub struct Server {
     pub node: Node,
+    pub clients: clients::Clients,
     pub stats: ServerStats,
     pub started: Instant,
     pub started_unix_s: u64,
@@ -62,6 +64,7 @@ impl Server {
             .collect();
         Arc::new(Server {
             node,
+            clients: clients::Clients::default(),
             stats: ServerStats::default(),
             started: Instant::now(),
             started_unix_s: now.as_secs(),
