@@ -1082,7 +1082,7 @@ impl Conn {
             }
             return Reply::error("ERR No such client");
         }
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             return Reply::error(errors::SYNTAX);
         }
         let (mut id, mut addr, mut laddr, mut kind, mut user, mut skipme) =
