@@ -64,15 +64,19 @@ async fn run(settings: config::Settings, config_file: String) -> i32 {
         }
     };
     let server = Server::new(node.clone(), config_file);
-    let serving = tokio::spawn(server.serve(listener));
+    let serving = tokio::spawn(server.clone().serve(listener));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => log_notice!("Received SIGINT scheduling shutdown..."),
         _ = term.recv() => log_notice!("Received SIGTERM scheduling shutdown..."),
         _ = serving => log_warning!("client listener stopped"),
+        _ = server.shutdown.notified() => log_notice!("User requested shutdown..."),
     }
-    if node.is_leader() && node.status().members.len() > 1 {
+    let now = server
+        .shutdown_now
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if !now && node.is_leader() && node.status().members.len() > 1 {
         // Hand leadership over first, so a rolling restart has no election-timeout gap.
         match node.transfer_leader(None).await {
             Ok(to) => log_notice!("Leadership handed to node {to}"),

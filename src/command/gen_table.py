@@ -90,6 +90,7 @@ EXEC = {
     "punsubscribe": SESSION,
     "pubsub": SESSION,
     "publish": SESSION,
+    "shutdown": SESSION,
 }
 
 # The subcommands raftis answers for the SESSION containers that have them. A subcommand not

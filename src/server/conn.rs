@@ -728,6 +728,32 @@ impl Conn {
                 }
             }
             b"debug" => self.debug(args).await,
+            b"shutdown" => {
+                // SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: every acknowledged write is
+                // already durable, so SAVE and NOSAVE mean the same here.
+                let (mut save, mut now, mut abort) = (0, false, false);
+                for a in &args[1..] {
+                    match &a.to_ascii_lowercase()[..] {
+                        b"save" | b"nosave" => save += 1,
+                        b"now" => now = true,
+                        b"force" => {}
+                        b"abort" => abort = true,
+                        _ => return Reply::error(errors::SYNTAX),
+                    }
+                }
+                if save > 1 || (abort && (save > 0 || now || args.len() > 2)) {
+                    return Reply::error(errors::SYNTAX);
+                }
+                if abort {
+                    return Reply::error("ERR No shutdown in progress.");
+                }
+                self.server.shutdown_now.store(now, Ordering::Relaxed);
+                self.server.shutdown.notify_one();
+                // As in Redis, a successful SHUTDOWN closes the connection without a reply.
+                self.closing = true;
+                self.reply_mode = ReplyMode::Skip(1);
+                Reply::OK
+            }
             b"raft.node" => self.raft_node(args).await,
             b"raft.transfer-leader" => {
                 let to = match args.get(1).map(|a| parse_i64(a)) {

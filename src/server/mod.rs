@@ -45,6 +45,10 @@ pub struct Server {
     pub run_id: String,
     pub config_file: String,
     next_client_id: AtomicU64,
+    /// SHUTDOWN asks the process to stop (main waits on it).
+    pub shutdown: tokio::sync::Notify,
+    /// SHUTDOWN NOW: skip the leadership handoff.
+    pub shutdown_now: std::sync::atomic::AtomicBool,
 }
 
 impl Server {
@@ -71,6 +75,8 @@ impl Server {
             run_id,
             config_file,
             next_client_id: AtomicU64::new(1),
+            shutdown: tokio::sync::Notify::new(),
+            shutdown_now: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
