@@ -103,6 +103,22 @@ fn segment_files(dir: &TempDir) -> Vec<PathBuf> {
 enum OwnedRecord {
     Entry(Entry),
     HardState(HardState),
+    Reset {
+        index: u64,
+        term: u64,
+        hard_state: HardState,
+    },
+    SyncMarker,
+}
+
+impl OwnedRecord {
+    fn is_entry(&self) -> bool {
+        matches!(self, OwnedRecord::Entry(_))
+    }
+
+    fn is_marker(&self) -> bool {
+        *self == OwnedRecord::SyncMarker
+    }
 }
 
 /// Where a record sits in the files, found by walking them with the decoder.
@@ -139,6 +155,16 @@ fn locate_records(dir: &TempDir) -> Vec<Located> {
                     data: Bytes::copy_from_slice(data),
                 }),
                 Record::HardState(h) => OwnedRecord::HardState(h),
+                Record::Reset {
+                    index,
+                    term,
+                    hard_state,
+                } => OwnedRecord::Reset {
+                    index,
+                    term,
+                    hard_state,
+                },
+                Record::SyncMarker => OwnedRecord::SyncMarker,
             };
             out.push(Located {
                 path: path.clone(),
@@ -157,9 +183,20 @@ fn locate_records(dir: &TempDir) -> Vec<Located> {
 fn naive_replay(first_index: u64, records: &[Located]) -> (HardState, Vec<Entry>) {
     let mut hard_state = HardState::default();
     let mut log: Vec<Entry> = Vec::new();
+    let mut first_index = first_index;
     for r in records {
         match &r.record {
             OwnedRecord::HardState(h) => hard_state = *h,
+            OwnedRecord::Reset {
+                index,
+                hard_state: h,
+                ..
+            } => {
+                hard_state = *h;
+                log.clear();
+                first_index = index + 1;
+            }
+            OwnedRecord::SyncMarker => {}
             OwnedRecord::Entry(e) => {
                 assert!(e.index >= first_index);
                 log.retain(|x| x.index < e.index);
@@ -370,11 +407,13 @@ fn latest_hard_state_wins_including_across_segments() {
     assert_eq!(rec.hard_state, hs(2, 3, 3));
 }
 
-/// Builds 1..=20 in a fresh dir, synced, and returns the last entry record's location.
+/// Builds 1..=20 in a fresh dir: 1..=19 synced, 20 written after the last sync (so no sync
+/// marker follows it, as after a crash before its sync) and returns entry 20's location.
 fn build_twenty(dir: &TempDir) -> Located {
     let (mut wal, _) = open(dir, 4096);
-    wal.append(Some(&hs(1, 1, 0)), &entries(1, 20, 1)).unwrap();
+    wal.append(Some(&hs(1, 1, 0)), &entries(1, 19, 1)).unwrap();
     wal.sync().unwrap();
+    wal.append(None, &entries(20, 20, 1)).unwrap();
     drop(wal);
     let last = locate_records(dir).pop().unwrap();
     assert_eq!(
@@ -384,13 +423,16 @@ fn build_twenty(dir: &TempDir) -> Located {
     last
 }
 
-/// After a torn tail was cut at entry 20: the rest is intact, and a log appended after
-/// recovery reopens whole.
+/// After a torn tail was cut at entry 20: the rest is intact, no synced record is reported
+/// lost, and a log appended after recovery reopens whole.
 fn check_cut_at_twenty_then_append(dir: &TempDir, damage: &str) {
     let (mut wal, rec) = open(dir, 4096);
     assert_eq!(rec.entries, entries(1, 19, 1), "{damage}");
     assert_eq!(rec.hard_state, hs(1, 1, 0));
     assert!(rec.cut.is_some(), "{damage}: no cut reported");
+    let d = rec.damage.unwrap();
+    assert!(!d.lost_synced, "{damage}: {d}");
+    assert_eq!(rec.lost_synced, None);
     assert_eq!(wal.last_index(), 19);
     wal.append(Some(&hs(2, 2, 19)), &entries(20, 25, 2))
         .unwrap();
@@ -402,6 +444,7 @@ fn check_cut_at_twenty_then_append(dir: &TempDir, damage: &str) {
     assert_eq!(rec.entries, want, "{damage}");
     assert_eq!(rec.hard_state, hs(2, 2, 19));
     assert_eq!(rec.cut, None, "{damage}");
+    assert_eq!(rec.damage, None, "{damage}");
 }
 
 #[test]
@@ -467,9 +510,25 @@ fn flipped_bit_in_a_middle_record_cuts_there() {
     let cut = rec.cut.unwrap();
     assert!(cut.contains("crc mismatch"), "{cut}");
     assert_eq!(segment_files(&dir), files_before[..=victim_file].to_vec());
-    // The cut bytes are zero on disk: nothing of them can come back.
+    let d = rec.damage.unwrap();
+    assert_eq!(d.kind, DamageKind::BadRecord);
+    assert_eq!(d.offset, v.offset as u64);
+    // Entries after 30 were synced (later segments hold sync markers).
+    assert!(d.lost_synced);
+    assert!(rec.lost_synced.unwrap().contains("crc mismatch"));
+    // The cut bytes are zero on disk, but for the sync marker recovery wrote after what it
+    // kept: nothing of them can come back.
     let bytes = fs::read(&v.path).unwrap();
-    assert!(bytes[v.offset..].iter().all(|&b| b == 0));
+    assert!(matches!(
+        format::decode(&bytes, v.offset, header_of(&v.path).seq),
+        Decoded::Record {
+            record: Record::SyncMarker,
+            ..
+        }
+    ));
+    assert!(bytes[v.offset + format::SYNC_MARKER_BYTES..]
+        .iter()
+        .all(|&b| b == 0));
 
     wal.append(None, &entries(30, 70, 2)).unwrap();
     wal.sync().unwrap();
@@ -622,7 +681,7 @@ fn damaged_segment_header_removes_it_and_later_segments() {
         .filter(|r| r.path == files[0])
         .filter_map(|r| match &r.record {
             OwnedRecord::Entry(e) => Some(e.clone()),
-            OwnedRecord::HardState(_) => None,
+            _ => None,
         })
         .collect();
     flip_bit(&files[1], 20, 0);
@@ -668,7 +727,7 @@ fn compact_deletes_only_fully_covered_segments() {
             .filter(|r| &r.path == path)
             .filter_map(|r| match &r.record {
                 OwnedRecord::Entry(e) => Some(e.index),
-                OwnedRecord::HardState(_) => None,
+                _ => None,
             })
             .max()
             .unwrap_or(0)
@@ -949,8 +1008,8 @@ fn random_damage_case(seed: u64) {
 
     // Damage that erases the rest of a segment's data looks like data never written. At the
     // end of the last segment that is no damage at all; before a later segment it is caught
-    // by that segment's header unless only hard state records were lost, which need not be
-    // caught: the next segment opens with that hard state or a later one.
+    // by that segment's header unless only hard state records and sync markers were lost,
+    // which need not be caught: the next segment opens with that hard state or a later one.
     let file_end = records[victim_at..]
         .iter()
         .position(|r| r.path != v.path)
@@ -966,7 +1025,7 @@ fn random_damage_case(seed: u64) {
     let last_file = v.path == *files.last().unwrap();
     let only_hard_states = records[victim_at..file_end]
         .iter()
-        .all(|r| matches!(r.record, OwnedRecord::HardState(_)));
+        .all(|r| !r.record.is_entry());
     let (survivors, must_report) = if erased_tail && last_file {
         (records[..victim_at].to_vec(), false)
     } else if erased_tail && only_hard_states {
@@ -976,14 +1035,35 @@ fn random_damage_case(seed: u64) {
     } else {
         (records[..victim_at].to_vec(), true)
     };
+    // Synced records were lost exactly when a sync marker after the damage survived it.
+    let proof = records[victim_at + 1..]
+        .iter()
+        .filter(|r| r.record.is_marker())
+        .any(|r| {
+            let bytes = fs::read(&r.path).unwrap_or_default();
+            let seq =
+                format::parse_segment_name(r.path.file_name().unwrap().to_str().unwrap()).unwrap();
+            r.offset < bytes.len()
+                && matches!(
+                    format::decode(&bytes, r.offset, seq),
+                    Decoded::Record {
+                        record: Record::SyncMarker,
+                        ..
+                    }
+                )
+        });
     let (want_hs, want_log) = naive_replay(first_index, &survivors);
     let (mut wal, rec) = open(&dir, segment_bytes);
     assert_eq!(rec.entries, want_log, "{ctx}");
     assert_eq!(rec.hard_state, want_hs, "{ctx}");
     assert_eq!(rec.first_index, first_index, "{ctx}");
-    assert_eq!(rec.records_replayed, survivors.len() as u64, "{ctx}");
+    let log_records = survivors.iter().filter(|r| !r.record.is_marker()).count();
+    assert_eq!(rec.records_replayed, log_records as u64, "{ctx}");
     if must_report {
         assert!(rec.cut.is_some(), "{ctx}: damage not reported");
+        let d = rec.damage.as_ref().expect("damage");
+        assert_eq!(d.lost_synced, proof, "{ctx}: {d}");
+        assert_eq!(rec.lost_synced.is_some(), proof, "{ctx}");
     }
     assert_eq!(wal.last_index(), first_index - 1 + want_log.len() as u64);
 
