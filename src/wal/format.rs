@@ -29,6 +29,11 @@
 //!   and every byte of the segments before it, was durable. Finding one on disk proves that.
 //!   Its index field repeats `p`, so it validates only where it was written.
 //!
+//! ```text
+//! START file (START_BYTES = 20): magic [8] "RAFTISST" | seq u64 | crc32 u32 of the 16 bytes before
+//! ```
+//! It names the log's first segment once compaction has run; older segments are leftovers.
+//!
 //! This module only encodes and decodes bytes in memory; it does no I/O and keeps no state.
 
 use crate::raft::{Entry, EntryKind, HardState};
@@ -58,6 +63,9 @@ pub(super) const RESET_RECORD_BYTES: usize = HARD_STATE_RECORD_BYTES;
 /// A sync marker has no payload.
 pub(super) const SYNC_MARKER_BYTES: usize = RECORD_OVERHEAD;
 
+const START_MAGIC: [u8; 8] = *b"RAFTISST";
+pub(super) const START_BYTES: usize = 20;
+
 const SEGMENT_PREFIX: &str = "wal-";
 const SEGMENT_SUFFIX: &str = ".log";
 pub(super) const TMP_SUFFIX: &str = ".tmp";
@@ -82,6 +90,24 @@ pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
 pub(super) fn is_tmp_name(name: &str) -> bool {
     name.strip_suffix(TMP_SUFFIX)
         .is_some_and(|n| parse_segment_name(n).is_some())
+}
+
+/// The START file naming segment `seq` as the log's first.
+pub(super) fn encode_start(seq: u64) -> [u8; START_BYTES] {
+    let mut b = [0u8; START_BYTES];
+    b[0..8].copy_from_slice(&START_MAGIC);
+    b[8..16].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc32fast::hash(&b[0..16]);
+    b[16..20].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The first segment a START file names, or `None` when the bytes are not a valid one.
+pub(super) fn decode_start(b: &[u8]) -> Option<u64> {
+    let valid = b.len() == START_BYTES
+        && b[0..8] == START_MAGIC
+        && crc32fast::hash(&b[0..16]) == u32_at(b, 16);
+    valid.then(|| u64_at(b, 8))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -467,6 +493,78 @@ mod tests {
                 Decoded::Record { .. } => panic!("bit {bit} flip accepted"),
             }
         }
+    }
+
+    #[test]
+    fn start_file_round_trips_and_detects_damage() {
+        let b = encode_start(0x1234_5678);
+        assert_eq!(decode_start(&b), Some(0x1234_5678));
+        for i in 0..START_BYTES {
+            let mut d = b;
+            d[i] ^= 4;
+            assert_eq!(decode_start(&d), None, "flip in byte {i}");
+        }
+        assert_eq!(decode_start(&b[..START_BYTES - 1]), None);
+    }
+
+    #[test]
+    fn reset_and_sync_marker_records_round_trip() {
+        let mut buf = vec![0u8; 256];
+        let hs = HardState {
+            term: 7,
+            vote: 3,
+            commit: 40,
+        };
+        let n = encode_reset(&mut buf, 9, 40, 6, &hs);
+        assert_eq!(n, RESET_RECORD_BYTES);
+        let m = encode_sync_marker(&mut buf[n..], 9, n);
+        assert_eq!(m, SYNC_MARKER_BYTES);
+        assert_eq!(
+            decode(&buf, 0, 9),
+            Decoded::Record {
+                record: Record::Reset {
+                    index: 40,
+                    term: 6,
+                    hard_state: hs
+                },
+                len: n
+            }
+        );
+        assert_eq!(
+            decode(&buf, n, 9),
+            Decoded::Record {
+                record: Record::SyncMarker,
+                len: m
+            }
+        );
+        assert_eq!(find_sync_marker(&buf, 9, 0), Some(n));
+        assert_eq!(find_sync_marker(&buf, 9, n + 1), None);
+        // Bound to its segment.
+        assert_eq!(find_sync_marker(&buf, 8, 0), None);
+    }
+
+    #[test]
+    fn a_sync_marker_validates_only_where_it_was_written() {
+        let mut buf = vec![0u8; 128];
+        encode_sync_marker(&mut buf[10..], 1, 10);
+        assert!(matches!(decode(&buf, 10, 1), Decoded::Record { .. }));
+        let mut moved = vec![0u8; 128];
+        moved[30..30 + SYNC_MARKER_BYTES].copy_from_slice(&buf[10..10 + SYNC_MARKER_BYTES]);
+        assert!(matches!(decode(&moved, 30, 1), Decoded::Bad(s) if s.contains("sync marker")));
+        assert_eq!(find_sync_marker(&moved, 1, 0), None);
+    }
+
+    #[test]
+    fn find_sync_marker_skips_garbage_and_zero_pages() {
+        let mut buf = vec![0u8; 3 * 4096 + 100];
+        // Garbage full of the marker's first byte, then zero pages, then the marker.
+        for (i, b) in buf[..4096].iter_mut().enumerate() {
+            *b = if i % 3 == 0 { 17 } else { (i * 7) as u8 };
+        }
+        let at = 2 * 4096 + 4090;
+        encode_sync_marker(&mut buf[at..], 5, at);
+        assert_eq!(find_sync_marker(&buf, 5, 0), Some(at));
+        assert_eq!(find_sync_marker(&buf, 5, at + 1), None);
     }
 
     #[test]

@@ -24,6 +24,9 @@
 //!   Writes into a mapped file never fail.
 //! - `corrupt` flips a bit of the stored bytes (durable and cached): media damage. Call it with
 //!   the files closed; an open map keeps the bytes it read.
+//! - `cut_power_after(n)` lets `n` more changes (creation, rename, removal, flush, directory
+//!   sync) happen and then fails every operation until `crash()`: a crash in the middle of
+//!   whatever the WAL was doing, recovery included.
 //!
 //! What it does not model: sizes changing after creation, directories as objects (any path is
 //! a file in its parent's listing), or several processes.
@@ -77,6 +80,10 @@ struct State {
     next_id: u64,
     fail_syncs: u32,
     capacity: Option<u64>,
+    /// Changes left before the power goes.
+    power_left: Option<u64>,
+    /// A change was attempted with none left: everything fails until the crash.
+    power_out: bool,
 }
 
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
@@ -142,6 +149,21 @@ impl State {
             .retain(|id, _| referenced.binary_search(id).is_ok());
     }
 
+    /// Counts one change against `cut_power_after`; fails once the power is gone.
+    fn take_change(&mut self) -> io::Result<()> {
+        match self.power_left {
+            Some(0) => {
+                self.power_out = true;
+                Err(power_lost())
+            }
+            Some(n) => {
+                self.power_left = Some(n - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn take_sync_failure(&mut self) -> io::Result<()> {
         if self.fail_syncs > 0 {
             self.fail_syncs -= 1;
@@ -153,6 +175,10 @@ impl State {
 
 fn dead() -> io::Error {
     io::Error::other("memdisk: this handle's process crashed")
+}
+
+fn power_lost() -> io::Error {
+    io::Error::other("memdisk: power lost")
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -178,6 +204,8 @@ impl MemDisk {
             next_id: 1,
             fail_syncs: 0,
             capacity: None,
+            power_left: None,
+            power_out: false,
         };
         MemDisk {
             state: Arc::new(Mutex::new(state)),
@@ -197,6 +225,8 @@ impl MemDisk {
         let mut st = self.state.lock();
         st.generation += 1;
         st.locks.clear();
+        st.power_left = None;
+        st.power_out = false;
         let pending = std::mem::take(&mut st.pending);
         let kept = st.below(pending.len() as u64 + 1) as usize;
         for op in &pending[..kept] {
@@ -235,6 +265,19 @@ impl MemDisk {
             f.cached = f.durable.clone();
             f.dropped.clear();
             st.files.insert(id, f);
+        }
+    }
+
+    /// Lets `changes` more changes happen, then fails every operation until `crash()`.
+    pub fn cut_power_after(&self, changes: u64) {
+        self.state.lock().power_left = Some(changes);
+    }
+
+    /// Cancels a `cut_power_after` that has not struck yet.
+    pub fn keep_power(&self) {
+        let mut st = self.state.lock();
+        if !st.power_out {
+            st.power_left = None;
         }
     }
 
@@ -293,6 +336,16 @@ impl MemDisk {
         if st.generation != self.generation {
             return Err(dead());
         }
+        if st.power_out {
+            return Err(power_lost());
+        }
+        Ok(st)
+    }
+
+    /// `live_state` for an operation that changes something.
+    fn changing_state(&self) -> io::Result<parking_lot::MutexGuard<'_, State>> {
+        let mut st = self.live_state()?;
+        st.take_change()?;
         Ok(st)
     }
 
@@ -355,7 +408,7 @@ impl Disk for MemDisk {
     }
 
     fn create(&mut self, path: &Path, len: u64) -> io::Result<Box<dyn SegmentFile>> {
-        let mut st = self.live_state()?;
+        let mut st = self.changing_state()?;
         let len_bytes = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
         let replaced = st
@@ -398,7 +451,7 @@ impl Disk for MemDisk {
     }
 
     fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut st = self.live_state()?;
+        let mut st = self.changing_state()?;
         let id = *st.live.get(from).ok_or_else(|| not_found(from))?;
         st.change_dir(vec![
             (from.to_path_buf(), None),
@@ -409,7 +462,7 @@ impl Disk for MemDisk {
     }
 
     fn remove(&mut self, path: &Path) -> io::Result<()> {
-        let mut st = self.live_state()?;
+        let mut st = self.changing_state()?;
         if !st.live.contains_key(path) {
             return Err(not_found(path));
         }
@@ -419,7 +472,7 @@ impl Disk for MemDisk {
     }
 
     fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        let mut st = self.live_state()?;
+        let mut st = self.changing_state()?;
         st.take_sync_failure()?;
         let pending = std::mem::take(&mut st.pending);
         for op in pending {
@@ -465,6 +518,7 @@ impl SegmentFile for MemFile {
         if st.generation != self.generation {
             return Err(dead());
         }
+        st.take_change()?;
         let failed = st.take_sync_failure();
         // A file no name refers to any more: flushing it makes nothing reachable durable.
         let Some(f) = st.files.get_mut(&self.id) else {
@@ -669,6 +723,21 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         drop(a);
         b.lock_dir(Path::new("/d")).unwrap();
+    }
+
+    #[test]
+    fn cut_power_fails_everything_after_the_allowed_changes_until_the_crash() {
+        let disk = MemDisk::new(1);
+        let mut d = disk.clone();
+        disk.cut_power_after(2);
+        let mut f = d.create(&path("a"), 8).unwrap();
+        d.sync_dir(Path::new("/d")).unwrap();
+        assert!(f.flush_range(0, 8).is_err());
+        assert!(d.list_dir(Path::new("/d")).is_err());
+        disk.crash();
+        let mut fresh = disk.clone();
+        assert_eq!(fresh.list_dir(Path::new("/d")).unwrap(), ["a"]);
+        drop(fresh.create(&path("b"), 8).unwrap());
     }
 
     #[test]

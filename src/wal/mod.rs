@@ -1,10 +1,10 @@
 //! The write-ahead log: where a node makes its Raft log and hard state durable.
 //!
 //! A directory of segment files `wal-<seq>.log`, each preallocated to `segment_bytes` and
-//! mapped read-write. `append` copies records into the map of the current segment; `sync`
-//! flushes everything appended since the last sync at once (group commit). The record layout
-//! is in `format`; all file-system access goes through the `Disk` seam (`FsDisk` for real
-//! files, `MemDisk` for tests and simulations).
+//! mapped read-write. `append` and `reset` copy records into the map of the current segment;
+//! `sync` flushes everything written since the last sync at once (group commit). The record
+//! layout is in `format`; all file-system access goes through the `Disk` seam (`FsDisk` for
+//! real files, `MemDisk` for tests and simulations).
 //!
 //! Invariants:
 //! - The records of all segments, read in order, replay to the log: an entry with index `i`
@@ -14,34 +14,39 @@
 //! - A record never spans segments. Every segment starts with a hard state record holding the
 //!   hard state of the moment it was created, so older segments can be deleted whole.
 //! - Each segment header records the log's next index and last term at its creation; recovery
-//!   checks that the segments before it replay to exactly that point. A segment written back
-//!   before the tail of the previous one cannot then splice onto an older log.
+//!   checks that the segments before it replay to exactly that point.
+//! - A segment is created whole (header, opening hard state record, sync marker, all synced
+//!   before it is renamed into place), and only after the segment before it was flushed. So
+//!   only the last segment can have a torn tail, and damage anywhere else is to durable bytes.
 //! - Every successful `sync` ends by writing (not flushing) a sync marker after what it made
 //!   durable; every record is placed so that a marker still fits after it in its segment. A
 //!   marker found on disk proves that every byte before it, in its segment and the earlier
-//!   ones, was synced: it was written only after the sync returned.
+//!   ones, was durable: it was written only once they were.
+//! - Once compaction has run, the `START` file names the first segment; older ones are
+//!   leftovers of an interrupted compaction, removed at recovery.
 //! - Recovery keeps the longest valid prefix of records, zeroes whatever follows it in its
 //!   segment and removes later segments (newest first, each removal made durable), so later
-//!   appends never sit next to old bytes. Before returning it syncs what it keeps, so
-//!   everything it returns is durable.
+//!   appends never sit next to old bytes. Before returning it flushes what it keeps that no
+//!   marker proves durable, so everything it returns is durable.
 //! - After a failed write or sync the `Wal` refuses every further append, reset, sync and
 //!   compaction: what reached the disk is unknown, and retrying a failed fsync can report
 //!   success for data the kernel already dropped. Reopening (recovery) is the way back.
 //!
 //! Damage and what was synced. Recovery reports the first damage it finds (`Damage`) and
-//! whether records that had been synced, and so may have been acknowledged, were lost with it
+//! whether records that had been durable, and so may have been acknowledged, were lost with it
 //! (`lost_synced`). Valid records after a bad one do not prove that: pages of a mapped file
 //! reach the disk in no particular order, so a crash can leave a later unsynced page written
 //! and an earlier one not. The proof is a sync marker after the damage (in the same segment
-//! or a later one). A missing segment between two others is always a loss: segment files are
-//! created and removed in an order that never leaves such a gap, so something destroyed a
-//! durable file. A verdict of lost synced records is itself made durable (a `LOST_SYNCED` file
-//! in the directory) before anything is cut, and every later recovery reports it until
-//! `clear_lost_synced`: the evidence is gone after the cut, the consequence is not.
-//! Damage that erases synced records together with every marker after them (the last synced
+//! or a later one). A missing segment (a gap in the sequence numbers, or the one `START`
+//! names) is always a loss: segment files are created and removed in an order that never
+//! leaves one, so something destroyed a durable file. A verdict of lost synced records is
+//! itself made durable (a `LOST_SYNCED` file in the directory) before anything is cut, and
+//! every later recovery reports it until `clear_lost_synced`: the evidence is gone after the
+//! cut, the consequence is not.
+//! Damage that erases durable records together with every marker after them (the last synced
 //! batch and its marker, at the very end of the log) looks exactly like a tail that never
-//! reached the disk and is reported as such; so are a removed last segment and a removed first
-//! one (which looks like compaction).
+//! reached the disk and is reported as such; so does a removed last segment, and a removed
+//! first segment of a log never compacted.
 //!
 //! What it does not do: it keeps no entries in memory (the Raft core does), serves no reads
 //! after recovery, and decides nothing about which entries are committed or what a node with
@@ -53,6 +58,8 @@ mod disk;
 mod format;
 mod memdisk;
 
+#[cfg(test)]
+mod sim_tests;
 #[cfg(test)]
 mod tests;
 
@@ -72,13 +79,16 @@ use format::{
 pub use memdisk::{MemDisk, MEM_PAGE_BYTES_MIN};
 
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
-/// Smaller segments would hold little beyond their header, opening hard state record and a
-/// sync marker.
-pub const MIN_SEGMENT_BYTES: u64 = 128;
+/// Smaller segments would hold little beyond their header, opening hard state record and
+/// sync markers.
+pub const MIN_SEGMENT_BYTES: u64 = 256;
 
 /// The file that records a verdict of lost synced records until `clear_lost_synced`.
 const LOST_SYNCED_FILE: &str = "LOST_SYNCED";
-const LOST_SYNCED_TMP: &str = "LOST_SYNCED.tmp";
+/// The file naming the log's first segment, written by compaction before it removes any.
+const START_FILE: &str = "START";
+/// What a small file is written as before it is renamed into place.
+const SMALL_TMP_SUFFIX: &str = ".tmp";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalOptions {
@@ -243,10 +253,8 @@ pub struct Wal {
     /// `map[..synced_offset]` is durable.
     synced_offset: usize,
     /// `write_offset` right after the sync marker the last sync wrote: while they are equal
-    /// (and no sealed segment waits) there is nothing to sync.
+    /// there is nothing to sync.
     idle_offset: usize,
-    /// Sealed segments whose last appends are not yet durable: (map, from, to).
-    unsynced: Vec<(Box<dyn SegmentFile>, usize, usize)>,
     hard_state: HardState,
     /// The lowest index an entry may be written at: one past the log's base (the index before
     /// the first segment's first entry, gone to compaction or never written, or the index the
@@ -324,17 +332,39 @@ impl Wal {
         let mut dir_changed = false;
         let mut seqs = Vec::new();
         let mut noted = false;
+        let mut has_start = false;
         for name in disk.list_dir(&dir)? {
-            if format::is_tmp_name(&name) || name == LOST_SYNCED_TMP {
+            let small_tmp = [LOST_SYNCED_FILE, START_FILE]
+                .iter()
+                .any(|f| name.strip_suffix(SMALL_TMP_SUFFIX) == Some(f));
+            if format::is_tmp_name(&name) || small_tmp {
                 disk.remove(&dir.join(&name))?;
                 dir_changed = true;
             } else if name == LOST_SYNCED_FILE {
                 noted = true;
+            } else if name == START_FILE {
+                has_start = true;
             } else if let Some(seq) = format::parse_segment_name(&name) {
                 seqs.push(seq);
             }
         }
         seqs.sort_unstable();
+        // A damaged START file is ignored: the oldest segment is then the first, as before
+        // any compaction.
+        let start_seq = if has_start {
+            let map = disk.open(&dir.join(START_FILE))?;
+            format::decode_start(map.bytes())
+        } else {
+            None
+        };
+        if let Some(start) = start_seq {
+            // Leftovers of a compaction that was interrupted after it wrote START.
+            for &seq in seqs.iter().filter(|&&s| s < start) {
+                disk.remove(&dir.join(format::segment_name(seq)))?;
+                dir_changed = true;
+            }
+            seqs.retain(|&s| s >= start);
+        }
         if dir_changed {
             disk.sync_dir(&dir)?;
         }
@@ -349,7 +379,25 @@ impl Wal {
         let mut replay = Replay::default();
         let mut kept: Vec<Kept> = Vec::new();
         let mut found: Option<Found> = None;
+        if let (Some(start), Some(&first)) = (start_seq, seqs.first()) {
+            if first != start {
+                found = Some(Found {
+                    kind: DamageKind::MissingSegment,
+                    segment: start,
+                    offset: 0,
+                    detail: format!(
+                        "missing: START names it as the first segment, but the first is {}",
+                        format::segment_name(first)
+                    ),
+                    first_removed: 0,
+                    in_kept: false,
+                });
+            }
+        }
         for (i, &seq) in seqs.iter().enumerate() {
+            if found.is_some() {
+                break;
+            }
             let name = format::segment_name(seq);
             if let Some(prev) = kept.last().map(|k| k.info.seq) {
                 if seq != prev + 1 {
@@ -441,7 +489,12 @@ impl Wal {
                 // Durable before the evidence is cut away.
                 let mut text = lost_synced.take().map_or(String::new(), |t| t + "\n");
                 text.push_str(&d.to_string());
-                write_note(disk.as_mut(), &dir, &text)?;
+                write_small_file(
+                    disk.as_mut(),
+                    &dir,
+                    LOST_SYNCED_FILE,
+                    format!("{text}\n").as_bytes(),
+                )?;
                 lost_synced = Some(text);
                 noted = true;
             }
@@ -466,12 +519,15 @@ impl Wal {
         }
 
         let segment_bytes = opts.segment_bytes;
-        let mut unsynced = Vec::new();
         let tail = kept.pop();
+        // What was recovered may never have been synced (a process killed before its sync
+        // leaves its writes in the page cache): make it durable before anyone relies on it.
+        let mut sealed_flushed = false;
         for k in kept.iter_mut() {
-            if let Some(map) = k.map.take() {
+            if let Some(mut map) = k.map.take() {
                 if k.end > k.unproven_from {
-                    unsynced.push((map, k.unproven_from, k.end));
+                    map.flush_range(k.unproven_from, k.end - k.unproven_from)?;
+                    sealed_flushed = true;
                 }
             }
         }
@@ -483,18 +539,21 @@ impl Wal {
                 unproven_from,
             }) => (info, map, end, unproven_from),
             _ => {
-                // Nothing usable: a new log.
+                // Nothing usable: a new log, where START (if any) expects the first segment.
+                let seq = start_seq.unwrap_or(1);
                 let header = SegmentHeader {
-                    seq: 1,
+                    seq,
                     first_index: 1,
                     prev_term: 0,
                 };
-                let map = create_segment(disk.as_mut(), &dir, segment_bytes, &header, 0)?;
-                (SegmentInfo::new(1, 1), map, HEADER_BYTES, HEADER_BYTES)
+                let hs = HardState::default();
+                let (map, end) =
+                    create_segment(disk.as_mut(), &dir, segment_bytes, &header, &hs, 0)?;
+                (SegmentInfo::new(seq, 1), map, end, end - SYNC_MARKER_BYTES)
             }
         };
         // Nothing to sync when the log ends with a marker that nothing unproven precedes.
-        let idle_offset = if unsynced.is_empty() && offset == unproven_from + SYNC_MARKER_BYTES {
+        let idle_offset = if !sealed_flushed && offset == unproven_from + SYNC_MARKER_BYTES {
             offset
         } else {
             0
@@ -509,7 +568,6 @@ impl Wal {
             write_offset: offset,
             synced_offset: unproven_from.min(offset),
             idle_offset,
-            unsynced,
             hard_state: replay.hard_state,
             first_index: replay.base_index + 1,
             last_index: replay.last_index(),
@@ -519,13 +577,10 @@ impl Wal {
             failed: None,
         };
         if wal.write_offset == HEADER_BYTES {
-            // Every segment opens with a hard state record: a new log's first one too, and one
-            // whose creation was interrupted before its first record was synced.
+            // Every segment opens with a hard state record; this one's was damaged.
             let hs = wal.hard_state;
             wal.put(Put::HardState(&hs))?;
         }
-        // What was recovered may never have been synced (a process killed before its sync
-        // leaves its writes in the page cache): make it durable before anyone relies on it.
         wal.flush_and_mark()?;
         let recovered = Recovered {
             hard_state: replay.hard_state,
@@ -622,10 +677,10 @@ impl Wal {
 
     /// Flushes what is not yet durable, then writes a sync marker after it.
     fn flush_and_mark(&mut self) -> io::Result<()> {
-        if self.unsynced.is_empty() && self.write_offset == self.idle_offset {
+        if self.write_offset == self.idle_offset {
             return Ok(());
         }
-        if let Err(e) = self.flush_unsynced() {
+        if let Err(e) = self.flush_current() {
             self.failed = Some(format!("sync failed: {e}"));
             return Err(e);
         }
@@ -641,10 +696,8 @@ impl Wal {
         Ok(())
     }
 
-    fn flush_unsynced(&mut self) -> io::Result<()> {
-        for (mut map, from, to) in std::mem::take(&mut self.unsynced) {
-            map.flush_range(from, to - from)?;
-        }
+    /// Makes the current segment's bytes written since the last flush durable.
+    fn flush_current(&mut self) -> io::Result<()> {
         if self.write_offset > self.synced_offset {
             self.map
                 .flush_range(self.synced_offset, self.write_offset - self.synced_offset)?;
@@ -686,9 +739,9 @@ impl Wal {
 
     /// Deletes the oldest segments the log no longer needs, never the current one: a segment
     /// goes when each of its entries either has an index `<= upto_index` or was erased by a
-    /// later reset, and the segments that remain rebuild the same log on their own. Segments
-    /// go oldest first, each removal made durable before the next, so a crash leaves a
-    /// contiguous run of segments.
+    /// later reset, and the segments that remain rebuild the same log on their own. The START
+    /// file is made to name the new first segment before any is removed, so a crash in between
+    /// leaves the log as it was or as it will be.
     ///
     /// A segment is kept, even if covered, when a later segment rewrote (log conflict) an index
     /// below where the first remaining segment would start, before any reset. While a reset is
@@ -729,23 +782,28 @@ impl Wal {
         else {
             return Ok(());
         };
-        for _ in 0..doomed {
-            let Some(seg) = self.sealed.front().copied() else {
-                break;
-            };
-            let path = self.dir.join(format::segment_name(seg.seq));
-            let removed = self
-                .disk
-                .remove(&path)
-                .and_then(|()| self.disk.sync_dir(&self.dir));
-            if let Err(e) = removed {
-                self.failed = Some(format!("compaction failed: {e}"));
-                return Err(e);
-            }
-            self.sealed.pop_front();
+        if doomed == 0 {
+            return Ok(());
         }
+        // START first: once it names the new first segment, the ones before it are leftovers
+        // whatever order they go in, and a crash between removals leaves a log that replays.
+        let start = format::encode_start(segs[doomed].seq);
+        let mut removed = write_small_file(self.disk.as_mut(), &self.dir, START_FILE, &start);
+        for seg in self.sealed.iter().take(doomed) {
+            if removed.is_err() {
+                break;
+            }
+            removed = self
+                .disk
+                .remove(&self.dir.join(format::segment_name(seg.seq)));
+        }
+        if let Err(e) = removed.and_then(|()| self.disk.sync_dir(&self.dir)) {
+            self.failed = Some(format!("compaction failed: {e}"));
+            return Err(e);
+        }
+        self.sealed.drain(..doomed);
         // With a reset among the remaining segments, the log's start is the latest reset's.
-        if doomed > 0 && last_reset.is_none_or(|r| r < doomed) {
+        if last_reset.is_none_or(|r| r < doomed) {
             self.first_index = segs[doomed].first_index;
         }
         Ok(())
@@ -779,71 +837,78 @@ impl Wal {
     }
 
     /// Seals the current segment and starts the next one, big enough for a `record_len` record
-    /// after its opening hard state record.
+    /// after its opening hard state record and before a sync marker.
+    ///
+    /// The sealed segment is flushed first, so only the last segment can ever have a torn
+    /// tail: a segment on disk proves every one before it whole.
     fn roll(&mut self, record_len: usize) -> io::Result<()> {
+        self.flush_current()?;
         let header = SegmentHeader {
             seq: self.current.seq + 1,
             first_index: self.last_index + 1,
             prev_term: self.last_term,
         };
-        let map = create_segment(
+        let (map, end) = create_segment(
             self.disk.as_mut(),
             &self.dir,
             self.segment_bytes,
             &header,
+            &self.hard_state,
             record_len,
         )?;
-        let old_map = std::mem::replace(&mut self.map, map);
-        if self.write_offset > self.synced_offset {
-            self.unsynced
-                .push((old_map, self.synced_offset, self.write_offset));
-        }
+        self.map = map;
         let old = std::mem::replace(
             &mut self.current,
             SegmentInfo::new(header.seq, header.first_index),
         );
         self.sealed.push_back(old);
-        self.write_offset = HEADER_BYTES;
-        self.synced_offset = HEADER_BYTES;
-        self.idle_offset = 0;
-        let hs = self.hard_state;
-        self.put(Put::HardState(&hs))
+        self.write_offset = end;
+        self.synced_offset = end;
+        self.idle_offset = end;
+        Ok(())
     }
 }
 
 /// Creates segment `header.seq` so that it appears whole or not at all: a temp file is
-/// preallocated, its header written and synced, then it is renamed into place and the
-/// directory synced. It is sized to `segment_bytes`, or more to fit its opening hard state
-/// record, a `record_len` record and a sync marker.
+/// preallocated, its header, opening hard state record `hs` and a sync marker written and
+/// synced, then it is renamed into place and the directory synced. The marker is true: the
+/// segments before this one were flushed by the caller. It is sized to `segment_bytes`, or
+/// more to fit those, a `record_len` record and another sync marker. Returns the map and where
+/// the next record goes.
 fn create_segment(
     disk: &mut dyn Disk,
     dir: &Path,
     segment_bytes: u64,
     header: &SegmentHeader,
+    hs: &HardState,
     record_len: usize,
-) -> io::Result<Box<dyn SegmentFile>> {
+) -> io::Result<(Box<dyn SegmentFile>, usize)> {
     let needed =
-        (HEADER_BYTES + HARD_STATE_RECORD_BYTES + SYNC_MARKER_BYTES) as u64 + record_len as u64;
+        (HEADER_BYTES + HARD_STATE_RECORD_BYTES + 2 * SYNC_MARKER_BYTES) as u64 + record_len as u64;
     let name = format::segment_name(header.seq);
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}{}", format::TMP_SUFFIX));
     let mut map = disk.create(&tmp, segment_bytes.max(needed))?;
-    map.bytes_mut()[..HEADER_BYTES].copy_from_slice(&header.encode());
-    map.flush_range(0, HEADER_BYTES)?;
+    let bytes = map.bytes_mut();
+    bytes[..HEADER_BYTES].copy_from_slice(&header.encode());
+    let mut end = HEADER_BYTES;
+    end += format::encode_hard_state(&mut bytes[end..], header.seq, hs);
+    end += format::encode_sync_marker(&mut bytes[end..], header.seq, end);
+    map.flush_range(0, end)?;
     disk.rename(&tmp, &path)?;
     disk.sync_dir(dir)?;
-    Ok(map)
+    Ok((map, end))
 }
 
-/// Writes the `LOST_SYNCED` file with `text`, durably, replacing any earlier one.
-fn write_note(disk: &mut dyn Disk, dir: &Path, text: &str) -> io::Result<()> {
-    let tmp = dir.join(LOST_SYNCED_TMP);
-    let bytes = format!("{text}\n").into_bytes();
+/// Writes file `name` in `dir` with `bytes` (not empty), durably, replacing any earlier one
+/// at once: through a temp file, synced, renamed into place, the directory synced.
+fn write_small_file(disk: &mut dyn Disk, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}{SMALL_TMP_SUFFIX}"));
     let mut map = disk.create(&tmp, bytes.len() as u64)?;
-    map.bytes_mut().copy_from_slice(&bytes);
+    map.bytes_mut().copy_from_slice(bytes);
     map.flush_range(0, bytes.len())?;
     drop(map);
-    disk.rename(&tmp, &dir.join(LOST_SYNCED_FILE))?;
+    disk.rename(&tmp, &dir.join(name))?;
     disk.sync_dir(dir)
 }
 

@@ -356,7 +356,7 @@ fn record_larger_than_a_segment_gets_a_segment_of_its_own() {
 
 #[test]
 fn conflict_truncation_replays_the_replacement() {
-    for segment_bytes in [1 << 20, 200] {
+    for segment_bytes in [1 << 20, 300] {
         let dir = TempDir::new("conflict");
         {
             let (mut wal, _) = open(&dir, segment_bytes);
@@ -880,22 +880,26 @@ fn failed_sync_refuses_further_appends_and_syncs() {
 }
 
 #[test]
-fn failed_flush_of_a_sealed_segment_also_refuses_writes() {
-    let dir = TempDir::new("failsealed");
+fn failed_flush_at_a_roll_fails_the_append_and_refuses_writes() {
+    let dir = TempDir::new("failroll");
     let fail = Arc::new(AtomicBool::new(false));
     let disk = FaultyDisk {
         inner: FsDisk::default(),
         fail: fail.clone(),
     };
     let (mut wal, _) = Wal::open_with(dir.opts(256), Box::new(disk)).unwrap();
-    // Several rolls between syncs: the sealed segments' tails are flushed by the next sync.
-    wal.append(None, &entries(1, 20, 1)).unwrap();
-    assert!(!wal.unsynced.is_empty());
+    wal.append(None, &entries(1, 2, 1)).unwrap();
+    // A roll flushes the segment it seals first: that flush fails.
     fail.store(true, Ordering::Relaxed);
-    assert!(wal.sync().is_err());
+    let err = wal.append(None, &entries(3, 20, 1)).unwrap_err();
+    assert!(err.to_string().contains("injected EIO"), "{err}");
     fail.store(false, Ordering::Relaxed);
     assert!(wal.sync().is_err());
     assert!(wal.append(None, &entries(21, 21, 1)).is_err());
+    drop(wal);
+    let (_, rec) = open(&dir, 256);
+    assert!(rec.entries.len() >= 2);
+    assert_eq!(rec.entries[..2], entries(1, 2, 1)[..]);
 }
 
 /// A random history of appends (with hard states, log conflicts and the occasional oversized
