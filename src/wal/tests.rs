@@ -10,15 +10,30 @@ use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A unique directory under the system temp dir, removed on drop.
+/// A unique directory, removed on drop: in memory (`/dev/shm`) where there is one, since these
+/// tests damage files rather than lose power and a disk's sync latency would only slow them.
 struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        TempDir::under(&base, tag)
+    }
+
+    /// Under the system temp dir, on whatever disk holds it.
+    fn on_disk(tag: &str) -> TempDir {
+        TempDir::under(&std::env::temp_dir(), tag)
+    }
+
+    fn under(base: &Path, tag: &str) -> TempDir {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("raftis-wal-{tag}-{}-{n}", std::process::id()));
+        let path = base.join(format!("raftis-wal-{tag}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         TempDir(path)
     }
@@ -1095,7 +1110,7 @@ fn random_damage_case(seed: u64) {
 #[test]
 fn append_and_sync_of_a_4kib_batch_timing() {
     const ROUNDS: u64 = 100;
-    let dir = TempDir::new("timing");
+    let dir = TempDir::on_disk("timing");
     let (mut wal, _) = open(&dir, DEFAULT_SEGMENT_BYTES);
     // 16 records of 256 bytes each: a 4 KiB batch.
     let payload = vec![0x5a; 256 - format::RECORD_OVERHEAD];
@@ -1112,7 +1127,7 @@ fn append_and_sync_of_a_4kib_batch_timing() {
     times.sort();
     eprintln!(
         "wal append+sync of a 4 KiB batch in {}: min {:?} median {:?} p90 {:?} max {:?}",
-        std::env::temp_dir().display(),
+        dir.0.display(),
         times[0],
         times[times.len() / 2],
         times[times.len() * 9 / 10],
