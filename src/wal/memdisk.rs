@@ -18,7 +18,9 @@
 //!   (`kill -9`): the cache survives whole.
 //! - A failed sync (`fail_next_sync`) makes nothing durable, and the bytes it was asked to
 //!   flush are dropped from the cache's write-back, as Linux does after an fsync error: a later
-//!   flush of them reports success without writing them, and a crash loses them.
+//!   flush of them reports success without writing them, and a crash loses them. (On Linux,
+//!   writing those pages again would make them dirty again; a map's writes are invisible here,
+//!   so the model keeps them dropped until the crash, which only errs on the harsh side.)
 //! - A created file takes its full length from the capacity (`set_capacity`) at once, as the
 //!   WAL's preallocation does on a real disk; a creation that does not fit fails with ENOSPC.
 //!   Writes into a mapped file never fail.
@@ -27,6 +29,10 @@
 //! - `cut_power_after(n)` lets `n` more changes (creation, rename, removal, flush, directory
 //!   sync) happen and then fails every operation until `crash()`: a crash in the middle of
 //!   whatever the WAL was doing, recovery included.
+//!
+//! Use: `let disk = MemDisk::new(seed); Wal::open_with(opts, Box::new(disk.clone()))`, one
+//! `MemDisk` per simulated machine (a crash is the whole machine's); to crash, drop the `Wal`,
+//! call `disk.crash()`, and open again with a fresh clone.
 //!
 //! What it does not model: sizes changing after creation, directories as objects (any path is
 //! a file in its parent's listing), or several processes.

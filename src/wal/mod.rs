@@ -526,12 +526,13 @@ impl Wal {
         for k in kept.iter_mut() {
             if let Some(mut map) = k.map.take() {
                 if k.end > k.unproven_from {
+                    rewrite(map.as_mut(), k.unproven_from, k.end);
                     map.flush_range(k.unproven_from, k.end - k.unproven_from)?;
                     sealed_flushed = true;
                 }
             }
         }
-        let (current, map, offset, unproven_from) = match tail {
+        let (current, mut map, offset, unproven_from) = match tail {
             Some(Kept {
                 info,
                 map: Some(map),
@@ -556,6 +557,7 @@ impl Wal {
         let idle_offset = if !sealed_flushed && offset == unproven_from + SYNC_MARKER_BYTES {
             offset
         } else {
+            rewrite(map.as_mut(), unproven_from, offset);
             0
         };
         let mut wal = Wal {
@@ -1105,6 +1107,19 @@ fn last_nonzero(bytes: &[u8], from: usize) -> Option<usize> {
         .iter()
         .rposition(|&b| b != 0)
         .map(|p| from + start + p)
+}
+
+/// Writes `map[from..to]` over itself, so that its pages are dirty and the next flush writes
+/// them. Bytes recovery read may be pages that a failed sync left clean in the page cache but
+/// never wrote (Linux marks them clean after the error): flushing them alone would do nothing.
+fn rewrite(map: &mut dyn SegmentFile, from: usize, to: usize) {
+    if from >= to {
+        return;
+    }
+    let mut copy = map.bytes()[from..to].to_vec();
+    // Keeps the compiler from proving the copy back a no-op.
+    std::hint::black_box(&mut copy);
+    map.bytes_mut()[from..to].copy_from_slice(&copy);
 }
 
 /// Zeroes `map[from..]` (only the span that holds nonzero bytes) and makes that durable.
