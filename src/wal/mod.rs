@@ -668,8 +668,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Makes everything appended so far durable: one msync of the current segment's new
-    /// bytes (plus one per segment rolled away from since the last sync).
+    /// Makes everything appended (and reset) so far durable: one msync of the current
+    /// segment's new bytes (a roll already flushed the segment it sealed), then a sync marker
+    /// is written after them, to be flushed by the next sync. Does nothing when nothing was
+    /// written since the last sync.
     ///
     /// A failure leaves the `Wal` refusing all further writes.
     pub fn sync(&mut self) -> io::Result<()> {

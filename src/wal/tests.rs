@@ -1,6 +1,7 @@
 //! Tests of the WAL in the format's terms: each names the damage it does to the files and
-//! checks what recovery keeps. Damage is done to real files in a temp dir; a wrapper disk
-//! injects flush failures.
+//! checks what recovery keeps and whether it reports synced records lost. Damage is done to
+//! real files in a temp dir; a wrapper disk injects flush failures; a few cases that need a
+//! power cut at an exact point run on `MemDisk` (the seeded histories are in `sim_tests`).
 
 use super::disk::{Disk, FsDisk, SegmentFile};
 use super::format::{self, Decoded, Record, SegmentHeader, HEADER_BYTES};
