@@ -11,6 +11,9 @@
 //!   the last synced state, `lost_synced` must say so.
 //!
 //! `lost_synced` must never be reported without a flipped bit.
+//!
+//! A failure names its seed and the trace of operations that led to it; `run(seed, flips)`
+//! replays it exactly.
 
 use super::*;
 use crate::raft::EntryKind;
@@ -531,12 +534,5 @@ fn crashes_keep_everything_synced_and_return_a_prefix_of_what_was_written() {
 fn flipped_bits_lose_synced_records_only_with_a_lost_synced_verdict() {
     for seed in 10_000..11_500 {
         run(seed, true);
-    }
-}
-
-#[test]
-fn debug_one_seed() {
-    if let Ok(seed) = std::env::var("SIM_SEED") {
-        run(seed.parse().unwrap(), std::env::var("SIM_FLIPS").is_ok());
     }
 }
