@@ -2,8 +2,8 @@
 //! and removing segment files, and syncing and locking their directory.
 //!
 //! Everything the WAL does to a disk goes through the `Disk` and `SegmentFile` traits, so a
-//! simulation can put an in-memory disk that loses unsynced bytes or fails a flush in place of
-//! `FsDisk`. The traits know nothing of the segment format.
+//! simulation can put an in-memory disk that loses unsynced bytes or fails a flush
+//! (`memdisk::MemDisk`) in place of `FsDisk`. The traits know nothing of the segment format.
 //!
 //! Invariants of `FsDisk`:
 //! - A created file has all its blocks allocated up front (`posix_fallocate`), so a write into
@@ -19,14 +19,14 @@ use std::path::Path;
 use memmap2::{MmapMut, MmapOptions};
 
 /// A segment file mapped into memory, read-write.
-pub(super) trait SegmentFile: Send {
+pub trait SegmentFile: Send {
     fn bytes(&self) -> &[u8];
     fn bytes_mut(&mut self) -> &mut [u8];
     /// Makes `bytes()[offset..offset + len]` durable before returning.
     fn flush_range(&mut self, offset: usize, len: usize) -> io::Result<()>;
 }
 
-pub(super) trait Disk: Send {
+pub trait Disk: Send {
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()>;
     /// Takes exclusive ownership of `dir` until this disk is dropped.
     fn lock_dir(&mut self, dir: &Path) -> io::Result<()>;
@@ -44,7 +44,7 @@ pub(super) trait Disk: Send {
 
 /// The real file system.
 #[derive(Default)]
-pub(super) struct FsDisk {
+pub struct FsDisk {
     lock: Option<File>,
 }
 

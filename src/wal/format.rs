@@ -7,8 +7,10 @@
 //!   magic [8] "RAFTISWL" | version u32 | header crc32 u32 | seq u64 | first_index u64 | prev_term u64
 //! record (RECORD_OVERHEAD = 25 bytes + payload):
 //!   len u32 | crc32 u32 | kind u8 | term u64 | index u64 | payload
-//! kinds: 1 entry Normal, 2 entry ConfChange, 3 hard state
-//!   (a hard state record has its term in `term`, index 0, payload term u64 | vote u64 | commit u64)
+//! kinds: 1 entry Normal, 2 entry ConfChange, 3 hard state, 4 reset, 5 sync marker
+//!   hard state: its term in `term`, index 0, payload term u64 | vote u64 | commit u64
+//!   reset: the log's new previous entry in `term` and `index`, payload a hard state as above
+//!   sync marker: term 0, index = the record's own offset in its segment, no payload
 //! ```
 //!
 //! Invariants:
@@ -21,7 +23,16 @@
 //! - The header crc covers every header byte except the crc field itself.
 //! - `first_index` and `prev_term` are the log's next index and the term of its last entry when
 //!   the segment was created. Records in the segment may still rewrite lower indexes (a log
-//!   conflict), never indexes at or below the log's first segment's `first_index - 1`.
+//!   conflict), never indexes at or below the log's base (the first segment's
+//!   `first_index - 1`, or the index of the latest reset record).
+//! - A sync marker at offset `p` is written only after every byte before `p` in its segment,
+//!   and every byte of the segments before it, was durable. Finding one on disk proves that.
+//!   Its index field repeats `p`, so it validates only where it was written.
+//!
+//! ```text
+//! START file (START_BYTES = 20): magic [8] "RAFTISST" | seq u64 | crc32 u32 of the 16 bytes before
+//! ```
+//! It names the log's first segment once compaction has run; older segments are leftovers.
 //!
 //! This module only encodes and decodes bytes in memory; it does no I/O and keeps no state.
 
@@ -45,6 +56,15 @@ pub(super) const MAX_PAYLOAD_BYTES: usize = u32::MAX as usize - BODY_MIN_BYTES;
 const KIND_NORMAL: u8 = 1;
 const KIND_CONF_CHANGE: u8 = 2;
 const KIND_HARD_STATE: u8 = 3;
+const KIND_RESET: u8 = 4;
+const KIND_SYNC_MARKER: u8 = 5;
+/// A reset record carries a hard state payload, like a hard state record.
+pub(super) const RESET_RECORD_BYTES: usize = HARD_STATE_RECORD_BYTES;
+/// A sync marker has no payload.
+pub(super) const SYNC_MARKER_BYTES: usize = RECORD_OVERHEAD;
+
+const START_MAGIC: [u8; 8] = *b"RAFTISST";
+pub(super) const START_BYTES: usize = 20;
 
 const SEGMENT_PREFIX: &str = "wal-";
 const SEGMENT_SUFFIX: &str = ".log";
@@ -70,6 +90,24 @@ pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
 pub(super) fn is_tmp_name(name: &str) -> bool {
     name.strip_suffix(TMP_SUFFIX)
         .is_some_and(|n| parse_segment_name(n).is_some())
+}
+
+/// The START file naming segment `seq` as the log's first.
+pub(super) fn encode_start(seq: u64) -> [u8; START_BYTES] {
+    let mut b = [0u8; START_BYTES];
+    b[0..8].copy_from_slice(&START_MAGIC);
+    b[8..16].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc32fast::hash(&b[0..16]);
+    b[16..20].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The first segment a START file names, or `None` when the bytes are not a valid one.
+pub(super) fn decode_start(b: &[u8]) -> Option<u64> {
+    let valid = b.len() == START_BYTES
+        && b[0..8] == START_MAGIC
+        && crc32fast::hash(&b[0..16]) == u32_at(b, 16);
+    valid.then(|| u64_at(b, 8))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,13 +191,50 @@ pub(super) fn encode_entry(buf: &mut [u8], seq: u64, e: &Entry) -> usize {
     encode(buf, seq, kind, e.term, e.index, &e.data)
 }
 
-/// Writes the record of `hs` at the start of `buf` (at least `HARD_STATE_RECORD_BYTES` long).
-pub(super) fn encode_hard_state(buf: &mut [u8], seq: u64, hs: &HardState) -> usize {
+fn hard_state_payload(hs: &HardState) -> [u8; HARD_STATE_PAYLOAD_BYTES] {
     let mut payload = [0u8; HARD_STATE_PAYLOAD_BYTES];
     payload[0..8].copy_from_slice(&hs.term.to_le_bytes());
     payload[8..16].copy_from_slice(&hs.vote.to_le_bytes());
     payload[16..24].copy_from_slice(&hs.commit.to_le_bytes());
-    encode(buf, seq, KIND_HARD_STATE, hs.term, 0, &payload)
+    payload
+}
+
+fn decode_hard_state_payload(payload: &[u8]) -> Option<HardState> {
+    (payload.len() == HARD_STATE_PAYLOAD_BYTES).then(|| HardState {
+        term: u64_at(payload, 0),
+        vote: u64_at(payload, 8),
+        commit: u64_at(payload, 16),
+    })
+}
+
+/// Writes the record of `hs` at the start of `buf` (at least `HARD_STATE_RECORD_BYTES` long).
+pub(super) fn encode_hard_state(buf: &mut [u8], seq: u64, hs: &HardState) -> usize {
+    encode(
+        buf,
+        seq,
+        KIND_HARD_STATE,
+        hs.term,
+        0,
+        &hard_state_payload(hs),
+    )
+}
+
+/// Writes a reset record at the start of `buf` (at least `RESET_RECORD_BYTES` long): the log is
+/// empty and continues after entry `index` of `term`; `hs` is the hard state from then on.
+pub(super) fn encode_reset(
+    buf: &mut [u8],
+    seq: u64,
+    index: u64,
+    term: u64,
+    hs: &HardState,
+) -> usize {
+    encode(buf, seq, KIND_RESET, term, index, &hard_state_payload(hs))
+}
+
+/// Writes a sync marker at the start of `buf` (at least `SYNC_MARKER_BYTES` long), which sits
+/// at `offset` in its segment.
+pub(super) fn encode_sync_marker(buf: &mut [u8], seq: u64, offset: usize) -> usize {
+    encode(buf, seq, KIND_SYNC_MARKER, 0, offset as u64, &[])
 }
 
 fn encode(buf: &mut [u8], seq: u64, kind: u8, term: u64, index: u64, payload: &[u8]) -> usize {
@@ -186,6 +261,14 @@ pub(super) enum Record<'a> {
         data: &'a [u8],
     },
     HardState(HardState),
+    /// The log is empty from here on and continues after entry `index` of `term`.
+    Reset {
+        index: u64,
+        term: u64,
+        hard_state: HardState,
+    },
+    /// Everything before this record, in this segment and the ones before it, was durable.
+    SyncMarker,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -235,19 +318,24 @@ pub(super) fn decode(buf: &[u8], offset: usize, seq: u64) -> Decoded<'_> {
             index,
             data: payload,
         },
-        KIND_HARD_STATE => {
-            if payload.len() != HARD_STATE_PAYLOAD_BYTES || index != 0 {
-                return Decoded::Bad("malformed hard state record".to_string());
+        KIND_HARD_STATE => match decode_hard_state_payload(payload) {
+            Some(hs) if index == 0 && hs.term == term => Record::HardState(hs),
+            _ => return Decoded::Bad("malformed hard state record".to_string()),
+        },
+        KIND_RESET => match decode_hard_state_payload(payload) {
+            // The index after the reset must exist.
+            Some(hard_state) if index < u64::MAX => Record::Reset {
+                index,
+                term,
+                hard_state,
+            },
+            _ => return Decoded::Bad("malformed reset record".to_string()),
+        },
+        KIND_SYNC_MARKER => {
+            if !payload.is_empty() || term != 0 || index != offset as u64 {
+                return Decoded::Bad("malformed or misplaced sync marker".to_string());
             }
-            let hs = HardState {
-                term: u64_at(payload, 0),
-                vote: u64_at(payload, 8),
-                commit: u64_at(payload, 16),
-            };
-            if hs.term != term {
-                return Decoded::Bad("malformed hard state record".to_string());
-            }
-            Record::HardState(hs)
+            Record::SyncMarker
         }
         other => return Decoded::Bad(format!("unknown record kind {other}")),
     };
@@ -255,6 +343,40 @@ pub(super) fn decode(buf: &[u8], offset: usize, seq: u64) -> Decoded<'_> {
         record,
         len: FRAME_BYTES + len,
     }
+}
+
+/// The offset of the first valid sync marker of segment `seq` at or after `from`, found by
+/// trying every position (the record chain may be broken before it). Runs only on damage.
+pub(super) fn find_sync_marker(buf: &[u8], seq: u64, from: usize) -> Option<usize> {
+    const CHUNK: usize = 4096;
+    // A marker starts with its length's low byte, which is nonzero.
+    let len_byte = BODY_MIN_BYTES as u8;
+    let mut chunk_start = from;
+    while chunk_start < buf.len() {
+        let chunk_end = buf.len().min(chunk_start + CHUNK);
+        let chunk = &buf[chunk_start..chunk_end];
+        if chunk.iter().fold(0u8, |a, &b| a | b) != 0 {
+            for (i, _) in chunk.iter().enumerate().filter(|&(_, &b)| b == len_byte) {
+                let at = chunk_start + i;
+                let plausible = buf.len() - at >= SYNC_MARKER_BYTES
+                    && u32_at(buf, at) == BODY_MIN_BYTES as u32
+                    && buf[at + FRAME_BYTES] == KIND_SYNC_MARKER;
+                if plausible
+                    && matches!(
+                        decode(buf, at, seq),
+                        Decoded::Record {
+                            record: Record::SyncMarker,
+                            ..
+                        }
+                    )
+                {
+                    return Some(at);
+                }
+            }
+        }
+        chunk_start = chunk_end;
+    }
+    None
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -371,6 +493,78 @@ mod tests {
                 Decoded::Record { .. } => panic!("bit {bit} flip accepted"),
             }
         }
+    }
+
+    #[test]
+    fn start_file_round_trips_and_detects_damage() {
+        let b = encode_start(0x1234_5678);
+        assert_eq!(decode_start(&b), Some(0x1234_5678));
+        for i in 0..START_BYTES {
+            let mut d = b;
+            d[i] ^= 4;
+            assert_eq!(decode_start(&d), None, "flip in byte {i}");
+        }
+        assert_eq!(decode_start(&b[..START_BYTES - 1]), None);
+    }
+
+    #[test]
+    fn reset_and_sync_marker_records_round_trip() {
+        let mut buf = vec![0u8; 256];
+        let hs = HardState {
+            term: 7,
+            vote: 3,
+            commit: 40,
+        };
+        let n = encode_reset(&mut buf, 9, 40, 6, &hs);
+        assert_eq!(n, RESET_RECORD_BYTES);
+        let m = encode_sync_marker(&mut buf[n..], 9, n);
+        assert_eq!(m, SYNC_MARKER_BYTES);
+        assert_eq!(
+            decode(&buf, 0, 9),
+            Decoded::Record {
+                record: Record::Reset {
+                    index: 40,
+                    term: 6,
+                    hard_state: hs
+                },
+                len: n
+            }
+        );
+        assert_eq!(
+            decode(&buf, n, 9),
+            Decoded::Record {
+                record: Record::SyncMarker,
+                len: m
+            }
+        );
+        assert_eq!(find_sync_marker(&buf, 9, 0), Some(n));
+        assert_eq!(find_sync_marker(&buf, 9, n + 1), None);
+        // Bound to its segment.
+        assert_eq!(find_sync_marker(&buf, 8, 0), None);
+    }
+
+    #[test]
+    fn a_sync_marker_validates_only_where_it_was_written() {
+        let mut buf = vec![0u8; 128];
+        encode_sync_marker(&mut buf[10..], 1, 10);
+        assert!(matches!(decode(&buf, 10, 1), Decoded::Record { .. }));
+        let mut moved = vec![0u8; 128];
+        moved[30..30 + SYNC_MARKER_BYTES].copy_from_slice(&buf[10..10 + SYNC_MARKER_BYTES]);
+        assert!(matches!(decode(&moved, 30, 1), Decoded::Bad(s) if s.contains("sync marker")));
+        assert_eq!(find_sync_marker(&moved, 1, 0), None);
+    }
+
+    #[test]
+    fn find_sync_marker_skips_garbage_and_zero_pages() {
+        let mut buf = vec![0u8; 3 * 4096 + 100];
+        // Garbage full of the marker's first byte, then zero pages, then the marker.
+        for (i, b) in buf[..4096].iter_mut().enumerate() {
+            *b = if i % 3 == 0 { 17 } else { (i * 7) as u8 };
+        }
+        let at = 2 * 4096 + 4090;
+        encode_sync_marker(&mut buf[at..], 5, at);
+        assert_eq!(find_sync_marker(&buf, 5, 0), Some(at));
+        assert_eq!(find_sync_marker(&buf, 5, at + 1), None);
     }
 
     #[test]

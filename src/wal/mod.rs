@@ -1,32 +1,65 @@
 //! The write-ahead log: where a node makes its Raft log and hard state durable.
 //!
 //! A directory of segment files `wal-<seq>.log`, each preallocated to `segment_bytes` and
-//! mapped read-write. `append` copies records into the map of the current segment; `sync`
-//! flushes everything appended since the last sync at once (group commit). The record layout
-//! is in `format`; all file-system access goes through the `disk` seam.
+//! mapped read-write. `append` and `reset` copy records into the map of the current segment;
+//! `sync` flushes everything written since the last sync at once (group commit). The record
+//! layout is in `format`; all file-system access goes through the `Disk` seam (`FsDisk` for
+//! real files, `MemDisk` for tests and simulations).
 //!
 //! Invariants:
 //! - The records of all segments, read in order, replay to the log: an entry with index `i`
 //!   drops every entry `>= i` and takes its place (a Raft log conflict), the last hard state
-//!   record wins. Entries stay contiguous; an index gap is corruption.
+//!   record wins, and a reset record empties the log, which continues after the entry it names
+//!   (a snapshot installed). Entries stay contiguous; an index gap is corruption.
 //! - A record never spans segments. Every segment starts with a hard state record holding the
 //!   hard state of the moment it was created, so older segments can be deleted whole.
 //! - Each segment header records the log's next index and last term at its creation; recovery
-//!   checks that the segments before it replay to exactly that point. A segment written back
-//!   before the tail of the previous one cannot then splice onto an older log.
+//!   checks that the segments before it replay to exactly that point.
+//! - A segment is created whole (header, opening hard state record, sync marker, all synced
+//!   before it is renamed into place), and only after the segment before it was flushed. So
+//!   only the last segment can have a torn tail, and damage anywhere else is to durable bytes.
+//! - Every successful `sync` ends by writing (not flushing) a sync marker after what it made
+//!   durable; every record is placed so that a marker still fits after it in its segment. A
+//!   marker found on disk proves that every byte before it, in its segment and the earlier
+//!   ones, was durable: it was written only once they were.
+//! - Once compaction has run, the `START` file names the first segment; older ones are
+//!   leftovers of an interrupted compaction, removed at recovery.
 //! - Recovery keeps the longest valid prefix of records, zeroes whatever follows it in its
-//!   segment and removes later segments, so later appends never sit next to old bytes.
-//! - After a failed write or sync the `Wal` refuses every further append, sync and compaction:
-//!   what reached the disk is unknown, and retrying a failed fsync can report success for data
-//!   the kernel already dropped. Reopening (recovery) is the way back.
+//!   segment and removes later segments (newest first, each removal made durable), so later
+//!   appends never sit next to old bytes. Before returning it flushes what it keeps that no
+//!   marker proves durable, so everything it returns is durable.
+//! - After a failed write or sync the `Wal` refuses every further append, reset, sync and
+//!   compaction: what reached the disk is unknown, and retrying a failed fsync can report
+//!   success for data the kernel already dropped. Reopening (recovery) is the way back.
+//!
+//! Damage and what was synced. Recovery reports the first damage it finds (`Damage`) and
+//! whether records that had been durable, and so may have been acknowledged, were lost with it
+//! (`lost_synced`). Valid records after a bad one do not prove that: pages of a mapped file
+//! reach the disk in no particular order, so a crash can leave a later unsynced page written
+//! and an earlier one not. The proof is a sync marker after the damage (in the same segment
+//! or a later one). A missing segment (a gap in the sequence numbers, or the one `START`
+//! names) is always a loss: segment files are created and removed in an order that never
+//! leaves one, so something destroyed a durable file. A verdict of lost synced records is
+//! itself made durable (a `LOST_SYNCED` file in the directory) before anything is cut, and
+//! every later recovery reports it until `clear_lost_synced`: the evidence is gone after the
+//! cut, the consequence is not.
+//! Damage that erases durable records together with every marker after them (the last synced
+//! batch and its marker, at the very end of the log) looks exactly like a tail that never
+//! reached the disk and is reported as such; so does a removed last segment, and a removed
+//! first segment of a log never compacted.
 //!
 //! What it does not do: it keeps no entries in memory (the Raft core does), serves no reads
-//! after recovery, and decides nothing about which entries are committed. It does not install
-//! a snapshot (moving the log's start past its end); `compact` only drops whole old segments.
+//! after recovery, and decides nothing about which entries are committed or what a node with
+//! lost synced records may do. It does not store snapshots: `reset` only records that the log
+//! now continues after one, which the caller made durable first. `compact` only drops whole
+//! old segments.
 
 mod disk;
 mod format;
+mod memdisk;
 
+#[cfg(test)]
+mod sim_tests;
 #[cfg(test)]
 mod tests;
 
@@ -38,12 +71,24 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::raft::{Entry, HardState};
-use disk::{Disk, FsDisk, SegmentFile};
-use format::{Decoded, Record, SegmentHeader, HARD_STATE_RECORD_BYTES, HEADER_BYTES};
+pub use disk::{Disk, FsDisk, SegmentFile};
+use format::{
+    Decoded, Record, SegmentHeader, HARD_STATE_RECORD_BYTES, HEADER_BYTES, RESET_RECORD_BYTES,
+    SYNC_MARKER_BYTES,
+};
+pub use memdisk::{MemDisk, MEM_PAGE_BYTES_MIN};
 
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
-/// Smaller segments would hold little beyond their header and opening hard state record.
-pub const MIN_SEGMENT_BYTES: u64 = 128;
+/// Smaller segments would hold little beyond their header, opening hard state record and
+/// sync markers.
+pub const MIN_SEGMENT_BYTES: u64 = 256;
+
+/// The file that records a verdict of lost synced records until `clear_lost_synced`.
+const LOST_SYNCED_FILE: &str = "LOST_SYNCED";
+/// The file naming the log's first segment, written by compaction before it removes any.
+const START_FILE: &str = "START";
+/// What a small file is written as before it is renamed into place.
+const SMALL_TMP_SUFFIX: &str = ".tmp";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalOptions {
@@ -70,20 +115,81 @@ pub struct Recovered {
     pub entries: Vec<Entry>,
     /// Index of `entries[0]`, or `last_index + 1` when empty (1 for a new log).
     pub first_index: u64,
+    /// The term of entry `first_index - 1` (compacted, or the last of the snapshot the log
+    /// continues after a reset); 0 for a log that starts at 1.
+    pub prev_term: u64,
+    /// Log records replayed: entries, hard states and resets (sync markers are not counted).
     pub records_replayed: u64,
-    /// Where the tail was cut and why, if it was.
+    /// Where the tail was cut, why, and what was removed, if it was: a line for the log.
     pub cut: Option<String>,
+    /// What this recovery found wrong, if anything.
+    pub damage: Option<Damage>,
+    /// Set while records that had been synced are known lost, found by this recovery or an
+    /// earlier one, until `Wal::clear_lost_synced`: one line per finding. A node in this state
+    /// may have acknowledged records it no longer has.
+    pub lost_synced: Option<String>,
 }
 
-/// What the `Wal` remembers of a segment.
+/// The first thing recovery found wrong. Recovery kept everything before it and cut the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    pub kind: DamageKind,
+    /// The segment the damage is in (for `MissingSegment`, the first missing one).
+    pub segment: u64,
+    /// Offset in that segment of the first byte not kept; 0 when the whole segment is gone.
+    pub offset: u64,
+    /// Whether records that had been synced were lost (see the module header for how this is
+    /// known). False means the damage is a tail that never reached the disk whole.
+    pub lost_synced: bool,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DamageKind {
+    /// A record whose length or CRC is wrong: a torn write, a flipped bit, garbage.
+    BadRecord,
+    /// A record with a valid CRC that breaks the log's rules (an index gap, an entry at or
+    /// below the log's base). No crash produces one.
+    InvalidRecord,
+    /// Nonzero bytes after the end of a segment's data: a torn write whose start is missing.
+    TrailingBytes,
+    /// A segment header that is unreadable or names another sequence number.
+    BadHeader,
+    /// A segment whose header does not continue the log that the segments before it replay
+    /// to: the end of the segment before it was lost.
+    BrokenChain,
+    /// A sequence number missing between two segments.
+    MissingSegment,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "segment {} offset {}: {} ({}synced records lost)",
+            format::segment_name(self.segment),
+            self.offset,
+            self.detail,
+            if self.lost_synced { "" } else { "no " }
+        )
+    }
+}
+
+/// What the `Wal` remembers of a segment, for compaction.
 #[derive(Clone, Copy, Debug)]
 struct SegmentInfo {
     seq: u64,
     /// From the header: the log's next index when the segment was created.
     first_index: u64,
-    /// Lowest and highest index of the entry records in the segment (MAX and 0 when none).
-    min_index: u64,
-    max_index: u64,
+    /// Lowest index of the entry records before the segment's first reset record (MAX when
+    /// none): these replay against the log the earlier segments built.
+    min_index_before_reset: u64,
+    /// Highest index of the entry records after the segment's last reset record (0 when
+    /// none): the entries of the segment that are still part of the log if no later reset
+    /// erased them.
+    max_index_after_reset: u64,
+    has_reset: bool,
 }
 
 impl SegmentInfo {
@@ -91,14 +197,22 @@ impl SegmentInfo {
         SegmentInfo {
             seq,
             first_index,
-            min_index: u64::MAX,
-            max_index: 0,
+            min_index_before_reset: u64::MAX,
+            max_index_after_reset: 0,
+            has_reset: false,
         }
     }
 
     fn note_entry(&mut self, index: u64) {
-        self.min_index = self.min_index.min(index);
-        self.max_index = self.max_index.max(index);
+        if !self.has_reset {
+            self.min_index_before_reset = self.min_index_before_reset.min(index);
+        }
+        self.max_index_after_reset = self.max_index_after_reset.max(index);
+    }
+
+    fn note_reset(&mut self) {
+        self.has_reset = true;
+        self.max_index_after_reset = 0;
     }
 }
 
@@ -107,6 +221,11 @@ impl SegmentInfo {
 enum Put<'a> {
     Entry(&'a Entry),
     HardState(&'a HardState),
+    Reset {
+        index: u64,
+        term: u64,
+        hs: &'a HardState,
+    },
 }
 
 impl Put<'_> {
@@ -114,6 +233,7 @@ impl Put<'_> {
         match self {
             Put::Entry(e) => format::entry_record_len(e),
             Put::HardState(_) => HARD_STATE_RECORD_BYTES,
+            Put::Reset { .. } => RESET_RECORD_BYTES,
         }
     }
 }
@@ -132,14 +252,21 @@ pub struct Wal {
     write_offset: usize,
     /// `map[..synced_offset]` is durable.
     synced_offset: usize,
-    /// Sealed segments whose last appends are not yet durable: (map, from, to).
-    unsynced: Vec<(Box<dyn SegmentFile>, usize, usize)>,
+    /// `write_offset` right after the sync marker the last sync wrote: while they are equal
+    /// there is nothing to sync.
+    idle_offset: usize,
     hard_state: HardState,
     /// The lowest index an entry may be written at: one past the log's base (the index before
-    /// the first segment's first entry, gone to compaction or never written).
+    /// the first segment's first entry, gone to compaction or never written, or the index the
+    /// latest reset named).
     first_index: u64,
     last_index: u64,
     last_term: u64,
+    /// A reset was written since the last sync. Compaction must not rely on it yet: if it is
+    /// lost, the segments before it are the log.
+    reset_unsynced: bool,
+    /// The `LOST_SYNCED` file exists.
+    lost_synced_noted: bool,
     /// Why the `Wal` refuses writes, once a write or sync failed.
     failed: Option<String>,
 }
@@ -160,13 +287,39 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// A segment recovery keeps.
+struct Kept {
+    info: SegmentInfo,
+    /// Its map, while some of it is not yet proven durable.
+    map: Option<Box<dyn SegmentFile>>,
+    /// Where its valid records end.
+    end: usize,
+    /// Where its bytes not proven durable start: its last sync marker (what precedes one is
+    /// durable), or its first record.
+    unproven_from: usize,
+}
+
+/// The damage recovery found, before it is judged.
+struct Found {
+    kind: DamageKind,
+    segment: u64,
+    offset: usize,
+    detail: String,
+    /// Position in the segment list of the first segment to remove.
+    first_removed: usize,
+    /// The damage is inside the last kept segment, at `offset`; else whole segments are bad.
+    in_kept: bool,
+}
+
 impl Wal {
     /// Opens the WAL in `opts.dir` (created if missing), recovering what it holds.
     pub fn open(opts: WalOptions) -> io::Result<(Wal, Recovered)> {
         Wal::open_with(opts, Box::<FsDisk>::default())
     }
 
-    fn open_with(opts: WalOptions, mut disk: Box<dyn Disk>) -> io::Result<(Wal, Recovered)> {
+    /// Opens the WAL in `opts.dir` on `disk`, recovering what it holds. Everything the
+    /// returned `Recovered` holds is durable.
+    pub fn open_with(opts: WalOptions, mut disk: Box<dyn Disk>) -> io::Result<(Wal, Recovered)> {
         if opts.segment_bytes < MIN_SEGMENT_BYTES || usize::try_from(opts.segment_bytes).is_err() {
             return Err(invalid(format!(
                 "segment_bytes {} is out of range (at least {MIN_SEGMENT_BYTES})",
@@ -178,111 +331,268 @@ impl Wal {
         disk.lock_dir(&dir)?;
         let mut dir_changed = false;
         let mut seqs = Vec::new();
+        let mut noted = false;
+        let mut has_start = false;
         for name in disk.list_dir(&dir)? {
-            if format::is_tmp_name(&name) {
+            let small_tmp = [LOST_SYNCED_FILE, START_FILE]
+                .iter()
+                .any(|f| name.strip_suffix(SMALL_TMP_SUFFIX) == Some(f));
+            if format::is_tmp_name(&name) || small_tmp {
                 disk.remove(&dir.join(&name))?;
                 dir_changed = true;
+            } else if name == LOST_SYNCED_FILE {
+                noted = true;
+            } else if name == START_FILE {
+                has_start = true;
             } else if let Some(seq) = format::parse_segment_name(&name) {
                 seqs.push(seq);
             }
         }
         seqs.sort_unstable();
-
-        let mut replay = Replay::default();
-        let mut kept: Vec<SegmentInfo> = Vec::new();
-        // The map of the last kept segment and where its data ends.
-        let mut tail: Option<(Box<dyn SegmentFile>, usize)> = None;
-        // Why recovery stopped early, and the position in `seqs` of the first segment removed.
-        let mut stop: Option<(String, usize)> = None;
-        let mut zeroed = 0usize;
-        for (i, &seq) in seqs.iter().enumerate() {
-            let name = format::segment_name(seq);
-            let mut map = disk.open(&dir.join(&name))?;
-            let header = match SegmentHeader::decode(map.bytes()) {
-                Ok(h) => h,
-                Err(why) => {
-                    stop = Some((format!("segment {name}: {why}"), i));
-                    break;
-                }
-            };
-            if let Err(why) = replay.enter_segment(&header, seq, kept.last()) {
-                stop = Some((format!("segment {name}: {why}"), i));
-                break;
-            }
-            let mut info = SegmentInfo::new(seq, header.first_index);
-            let end = scan_segment(map.bytes(), seq, &mut replay, &mut info);
-            kept.push(info);
-            match end {
-                Ok(offset) => tail = Some((map, offset)),
-                Err((offset, why)) => {
-                    zeroed = zero_from(map.as_mut(), offset)?;
-                    stop = Some((format!("segment {name} offset {offset}: {why}"), i + 1));
-                    tail = Some((map, offset));
-                    break;
-                }
-            }
-        }
-
-        let mut cut = None;
-        if let Some((why, first_removed)) = stop {
-            let removed = &seqs[first_removed..];
-            // Newest first: an interrupted removal leaves a sequence gap, which the next
-            // recovery treats as the cut point again.
-            for &seq in removed.iter().rev() {
+        // A damaged START file is ignored: the oldest segment is then the first, as before
+        // any compaction.
+        let start_seq = if has_start {
+            let map = disk.open(&dir.join(START_FILE))?;
+            format::decode_start(map.bytes())
+        } else {
+            None
+        };
+        if let Some(start) = start_seq {
+            // Leftovers of a compaction that was interrupted after it wrote START.
+            for &seq in seqs.iter().filter(|&&s| s < start) {
                 disk.remove(&dir.join(format::segment_name(seq)))?;
                 dir_changed = true;
             }
-            cut = Some(format!(
-                "{why}; zeroed {zeroed} bytes after it, removed {} later segment(s)",
-                removed.len()
-            ));
+            seqs.retain(|&s| s >= start);
         }
         if dir_changed {
             disk.sync_dir(&dir)?;
         }
+        let mut lost_synced = if noted {
+            let map = disk.open(&dir.join(LOST_SYNCED_FILE))?;
+            let text = String::from_utf8_lossy(map.bytes());
+            Some(text.trim_end_matches(['\0', '\n']).to_string())
+        } else {
+            None
+        };
+
+        let mut replay = Replay::default();
+        let mut kept: Vec<Kept> = Vec::new();
+        let mut found: Option<Found> = None;
+        if let (Some(start), Some(&first)) = (start_seq, seqs.first()) {
+            if first != start {
+                found = Some(Found {
+                    kind: DamageKind::MissingSegment,
+                    segment: start,
+                    offset: 0,
+                    detail: format!(
+                        "missing: START names it as the first segment, but the first is {}",
+                        format::segment_name(first)
+                    ),
+                    first_removed: 0,
+                    in_kept: false,
+                });
+            }
+        }
+        for (i, &seq) in seqs.iter().enumerate() {
+            if found.is_some() {
+                break;
+            }
+            let name = format::segment_name(seq);
+            if let Some(prev) = kept.last().map(|k| k.info.seq) {
+                if seq != prev + 1 {
+                    found = Some(Found {
+                        kind: DamageKind::MissingSegment,
+                        segment: prev + 1,
+                        offset: 0,
+                        detail: format!(
+                            "missing: segment {name} follows segment {}",
+                            format::segment_name(prev)
+                        ),
+                        first_removed: i,
+                        in_kept: false,
+                    });
+                    break;
+                }
+            }
+            let map = disk.open(&dir.join(&name))?;
+            let header = match SegmentHeader::decode(map.bytes()) {
+                Ok(h) if h.seq == seq => Ok(h),
+                Ok(h) => Err(format!("header says sequence number {}", h.seq)),
+                Err(why) => Err(why),
+            };
+            let header = match header {
+                Ok(h) => h,
+                Err(why) => {
+                    found = Some(Found {
+                        kind: DamageKind::BadHeader,
+                        segment: seq,
+                        offset: 0,
+                        detail: why,
+                        first_removed: i,
+                        in_kept: false,
+                    });
+                    break;
+                }
+            };
+            if let Err(why) = replay.enter_segment(&header, !kept.is_empty()) {
+                found = Some(Found {
+                    kind: DamageKind::BrokenChain,
+                    segment: seq,
+                    offset: 0,
+                    detail: why,
+                    first_removed: i,
+                    in_kept: false,
+                });
+                break;
+            }
+            let mut info = SegmentInfo::new(seq, header.first_index);
+            let scanned = scan_segment(map.bytes(), seq, &mut replay, &mut info);
+            if scanned.last_marker.is_some() {
+                // The marker proves every earlier segment durable.
+                for k in &mut kept {
+                    k.map = None;
+                }
+            }
+            kept.push(Kept {
+                info,
+                map: Some(map),
+                end: scanned.end,
+                unproven_from: scanned.last_marker.unwrap_or(HEADER_BYTES),
+            });
+            if let Some((kind, detail)) = scanned.bad {
+                found = Some(Found {
+                    kind,
+                    segment: seq,
+                    offset: scanned.end,
+                    detail,
+                    first_removed: i + 1,
+                    in_kept: true,
+                });
+                break;
+            }
+        }
+
+        let mut damage = None;
+        let mut cut = None;
+        if let Some(found) = found {
+            let lost = found.kind == DamageKind::MissingSegment
+                || synced_after(disk.as_mut(), &dir, &seqs, &found, &kept)?;
+            let d = Damage {
+                kind: found.kind,
+                segment: found.segment,
+                offset: found.offset as u64,
+                lost_synced: lost,
+                detail: found.detail,
+            };
+            if lost {
+                // Durable before the evidence is cut away.
+                let mut text = lost_synced.take().map_or(String::new(), |t| t + "\n");
+                text.push_str(&d.to_string());
+                write_small_file(
+                    disk.as_mut(),
+                    &dir,
+                    LOST_SYNCED_FILE,
+                    format!("{text}\n").as_bytes(),
+                )?;
+                lost_synced = Some(text);
+                noted = true;
+            }
+            let mut zeroed = 0;
+            if found.in_kept {
+                // The damage is inside the last kept segment: zero from it on.
+                if let Some(map) = kept.last_mut().and_then(|k| k.map.as_mut()) {
+                    zeroed = zero_from(map.as_mut(), found.offset)?;
+                }
+            }
+            let removed = &seqs[found.first_removed..];
+            // Newest first, each made durable: a crash leaves a contiguous run of segments.
+            for &seq in removed.iter().rev() {
+                disk.remove(&dir.join(format::segment_name(seq)))?;
+                disk.sync_dir(&dir)?;
+            }
+            cut = Some(format!(
+                "{d}; zeroed {zeroed} bytes after it, removed {} later segment(s)",
+                removed.len()
+            ));
+            damage = Some(d);
+        }
 
         let segment_bytes = opts.segment_bytes;
-        let (current, map, offset) = match (kept.pop(), tail) {
-            (Some(info), Some((map, offset))) => (info, map, offset),
+        let tail = kept.pop();
+        // What was recovered may never have been synced (a process killed before its sync
+        // leaves its writes in the page cache): make it durable before anyone relies on it.
+        let mut sealed_flushed = false;
+        for k in kept.iter_mut() {
+            if let Some(mut map) = k.map.take() {
+                if k.end > k.unproven_from {
+                    rewrite(map.as_mut(), k.unproven_from, k.end);
+                    map.flush_range(k.unproven_from, k.end - k.unproven_from)?;
+                    sealed_flushed = true;
+                }
+            }
+        }
+        let (current, mut map, offset, unproven_from) = match tail {
+            Some(Kept {
+                info,
+                map: Some(map),
+                end,
+                unproven_from,
+            }) => (info, map, end, unproven_from),
             _ => {
-                // Nothing usable: a new log.
+                // Nothing usable: a new log, where START (if any) expects the first segment.
+                let seq = start_seq.unwrap_or(1);
                 let header = SegmentHeader {
-                    seq: 1,
+                    seq,
                     first_index: 1,
                     prev_term: 0,
                 };
-                let map = create_segment(disk.as_mut(), &dir, segment_bytes, &header, 0)?;
-                (SegmentInfo::new(1, 1), map, HEADER_BYTES)
+                let hs = HardState::default();
+                let (map, end) =
+                    create_segment(disk.as_mut(), &dir, segment_bytes, &header, &hs, 0)?;
+                (SegmentInfo::new(seq, 1), map, end, end - SYNC_MARKER_BYTES)
             }
+        };
+        // Nothing to sync when the log ends with a marker that nothing unproven precedes.
+        let idle_offset = if !sealed_flushed && offset == unproven_from + SYNC_MARKER_BYTES {
+            offset
+        } else {
+            rewrite(map.as_mut(), unproven_from, offset);
+            0
         };
         let mut wal = Wal {
             disk,
             dir,
             segment_bytes,
-            sealed: kept.into(),
+            sealed: kept.into_iter().map(|k| k.info).collect(),
             current,
             map,
             write_offset: offset,
-            synced_offset: offset,
-            unsynced: Vec::new(),
+            synced_offset: unproven_from.min(offset),
+            idle_offset,
             hard_state: replay.hard_state,
             first_index: replay.base_index + 1,
             last_index: replay.last_index(),
             last_term: replay.last_term(),
+            reset_unsynced: false,
+            lost_synced_noted: noted,
             failed: None,
         };
         if wal.write_offset == HEADER_BYTES {
-            // Every segment opens with a hard state record: a new log's first one too, and one
-            // whose creation was interrupted before its first record was synced.
+            // Every segment opens with a hard state record; this one's was damaged.
             let hs = wal.hard_state;
             wal.put(Put::HardState(&hs))?;
         }
+        wal.flush_and_mark()?;
         let recovered = Recovered {
             hard_state: replay.hard_state,
             first_index: replay.base_index + 1,
+            prev_term: replay.base_term,
             entries: replay.entries,
             records_replayed: replay.records,
             cut,
+            damage,
+            lost_synced,
         };
         Ok((wal, recovered))
     }
@@ -333,23 +643,65 @@ impl Wal {
         Ok(())
     }
 
-    /// Makes everything appended so far durable: one msync of the current segment's new
-    /// bytes (plus one per segment rolled away from since the last sync).
+    /// Empties the log: it now continues after entry `index` of `term` (a snapshot at `index`
+    /// was installed, and made durable by the caller first), and `hs` is the hard state.
+    /// The next entry appended must have index `index + 1`. Durable with the next `sync`;
+    /// until then a crash may recover the log as it was before.
+    ///
+    /// `index` may be anywhere, before the log's start or past its end; `u64::MAX` is refused
+    /// with `InvalidInput`.
+    pub fn reset(&mut self, index: u64, term: u64, hs: &HardState) -> io::Result<()> {
+        self.check_usable()?;
+        if index == u64::MAX {
+            return Err(invalid(format!("cannot reset the log to index {index}")));
+        }
+        if let Err(e) = self.put(Put::Reset { index, term, hs }) {
+            self.failed = Some(format!("reset failed: {e}"));
+            return Err(e);
+        }
+        self.current.note_reset();
+        self.hard_state = *hs;
+        self.first_index = index + 1;
+        self.last_index = index;
+        self.last_term = term;
+        self.reset_unsynced = true;
+        Ok(())
+    }
+
+    /// Makes everything appended (and reset) so far durable: one msync of the current
+    /// segment's new bytes (a roll already flushed the segment it sealed), then a sync marker
+    /// is written after them, to be flushed by the next sync. Does nothing when nothing was
+    /// written since the last sync.
     ///
     /// A failure leaves the `Wal` refusing all further writes.
     pub fn sync(&mut self) -> io::Result<()> {
         self.check_usable()?;
-        let result = self.flush_unsynced();
-        if let Err(e) = &result {
-            self.failed = Some(format!("sync failed: {e}"));
-        }
-        result
+        self.flush_and_mark()
     }
 
-    fn flush_unsynced(&mut self) -> io::Result<()> {
-        for (mut map, from, to) in std::mem::take(&mut self.unsynced) {
-            map.flush_range(from, to - from)?;
+    /// Flushes what is not yet durable, then writes a sync marker after it.
+    fn flush_and_mark(&mut self) -> io::Result<()> {
+        if self.write_offset == self.idle_offset {
+            return Ok(());
         }
+        if let Err(e) = self.flush_current() {
+            self.failed = Some(format!("sync failed: {e}"));
+            return Err(e);
+        }
+        self.reset_unsynced = false;
+        // Every record left room for a marker after it; should that ever not hold, the proof
+        // is only missing, nothing is wrong.
+        if self.map.bytes().len() - self.write_offset >= SYNC_MARKER_BYTES {
+            let at = self.write_offset;
+            let buf = &mut self.map.bytes_mut()[at..];
+            self.write_offset += format::encode_sync_marker(buf, self.current.seq, at);
+        }
+        self.idle_offset = self.write_offset;
+        Ok(())
+    }
+
+    /// Makes the current segment's bytes written since the last flush durable.
+    fn flush_current(&mut self) -> io::Result<()> {
         if self.write_offset > self.synced_offset {
             self.map
                 .flush_range(self.synced_offset, self.write_offset - self.synced_offset)?;
@@ -377,51 +729,86 @@ impl Wal {
         &self.dir
     }
 
-    /// Deletes the oldest segments all of whose entries have indexes `<= upto_index`, never the
-    /// current one. Segments go oldest first, each removal made durable before the next, so a
-    /// crash leaves a contiguous run of segments.
+    /// Forgets the verdict of lost synced records (`Recovered::lost_synced`), durably: call it
+    /// once the records the node may have acknowledged are known to be back (or an operator
+    /// accepts the loss). Does nothing when there is none.
+    pub fn clear_lost_synced(&mut self) -> io::Result<()> {
+        if self.lost_synced_noted {
+            self.disk.remove(&self.dir.join(LOST_SYNCED_FILE))?;
+            self.disk.sync_dir(&self.dir)?;
+            self.lost_synced_noted = false;
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest segments the log no longer needs, never the current one: a segment
+    /// goes when each of its entries either has an index `<= upto_index` or was erased by a
+    /// later reset, and the segments that remain rebuild the same log on their own. The START
+    /// file is made to name the new first segment before any is removed, so a crash in between
+    /// leaves the log as it was or as it will be.
     ///
     /// A segment is kept, even if covered, when a later segment rewrote (log conflict) an index
-    /// below where the first remaining segment would start: the log could not be rebuilt from
-    /// what remains.
+    /// below where the first remaining segment would start, before any reset. While a reset is
+    /// not yet synced, compaction waits (does nothing): should the reset be lost, the segments
+    /// before it are the log.
     pub fn compact(&mut self, upto_index: u64) -> io::Result<()> {
         self.check_usable()?;
-        let covered = self
+        if self.reset_unsynced {
+            return Ok(());
+        }
+        let segs: Vec<SegmentInfo> = self
             .sealed
             .iter()
-            .take_while(|s| s.max_index <= upto_index)
+            .copied()
+            .chain(std::iter::once(self.current))
+            .collect();
+        // Entries of segments before the latest reset are not part of the log.
+        let last_reset = segs.iter().rposition(|s| s.has_reset);
+        let covered = (0..self.sealed.len())
+            .take_while(|&k| {
+                last_reset.is_some_and(|r| k < r) || segs[k].max_index_after_reset <= upto_index
+            })
             .count();
-        // min_after[k]: the lowest entry index in sealed[k..] and the current segment.
-        let mut min_after = vec![self.current.min_index; self.sealed.len() + 1];
-        for k in (0..self.sealed.len()).rev() {
-            min_after[k] = min_after[k + 1].min(self.sealed[k].min_index);
+        // min_after[k]: the lowest entry index that segments k.. write before their first
+        // reset; a log rebuilt from segment k must not reach below its first index.
+        let mut min_after = vec![u64::MAX; segs.len()];
+        for k in (0..segs.len()).rev() {
+            let later = if segs[k].has_reset {
+                u64::MAX
+            } else {
+                min_after.get(k + 1).copied().unwrap_or(u64::MAX)
+            };
+            min_after[k] = segs[k].min_index_before_reset.min(later);
         }
-        let first_of = |k: usize| {
-            self.sealed
-                .get(k)
-                .map_or(self.current.first_index, |s| s.first_index)
-        };
-        let Some(doomed) = (0..=covered).rev().find(|&k| first_of(k) <= min_after[k]) else {
+        let Some(doomed) = (0..=covered)
+            .rev()
+            .find(|&k| segs[k].first_index <= min_after[k])
+        else {
             return Ok(());
         };
-        let new_first_index = first_of(doomed);
-        for _ in 0..doomed {
-            let Some(seg) = self.sealed.front().copied() else {
-                break;
-            };
-            let path = self.dir.join(format::segment_name(seg.seq));
-            let removed = self
-                .disk
-                .remove(&path)
-                .and_then(|()| self.disk.sync_dir(&self.dir));
-            if let Err(e) = removed {
-                self.failed = Some(format!("compaction failed: {e}"));
-                return Err(e);
-            }
-            self.sealed.pop_front();
+        if doomed == 0 {
+            return Ok(());
         }
-        if doomed > 0 {
-            self.first_index = new_first_index;
+        // START first: once it names the new first segment, the ones before it are leftovers
+        // whatever order they go in, and a crash between removals leaves a log that replays.
+        let start = format::encode_start(segs[doomed].seq);
+        let mut removed = write_small_file(self.disk.as_mut(), &self.dir, START_FILE, &start);
+        for seg in self.sealed.iter().take(doomed) {
+            if removed.is_err() {
+                break;
+            }
+            removed = self
+                .disk
+                .remove(&self.dir.join(format::segment_name(seg.seq)));
+        }
+        if let Err(e) = removed.and_then(|()| self.disk.sync_dir(&self.dir)) {
+            self.failed = Some(format!("compaction failed: {e}"));
+            return Err(e);
+        }
+        self.sealed.drain(..doomed);
+        // With a reset among the remaining segments, the log's start is the latest reset's.
+        if last_reset.is_none_or(|r| r < doomed) {
+            self.first_index = segs[doomed].first_index;
         }
         Ok(())
     }
@@ -435,10 +822,11 @@ impl Wal {
         }
     }
 
-    /// Copies one record into the current segment, rolling to a new one if it does not fit.
+    /// Copies one record into the current segment, rolling to a new one if it does not fit
+    /// with room for a sync marker after it.
     fn put(&mut self, rec: Put<'_>) -> io::Result<()> {
         let len = rec.len();
-        if self.map.bytes().len() - self.write_offset < len {
+        if self.map.bytes().len() - self.write_offset < len + SYNC_MARKER_BYTES {
             self.roll(len)?;
         }
         let seq = self.current.seq;
@@ -446,64 +834,112 @@ impl Wal {
         let written = match rec {
             Put::Entry(e) => format::encode_entry(buf, seq, e),
             Put::HardState(hs) => format::encode_hard_state(buf, seq, hs),
+            Put::Reset { index, term, hs } => format::encode_reset(buf, seq, index, term, hs),
         };
         self.write_offset += written;
         Ok(())
     }
 
     /// Seals the current segment and starts the next one, big enough for a `record_len` record
-    /// after its opening hard state record.
+    /// after its opening hard state record and before a sync marker.
+    ///
+    /// The sealed segment is flushed first, so only the last segment can ever have a torn
+    /// tail: a segment on disk proves every one before it whole.
     fn roll(&mut self, record_len: usize) -> io::Result<()> {
+        self.flush_current()?;
         let header = SegmentHeader {
             seq: self.current.seq + 1,
             first_index: self.last_index + 1,
             prev_term: self.last_term,
         };
-        let map = create_segment(
+        let (map, end) = create_segment(
             self.disk.as_mut(),
             &self.dir,
             self.segment_bytes,
             &header,
+            &self.hard_state,
             record_len,
         )?;
-        let old_map = std::mem::replace(&mut self.map, map);
-        if self.write_offset > self.synced_offset {
-            self.unsynced
-                .push((old_map, self.synced_offset, self.write_offset));
-        }
+        self.map = map;
         let old = std::mem::replace(
             &mut self.current,
             SegmentInfo::new(header.seq, header.first_index),
         );
         self.sealed.push_back(old);
-        self.write_offset = HEADER_BYTES;
-        self.synced_offset = HEADER_BYTES;
-        let hs = self.hard_state;
-        self.put(Put::HardState(&hs))
+        self.write_offset = end;
+        self.synced_offset = end;
+        self.idle_offset = end;
+        Ok(())
     }
 }
 
 /// Creates segment `header.seq` so that it appears whole or not at all: a temp file is
-/// preallocated, its header written and synced, then it is renamed into place and the
-/// directory synced. It is sized to `segment_bytes`, or more to fit its opening hard state
-/// record and a `record_len` record.
+/// preallocated, its header, opening hard state record `hs` and a sync marker written and
+/// synced, then it is renamed into place and the directory synced. The marker is true: the
+/// segments before this one were flushed by the caller. It is sized to `segment_bytes`, or
+/// more to fit those, a `record_len` record and another sync marker. Returns the map and where
+/// the next record goes.
 fn create_segment(
     disk: &mut dyn Disk,
     dir: &Path,
     segment_bytes: u64,
     header: &SegmentHeader,
+    hs: &HardState,
     record_len: usize,
-) -> io::Result<Box<dyn SegmentFile>> {
-    let needed = (HEADER_BYTES + HARD_STATE_RECORD_BYTES) as u64 + record_len as u64;
+) -> io::Result<(Box<dyn SegmentFile>, usize)> {
+    let needed =
+        (HEADER_BYTES + HARD_STATE_RECORD_BYTES + 2 * SYNC_MARKER_BYTES) as u64 + record_len as u64;
     let name = format::segment_name(header.seq);
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}{}", format::TMP_SUFFIX));
     let mut map = disk.create(&tmp, segment_bytes.max(needed))?;
-    map.bytes_mut()[..HEADER_BYTES].copy_from_slice(&header.encode());
-    map.flush_range(0, HEADER_BYTES)?;
+    let bytes = map.bytes_mut();
+    bytes[..HEADER_BYTES].copy_from_slice(&header.encode());
+    let mut end = HEADER_BYTES;
+    end += format::encode_hard_state(&mut bytes[end..], header.seq, hs);
+    end += format::encode_sync_marker(&mut bytes[end..], header.seq, end);
+    map.flush_range(0, end)?;
     disk.rename(&tmp, &path)?;
     disk.sync_dir(dir)?;
-    Ok(map)
+    Ok((map, end))
+}
+
+/// Writes file `name` in `dir` with `bytes` (not empty), durably, replacing any earlier one
+/// at once: through a temp file, synced, renamed into place, the directory synced.
+fn write_small_file(disk: &mut dyn Disk, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}{SMALL_TMP_SUFFIX}"));
+    let mut map = disk.create(&tmp, bytes.len() as u64)?;
+    map.bytes_mut().copy_from_slice(bytes);
+    map.flush_range(0, bytes.len())?;
+    drop(map);
+    disk.rename(&tmp, &dir.join(name))?;
+    disk.sync_dir(dir)
+}
+
+/// Whether a sync marker after the damage proves that the records it destroyed had been
+/// synced: one past the damage in its own segment, or one anywhere in a later segment.
+fn synced_after(
+    disk: &mut dyn Disk,
+    dir: &Path,
+    seqs: &[u64],
+    found: &Found,
+    kept: &[Kept],
+) -> io::Result<bool> {
+    if found.in_kept {
+        if let Some(map) = kept.last().and_then(|k| k.map.as_ref()) {
+            if format::find_sync_marker(map.bytes(), found.segment, found.offset + 1).is_some() {
+                return Ok(true);
+            }
+        }
+    }
+    for &seq in &seqs[found.first_removed..] {
+        let map = disk.open(&dir.join(format::segment_name(seq)))?;
+        let from = HEADER_BYTES.min(map.bytes().len());
+        if format::find_sync_marker(map.bytes(), seq, from).is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The log as rebuilt so far by recovery.
@@ -526,27 +962,13 @@ impl Replay {
         self.entries.last().map_or(self.base_term, |e| e.term)
     }
 
-    /// Checks that segment `seq` continues the log rebuilt so far (the first segment sets the
+    /// Checks that a segment continues the log rebuilt so far (the first segment sets the
     /// base instead).
-    fn enter_segment(
-        &mut self,
-        header: &SegmentHeader,
-        seq: u64,
-        prev: Option<&SegmentInfo>,
-    ) -> Result<(), String> {
-        if header.seq != seq {
-            return Err(format!("header says sequence number {}", header.seq));
-        }
-        let Some(prev) = prev else {
+    fn enter_segment(&mut self, header: &SegmentHeader, has_prev: bool) -> Result<(), String> {
+        if !has_prev {
             self.base_index = header.first_index - 1;
             self.base_term = header.prev_term;
             return Ok(());
-        };
-        if seq != prev.seq + 1 {
-            return Err(format!(
-                "follows segment {} (a segment is missing)",
-                prev.seq
-            ));
         }
         if header.first_index != self.last_index() + 1 || header.prev_term != self.last_term() {
             return Err(format!(
@@ -560,9 +982,21 @@ impl Replay {
         Ok(())
     }
 
+    /// Replays one log record (not a sync marker).
     fn apply(&mut self, record: Record<'_>, info: &mut SegmentInfo) -> Result<(), String> {
         match record {
             Record::HardState(hs) => self.hard_state = hs,
+            Record::Reset {
+                index,
+                term,
+                hard_state,
+            } => {
+                self.entries.clear();
+                self.base_index = index;
+                self.base_term = term;
+                self.hard_state = hard_state;
+                info.note_reset();
+            }
             Record::Entry {
                 kind,
                 term,
@@ -591,39 +1025,58 @@ impl Replay {
                 });
                 info.note_entry(index);
             }
+            Record::SyncMarker => return Ok(()),
         }
         self.records += 1;
         Ok(())
     }
 }
 
-/// Replays the records of one segment. Returns where its data ends when every record up to
-/// the first unwritten one was valid and nothing follows; otherwise where the first bad
-/// record starts and why.
-fn scan_segment(
-    bytes: &[u8],
-    seq: u64,
-    replay: &mut Replay,
-    info: &mut SegmentInfo,
-) -> Result<usize, (usize, String)> {
+/// What replaying one segment found.
+struct Scanned {
+    /// Where its valid records end.
+    end: usize,
+    /// The offset of the last sync marker among them.
+    last_marker: Option<usize>,
+    /// Why the scan stopped at `end` although the segment does not end there.
+    bad: Option<(DamageKind, String)>,
+}
+
+/// Replays the records of one segment, up to the first unwritten one if every record before
+/// it was valid and nothing follows, else up to the first bad record.
+fn scan_segment(bytes: &[u8], seq: u64, replay: &mut Replay, info: &mut SegmentInfo) -> Scanned {
     let mut offset = HEADER_BYTES;
-    loop {
+    let mut last_marker = None;
+    let bad = loop {
         match format::decode(bytes, offset, seq) {
             Decoded::End => {
-                return match first_nonzero(bytes, offset) {
-                    None => Ok(offset),
-                    Some(at) => Err((
-                        offset,
+                break first_nonzero(bytes, offset).map(|at| {
+                    (
+                        DamageKind::TrailingBytes,
                         format!("nonzero bytes at offset {at} after the end of data"),
-                    )),
-                };
+                    )
+                });
             }
-            Decoded::Bad(why) => return Err((offset, why)),
+            Decoded::Bad(why) => break Some((DamageKind::BadRecord, why)),
+            Decoded::Record {
+                record: Record::SyncMarker,
+                len,
+            } => {
+                last_marker = Some(offset);
+                offset += len;
+            }
             Decoded::Record { record, len } => {
-                replay.apply(record, info).map_err(|why| (offset, why))?;
+                if let Err(why) = replay.apply(record, info) {
+                    break Some((DamageKind::InvalidRecord, why));
+                }
                 offset += len;
             }
         }
+    };
+    Scanned {
+        end: offset,
+        last_marker,
+        bad,
     }
 }
 
@@ -656,6 +1109,19 @@ fn last_nonzero(bytes: &[u8], from: usize) -> Option<usize> {
         .iter()
         .rposition(|&b| b != 0)
         .map(|p| from + start + p)
+}
+
+/// Writes `map[from..to]` over itself, so that its pages are dirty and the next flush writes
+/// them. Bytes recovery read may be pages that a failed sync left clean in the page cache but
+/// never wrote (Linux marks them clean after the error): flushing them alone would do nothing.
+fn rewrite(map: &mut dyn SegmentFile, from: usize, to: usize) {
+    if from >= to {
+        return;
+    }
+    let mut copy = map.bytes()[from..to].to_vec();
+    // Keeps the compiler from proving the copy back a no-op.
+    std::hint::black_box(&mut copy);
+    map.bytes_mut()[from..to].copy_from_slice(&copy);
 }
 
 /// Zeroes `map[from..]` (only the span that holds nonzero bytes) and makes that durable.
