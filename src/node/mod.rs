@@ -205,6 +205,22 @@ impl Node {
         if let Some(cut) = &rec.cut {
             log_warning!("Raft log recovery cut a damaged tail: {cut}");
         }
+        if let Some(d) = &rec.damage {
+            log_warning!("Raft log damage found at recovery: {d}");
+        }
+        if let Some(lost) = &rec.lost_synced {
+            // Records this node had synced, and so may have acknowledged to a leader, are
+            // gone. Voting with such a log could elect a leader that lacks committed entries:
+            // refuse to start rather than forget them silently.
+            return Err(format!(
+                "Refusing to start: the Raft log in {} lost records that were synced ({lost}). \
+                 This node may have acknowledged entries it no longer has, so it must not vote. \
+                 Remove it from the group (RAFT.NODE REMOVE {} on the leader), delete its data \
+                 directory, start it empty and add it back (RAFT.NODE ADD, then PROMOTE).",
+                s.dir.display(),
+                s.node_id
+            ));
+        }
         log_notice!(
             "Raft log recovered in {:.3}s: {} records, entries {}..{}, term {}, vote {}, commit {}",
             started.elapsed().as_secs_f64(),
