@@ -38,7 +38,12 @@ fn bench_apply(c: &mut Criterion) {
     g.bench_function("entry of 16 SETs", |b| {
         b.iter(|| {
             replies.clear();
-            machine::apply(&store, &payloads[i % payloads.len()], &mut replies);
+            machine::apply(
+                &store,
+                i as u64,
+                &payloads[i % payloads.len()],
+                &mut replies,
+            );
             i += 1;
             black_box(&replies);
         })
@@ -50,7 +55,12 @@ fn bench_read(c: &mut Criterion) {
     let store = Store::new(16, 64);
     let mut replies = Vec::new();
     for r in 0..10_000 / 16 {
-        machine::apply(&store, &machine::encode(1, &set_ops(16, r)), &mut replies);
+        machine::apply(
+            &store,
+            1,
+            &machine::encode(1, &set_ops(16, r)),
+            &mut replies,
+        );
     }
     let spec = command::lookup(b"GET").unwrap();
     let args = vec![

@@ -13,9 +13,11 @@
 //! Varints are LEB128. `decode` is zero-copy: every argument is a slice of the payload.
 //!
 //! Rule 1 (apply is a pure function of state and entry): `apply` takes its time from the
-//! payload's `time_ms` (the leader's unix ms, monotonic across entries), never from a clock, so
-//! all replicas compute the same deadlines, the same expirations and the same replies. An empty
-//! payload (the leader's no-op) applies nothing.
+//! payload's `time_ms` (the leader's unix ms, monotonic across entries), never from a clock, and
+//! its random numbers (SPOP) from a generator seeded with the entry's log index and the
+//! operation's position in the batch (`command::op_seed`), never from the OS, so all replicas
+//! compute the same deadlines, expirations, choices and replies. An empty payload (the
+//! leader's no-op) applies nothing.
 //!
 //! A committed payload that does not decode cannot be skipped (this replica would diverge) nor
 //! applied: `apply` panics with a clear message, stopping the replica. The WAL's CRC makes this
@@ -240,13 +242,13 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
     Ok(Batch { time_ms, ops })
 }
 
-/// Apply one committed entry's payload; push exactly one reply per op, in order.
-/// An empty payload (the leader's no-op) applies nothing and pushes nothing.
+/// Apply the payload of the committed entry at log `index`; push exactly one reply per op, in
+/// order. An empty payload (the leader's no-op) applies nothing and pushes nothing.
 ///
 /// # Panics
 /// If the payload does not decode: a replica that cannot apply a committed entry must stop
 /// rather than diverge (see the module header).
-pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>) {
+pub fn apply(store: &Store, index: u64, payload: &Bytes, replies: &mut Vec<Reply>) {
     if payload.is_empty() {
         return;
     }
@@ -254,15 +256,16 @@ pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>) {
         panic!("committed log entry cannot be decoded ({e}); this replica must stop")
     });
     replies.reserve(batch.ops.len());
-    for op in &batch.ops {
-        replies.push(apply_op(store, batch.time_ms, op));
+    for (n, op) in batch.ops.iter().enumerate() {
+        let seed = command::op_seed(index, n as u64);
+        replies.push(apply_op(store, batch.time_ms, seed, op));
     }
 }
 
-fn apply_op(store: &Store, time_ms: u64, op: &Op) -> Reply {
+fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op) -> Reply {
     match op {
         Op::Command { db, args } => match command::resolve(args) {
-            Ok(spec) => command::execute_write(store, spec, *db, time_ms, args),
+            Ok(spec) => command::execute_write(store, spec, *db, time_ms, seed, args),
             Err(e) => e,
         },
         Op::ExpireKeys { db, keys } => {
@@ -420,7 +423,7 @@ mod tests {
     fn apply_pushes_one_reply_per_op_and_nothing_for_the_no_op() {
         let store = Store::new(16, 4);
         let mut replies = Vec::new();
-        apply(&store, &Bytes::new(), &mut replies);
+        apply(&store, 1, &Bytes::new(), &mut replies);
         assert!(replies.is_empty());
         let payload = encode(
             1000,
@@ -436,7 +439,7 @@ mod tests {
                 },
             ],
         );
-        apply(&store, &payload, &mut replies);
+        apply(&store, 2, &payload, &mut replies);
         assert_eq!(
             replies,
             vec![
@@ -456,6 +459,7 @@ mod tests {
         let mut replies = Vec::new();
         apply(
             &store,
+            1,
             &encode(
                 10_000,
                 &[
@@ -467,6 +471,7 @@ mod tests {
         );
         apply(
             &store,
+            2,
             &encode(20_000, &[cmd(0, &["PEXPIRE", "b", "250"])]),
             &mut replies,
         );
@@ -485,6 +490,7 @@ mod tests {
         let mut replies = Vec::new();
         apply(
             &store,
+            1,
             &encode(
                 0,
                 &[
@@ -499,6 +505,7 @@ mod tests {
         let keys = vec![b("due"), b("later"), b("forever"), b("missing")];
         apply(
             &store,
+            2,
             &encode(100, &[Op::ExpireKeys { db: 0, keys }]),
             &mut replies,
         );
@@ -559,8 +566,8 @@ mod tests {
         let b = Store::new(16, 3);
         let (mut ra, mut rb) = (Vec::new(), Vec::new());
         for (i, entry) in random_entries(11, 2000).iter().enumerate() {
-            apply(&a, entry, &mut ra);
-            apply(&b, entry, &mut rb);
+            apply(&a, i as u64 + 1, entry, &mut ra);
+            apply(&b, i as u64 + 1, entry, &mut rb);
             if i % 100 == 0 {
                 assert_eq!(a.digest(), b.digest(), "diverged at entry {i}");
             }
@@ -570,8 +577,8 @@ mod tests {
         assert_ne!(a.digest(), "0".repeat(40));
         // And a different history gives a different dataset.
         let c = Store::new(16, 8);
-        for entry in random_entries(12, 2000) {
-            apply(&c, &entry, &mut Vec::new());
+        for (i, entry) in random_entries(12, 2000).iter().enumerate() {
+            apply(&c, i as u64 + 1, entry, &mut Vec::new());
         }
         assert_ne!(a.digest(), c.digest());
     }
@@ -589,7 +596,7 @@ mod tests {
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             encode(n, &[cmd(0, &words)])
         };
-        apply(&store, &mset(0), &mut Vec::new());
+        apply(&store, 1, &mset(0), &mut Vec::new());
         let mget: Vec<Bytes> = std::iter::once(b("MGET"))
             .chain(keys.iter().map(|k| b(k)))
             .collect();
@@ -612,7 +619,7 @@ mod tests {
                 reads
             });
             for n in 1..=5000 {
-                apply(&store, &mset(n), &mut Vec::new());
+                apply(&store, n + 1, &mset(n), &mut Vec::new());
             }
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(reader.join().unwrap() >= 1000);

@@ -13,6 +13,8 @@ struct Harness {
     store: Store,
     db: u32,
     now_ms: u64,
+    /// The log index of the next write, for its random seed.
+    index: u64,
 }
 
 impl Harness {
@@ -21,6 +23,7 @@ impl Harness {
             store: Store::new(16, 4),
             db: 0,
             now_ms: 1_700_000_000_000,
+            index: 1,
         }
     }
 
@@ -33,7 +36,11 @@ impl Harness {
             Exec::Read { .. } => execute_read(&self.store, spec, self.db, self.now_ms, args),
             Exec::Write { check, .. } => match check(args) {
                 Err(e) => e,
-                Ok(()) => execute_write(&self.store, spec, self.db, self.now_ms, args),
+                Ok(()) => {
+                    self.index += 1;
+                    let seed = op_seed(self.index, 0);
+                    execute_write(&self.store, spec, self.db, self.now_ms, seed, args)
+                }
             },
             Exec::Session => self.session(spec, args),
         }
@@ -121,9 +128,11 @@ fn render(r: &Reply) -> String {
         Reply::Nil => "(nil)".into(),
         Reply::NilArray => "(nilarray)".into(),
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => list(v.iter().map(render).collect()),
-        Reply::Map(v) => list(v.iter().flat_map(|(k, v)| [render(k), render(v)]).collect()),
+        Reply::Map(v) | Reply::Pairs(v) => {
+            list(v.iter().flat_map(|(k, v)| [render(k), render(v)]).collect())
+        }
         Reply::Bool(b) => format!(":{}", u8::from(*b)),
-        Reply::Double(d) => render_bytes(d.to_string().as_bytes()),
+        Reply::Double(d) => render_bytes(crate::reply::format_double(*d).as_bytes()),
     }
 }
 
@@ -315,7 +324,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 32);
+    assert_eq!(t.len(), 71);
 }
 
 #[test]
@@ -335,10 +344,18 @@ fn gates_can_decide_by_flag() {
     assert!(f("auth").is_no_auth() && f("hello").is_no_auth());
     assert!(f("flushall").is_write() && !f("flushall").is_admin());
     assert!(lookup_full(b"config|set").unwrap().is_admin());
-    // Every data command's exec agrees with its flags: reads never write, writes are flagged.
-    for s in table() {
+    // Every data command's exec agrees with its flags: reads never write (and are flagged
+    // readonly when they read keys), writes are flagged.
+    let specs = table()
+        .iter()
+        .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()));
+    for s in specs {
         match s.exec {
-            Exec::Read { .. } => assert!(s.is_readonly() && !s.is_write(), "{}", s.name),
+            Exec::Read { .. } => assert!(
+                !s.is_write() && (s.is_readonly() || !s.has_keys()),
+                "{}",
+                s.name
+            ),
             Exec::Write { .. } => assert!(s.is_write(), "{}", s.name),
             Exec::Session => assert!(!s.is_write() && !s.is_readonly(), "{}", s.name),
         }
@@ -464,7 +481,7 @@ fn a_transaction_runs_reads_and_writes_in_order_at_one_time() {
     let in_db3 = tokenize("SET a 3");
     cmds.push((3, resolve(&in_db3).unwrap(), &in_db3[..]));
     cmds.push((99, resolve(&in_db3).unwrap(), &in_db3[..]));
-    let replies: Vec<String> = execute_transaction(&store, 1000, &cmds)
+    let replies: Vec<String> = execute_transaction(&store, 1000, 7, &cmds)
         .iter()
         .map(render)
         .collect();
@@ -514,7 +531,7 @@ fn a_transaction_is_atomic_for_a_concurrent_reader() {
                 .iter()
                 .map(|a| (0, resolve(a).unwrap(), &a[..]))
                 .collect();
-            execute_transaction(&store, 0, &cmds);
+            execute_transaction(&store, 0, 7, &cmds);
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();
@@ -528,12 +545,16 @@ fn command_list_filters_like_redis() {
         ("ACLCAT string", "decr decrby get incr incrby mget mset set"),
         (
             "ACLCAT keyspace",
-            "dbsize del exists expire flushall flushdb persist pexpire pttl ttl type",
+            "copy dbsize del exists expire flushall flushdb move object|encoding object|freq \
+             object|help object|idletime object|refcount persist pexpire pttl rename renamenx \
+             swapdb ttl type",
         ),
         (
             "ACLCAT fast",
-            "auth dbsize decr decrby echo exists expire get hello incr incrby mget persist \
-             pexpire ping pttl quit reset select time ttl type",
+            "auth dbsize decr decrby echo exists expire get hdel hello hexists hget hincrby \
+             hincrbyfloat hlen hmget hmset hset hsetnx hstrlen incr incrby mget move persist \
+             pexpire ping pttl quit renamenx reset sadd scard select sismember smismember smove \
+             spop srem swapdb time ttl type",
         ),
         (
             "PATTERN c*g*",
@@ -549,7 +570,7 @@ fn command_list_filters_like_redis() {
             "ACLCAT DANGEROUS",
             "client|kill client|list client|no-evict client|pause client|unblock \
              client|unpause config|get config|resetstat config|rewrite config|set debug \
-             flushall flushdb info",
+             flushall flushdb info swapdb",
         ),
     ];
     for (filter, expected) in cases {
@@ -570,5 +591,5 @@ fn command_list_filters_like_redis() {
     };
     let subcommands: usize = table().iter().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), table().len() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(32));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(71));
 }

@@ -721,7 +721,7 @@ impl Driver {
         for e in entries {
             self.replies.clear();
             if !e.data.is_empty() {
-                machine::apply(&self.shared.store, &e.data, &mut self.replies);
+                machine::apply(&self.shared.store, e.index, &e.data, &mut self.replies);
                 if let Some(t) = machine::entry_time(&e.data) {
                     time = time.max(t);
                 }
