@@ -104,6 +104,9 @@ pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive"
 pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
 pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
 pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+/// `getIntFromObjectOrReply` without a message, for an integer beyond 32 bits.
+pub const INT_OUT_OF_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
 pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
 pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";

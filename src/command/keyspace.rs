@@ -68,9 +68,10 @@ pub(super) const OBJECT_HELP: Exec = Exec::Read {
     scope: Scope::Keys,
 };
 
-/// Redis's `getIntFromObjectOrReply`: an integer that fits 32 bits.
-fn parse_i32(arg: &[u8]) -> Option<i32> {
-    parse_i64(arg).and_then(|n| i32::try_from(n).ok())
+/// Redis's `getIntFromObjectOrReply` without a message: an integer that fits 32 bits.
+fn parse_i32(arg: &[u8]) -> Result<i32, Reply> {
+    let n = parse_i64(arg).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+    i32::try_from(n).map_err(|_| Reply::error(errors::INT_OUT_OF_RANGE))
 }
 
 /// A database index given by a client, if it names one of `databases`.
@@ -123,7 +124,7 @@ fn parse_copy(args: &[Bytes]) -> Result<CopyOpts, Reply> {
         if args[j].eq_ignore_ascii_case(b"replace") {
             o.replace = true;
         } else if args[j].eq_ignore_ascii_case(b"db") && j + 1 < args.len() {
-            let n = parse_i32(&args[j + 1]).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+            let n = parse_i32(&args[j + 1])?;
             // The index is checked here, in order, as Redis's selectDb does; the bound is the
             // node's, so `check` cannot know it: a negative index is always out of range.
             if n < 0 {
@@ -182,23 +183,26 @@ fn copy(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
 }
 
 fn move_check(args: &[Bytes]) -> Result<(), Reply> {
-    match parse_i32(&args[2]) {
-        None => Err(Reply::error(errors::NOT_INTEGER)),
-        Some(n) if n < 0 => Err(Reply::error(errors::INVALID_DB)),
-        Some(_) => Ok(()),
+    match parse_i32(&args[2])? {
+        n if n < 0 => Err(Reply::error(errors::INVALID_DB)),
+        _ => Ok(()),
     }
 }
 
 fn move_shards(set: &mut ShardSet<'_>, db: u32, args: &[Bytes]) {
     set.add_key(db, &args[1]);
-    if let Some(target) = parse_i32(&args[2]).and_then(|n| db_index(n, set.databases())) {
+    if let Some(target) = parse_i32(&args[2])
+        .ok()
+        .and_then(|n| db_index(n, set.databases()))
+    {
         set.add_key(target, &args[1]);
     }
 }
 
 fn move_(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
-    let Some(n) = parse_i32(&args[2]) else {
-        return Reply::error(errors::NOT_INTEGER);
+    let n = match parse_i32(&args[2]) {
+        Ok(n) => n,
+        Err(e) => return e,
     };
     let Some(target) = db_index(n, ctx.databases()) else {
         return Reply::error(errors::INVALID_DB);
@@ -223,9 +227,10 @@ fn move_(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
     }
 }
 
+/// SWAPDB's indices: with a message, `getIntFromObjectOrReply` uses it for every failure.
 fn parse_swapdb(args: &[Bytes]) -> Result<(i32, i32), Reply> {
-    let a = parse_i32(&args[1]).ok_or_else(|| Reply::error(errors::INVALID_FIRST_DB))?;
-    let b = parse_i32(&args[2]).ok_or_else(|| Reply::error(errors::INVALID_SECOND_DB))?;
+    let a = parse_i32(&args[1]).map_err(|_| Reply::error(errors::INVALID_FIRST_DB))?;
+    let b = parse_i32(&args[2]).map_err(|_| Reply::error(errors::INVALID_SECOND_DB))?;
     Ok((a, b))
 }
 

@@ -187,6 +187,21 @@ fn server_commands_reply_as_redis() {
 }
 
 #[test]
+fn hashes_reply_as_redis() {
+    run_script("hashes.txt", include_str!("testdata/hashes.txt"));
+}
+
+#[test]
+fn sets_reply_as_redis() {
+    run_script("sets.txt", include_str!("testdata/sets.txt"));
+}
+
+#[test]
+fn generic_key_commands_on_every_type_reply_as_redis() {
+    run_script("keyspace.txt", include_str!("testdata/keyspace.txt"));
+}
+
+#[test]
 fn the_script_runner_catches_a_wrong_reply() {
     let r = std::panic::catch_unwind(|| run_script("t", "SET k v => +NOTOK"));
     assert!(r.is_err());
