@@ -526,7 +526,8 @@ mod tests {
                     let k = format!("k{}", rng.below(20));
                     let v = format!("{}", rng.below(1000));
                     let ttl = format!("{}", rng.below(200));
-                    let words: Vec<String> = match rng.below(9) {
+                    let m = format!("{}", rng.below(40));
+                    let words: Vec<String> = match rng.below(17) {
                         0 => vec!["SET".into(), k, v],
                         1 => vec!["SET".into(), k, v, "PX".into(), ttl],
                         2 => vec!["INCRBY".into(), k, v],
@@ -541,6 +542,13 @@ mod tests {
                         ],
                         6 => vec!["PERSIST".into(), k],
                         7 => vec!["SET".into(), k, v, "NX".into(), "GET".into()],
+                        9 => vec!["SADD".into(), k, m, v],
+                        10 => vec!["SPOP".into(), k, format!("{}", rng.below(3))],
+                        11 => vec!["HSET".into(), k, m, v],
+                        12 => vec!["HINCRBYFLOAT".into(), k, m, "0.1".into()],
+                        13 => vec!["SREM".into(), k, m],
+                        14 => vec!["HDEL".into(), k, m],
+                        15 => vec!["RENAME".into(), k, format!("k{}", rng.below(20))],
                         _ => {
                             return Op::ExpireKeys {
                                 db,
@@ -581,6 +589,84 @@ mod tests {
             apply(&c, i as u64 + 1, entry, &mut Vec::new());
         }
         assert_ne!(a.digest(), c.digest());
+    }
+
+    /// The same set, built in two different orders (so its table has another history), on two
+    /// stores with different shard counts: the same SPOP entries pop the same members.
+    #[test]
+    fn spop_pops_the_same_members_on_every_replica() {
+        let a = Store::new(16, 8);
+        let b = Store::new(16, 3);
+        let members: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+        let sadd = |ms: &mut dyn Iterator<Item = &String>| {
+            let mut words = vec!["SADD", "s"];
+            words.extend(ms.map(String::as_str));
+            encode(
+                1,
+                &[
+                    cmd(0, &words),
+                    cmd(0, &["SADD", "ints", "1", "2", "3", "4", "5"]),
+                ],
+            )
+        };
+        apply(&a, 1, &sadd(&mut members.iter()), &mut Vec::new());
+        apply(&b, 1, &sadd(&mut members.iter().rev()), &mut Vec::new());
+        // Churn b's table so its layout differs more.
+        let junk: Vec<String> = (0..2000).map(|i| format!("junk{i}")).collect();
+        let mut add = vec!["SADD", "s"];
+        add.extend(junk.iter().map(String::as_str));
+        let mut rem = vec!["SREM", "s"];
+        rem.extend(junk.iter().map(String::as_str));
+        apply(
+            &b,
+            2,
+            &encode(2, &[cmd(0, &add), cmd(0, &rem)]),
+            &mut Vec::new(),
+        );
+        assert_eq!(a.digest(), b.digest());
+        let (mut ra, mut rb) = (Vec::new(), Vec::new());
+        for index in 10..60u64 {
+            let entry = encode(
+                index,
+                &[
+                    cmd(0, &["SPOP", "s"]),
+                    cmd(0, &["SPOP", "s", "3"]),
+                    cmd(0, &["SPOP", "ints"]),
+                ],
+            );
+            apply(&a, index, &entry, &mut ra);
+            apply(&b, index, &entry, &mut rb);
+        }
+        assert_eq!(ra, rb);
+        assert_eq!(a.digest(), b.digest());
+        // 200 members popped from s (the set had 300), all 5 from ints.
+        let popped: std::collections::BTreeSet<String> = ra
+            .iter()
+            .flat_map(|r| match r {
+                Reply::Bulk(m) => vec![String::from_utf8(m.to_vec()).unwrap()],
+                Reply::Set(v) => v
+                    .iter()
+                    .map(|m| match m {
+                        Reply::Bulk(m) => String::from_utf8(m.to_vec()).unwrap(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect(),
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(popped.len(), 205);
+        // The entry's index seeds the choice: the same SPOP at another index picks otherwise.
+        let c = Store::new(16, 8);
+        apply(&c, 1, &sadd(&mut members.iter()), &mut Vec::new());
+        let (mut rc, mut rd) = (Vec::new(), Vec::new());
+        let d = Store::new(16, 8);
+        apply(&d, 1, &sadd(&mut members.iter()), &mut Vec::new());
+        for i in 0..20 {
+            let entry = encode(1, &[cmd(0, &["SPOP", "s"])]);
+            apply(&c, 100 + i, &entry, &mut rc);
+            apply(&d, 500 + i, &entry, &mut rd);
+        }
+        assert_ne!(rc, rd);
     }
 
     #[test]

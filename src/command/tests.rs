@@ -608,3 +608,154 @@ fn command_list_filters_like_redis() {
     assert_eq!(all.len(), table().len() + subcommands);
     assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(71));
 }
+
+/// Words to a command line (no quoting needed).
+fn line(words: &[String]) -> Vec<Bytes> {
+    words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect()
+}
+
+/// Run a full SCAN-family iteration (`cmd key cursor COUNT n`), calling `between` after each
+/// call; returns every element seen (fields only for HSCAN).
+fn full_scan(
+    h: &mut Harness,
+    cmd: &str,
+    key: &str,
+    count: usize,
+    pairs: bool,
+    mut between: impl FnMut(&mut Harness, usize),
+) -> std::collections::BTreeSet<Vec<u8>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    let mut calls = 0;
+    loop {
+        let words = [cmd, key, &cursor, "COUNT", &count.to_string()].map(String::from);
+        let Reply::Array(parts) = h.run(&line(&words)) else {
+            panic!("{cmd} did not reply with an array")
+        };
+        let (Reply::Bulk(next), Reply::Array(items)) = (&parts[0], &parts[1]) else {
+            panic!("bad {cmd} reply: {parts:?}")
+        };
+        let step = if pairs { 2 } else { 1 };
+        for item in items.iter().step_by(step) {
+            let Reply::Bulk(b) = item else {
+                panic!("{item:?}")
+            };
+            seen.insert(b.to_vec());
+        }
+        cursor = String::from_utf8(next.to_vec()).unwrap();
+        calls += 1;
+        if cursor == "0" {
+            return seen;
+        }
+        between(h, calls);
+        assert!(calls < 100_000, "{cmd} never ended");
+    }
+}
+
+#[test]
+fn hscan_and_sscan_return_every_element_present_throughout_despite_writes() {
+    let mut h = Harness::new();
+    let mut hset = vec!["HSET".to_string(), "h".to_string()];
+    let mut sadd = vec!["SADD".to_string(), "s".to_string()];
+    for i in 0..2000 {
+        hset.push(format!("stay{i}"));
+        hset.push("v".to_string());
+        sadd.push(format!("stay{i}"));
+    }
+    assert_eq!(h.run(&line(&hset)), Reply::Int(2000));
+    assert_eq!(h.run(&line(&sadd)), Reply::Int(2000));
+    // Between calls: grow the table a lot, then shrink it, then churn.
+    let churn = |h: &mut Harness, key: &str, add: &str, del: &str, call: usize| {
+        let words: Vec<String> = match call {
+            1..=20 => {
+                let mut w = vec![add.to_string(), key.to_string()];
+                for j in 0..500 {
+                    w.push(format!("tmp{call}-{j}"));
+                    if add == "HSET" {
+                        w.push("x".to_string());
+                    }
+                }
+                w
+            }
+            _ => {
+                let mut w = vec![del.to_string(), key.to_string()];
+                for c in 1..=20 {
+                    for j in 0..500 {
+                        w.push(format!("tmp{c}-{j}"));
+                    }
+                }
+                w
+            }
+        };
+        h.run(&line(&words));
+    };
+    let seen = full_scan(&mut h, "HSCAN", "h", 25, true, |h, c| {
+        churn(h, "h", "HSET", "HDEL", c)
+    });
+    let seen_s = full_scan(&mut h, "SSCAN", "s", 25, false, |h, c| {
+        churn(h, "s", "SADD", "SREM", c)
+    });
+    for i in 0..2000 {
+        let k = format!("stay{i}").into_bytes();
+        assert!(seen.contains(&k), "HSCAN missed stay{i}");
+        assert!(seen_s.contains(&k), "SSCAN missed stay{i}");
+    }
+    // A stable table: each element once per full iteration, whatever COUNT.
+    for count in [1, 10, 1000] {
+        let got = full_scan(&mut h, "SSCAN", "s", count, false, |_, _| {});
+        assert_eq!(got.len(), 2000, "COUNT {count}");
+    }
+}
+
+#[test]
+fn object_idletime_and_freq_follow_the_access_policy() {
+    let mut h = Harness::new();
+    let run = |h: &mut Harness, s: &str| h.run(&tokenize(s));
+    run(&mut h, "HSET h f v");
+    h.now_ms += 5_000;
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(5));
+    // OBJECT and TYPE do not count as accesses; a read does.
+    assert_eq!(run(&mut h, "TYPE h"), Reply::Status("hash".into()));
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(5));
+    run(&mut h, "HGET h f");
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(0));
+    h.now_ms += 61_000;
+    run(&mut h, "HSET h g w");
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(0));
+    assert_eq!(
+        run(&mut h, "OBJECT FREQ h"),
+        Reply::error(errors::LFU_NOT_SELECTED)
+    );
+    h.store.set_access_policy(crate::store::AccessPolicy::Lfu {
+        log_factor: 10,
+        decay_minutes: 1,
+    });
+    assert_eq!(
+        run(&mut h, "OBJECT IDLETIME h"),
+        Reply::error(errors::LFU_SELECTED)
+    );
+    run(&mut h, "SET fresh v");
+    assert_eq!(run(&mut h, "OBJECT FREQ fresh"), Reply::Int(5));
+    // Counter 5: the first access always counts (p = 1).
+    run(&mut h, "GET fresh");
+    assert_eq!(run(&mut h, "OBJECT FREQ fresh"), Reply::Int(6));
+    // Two minutes idle: two decay periods.
+    h.now_ms += 120_000;
+    assert_eq!(run(&mut h, "OBJECT FREQ fresh"), Reply::Int(4));
+}
+
+#[test]
+fn deleting_a_big_container_frees_it_off_the_apply_path() {
+    let mut h = Harness::new();
+    let mut sadd = vec!["SADD".to_string(), "big".to_string()];
+    for i in 0..10_000 {
+        sadd.push(format!("member{i}"));
+    }
+    h.run(&line(&sadd));
+    let before = crate::store::lazyfreed();
+    assert_eq!(h.run(&tokenize("DEL big")), Reply::Int(1));
+    assert!(crate::store::lazyfreed() > before);
+}

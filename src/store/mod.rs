@@ -991,6 +991,93 @@ mod tests {
         assert_eq!(value_digest(None), "0".repeat(40));
     }
     const REDIS_DIGEST: &str = "0111b681706c5da52a6be7bef3f3a02621270a5c";
+
+    /// Lists and sorted sets have no commands yet: build them through the store and compare
+    /// with redis-server 7.0.15, which answered (after FLUSHALL):
+    /// `RPUSH l a 1 b 12345 "" -7`, `RPUSH l2 element:0 .. element:2999`, `LPUSH l2 head 42`,
+    /// `ZADD z 1 a 2.5 b -0 c 1e300 d 3 7 0.1 x` (listpack),
+    /// `ZADD z2 0.5 member:0 .. 199.5 member:199` (skiplist),
+    /// `ZADD z3 1 m...m (65 bytes) 2 b` (skiplist), then DEBUG DIGEST-VALUE of each and DEBUG
+    /// DIGEST.
+    #[test]
+    fn digest_equals_redis_for_lists_and_sorted_sets() {
+        let store = Store::new(16, 4);
+        let mut s = store.shards();
+        s.add_db(0);
+        let mut w = s.write();
+        let mut list = |key: &[u8], front: &[&[u8]], back: &[Vec<u8>]| {
+            let (mut e, _) = w.get_or_create(0, key, 0, Kind::List).unwrap();
+            let mut l = e.list_mut().unwrap();
+            for v in back {
+                l.push(v, false);
+            }
+            for v in front {
+                l.push(v, true);
+            }
+        };
+        list(
+            b"l",
+            &[],
+            &["a", "1", "b", "12345", "", "-7"].map(|v| v.as_bytes().to_vec()),
+        );
+        let elements: Vec<Vec<u8>> = (0..3000)
+            .map(|i| format!("element:{i}").into_bytes())
+            .collect();
+        list(b"l2", &[b"head", b"42"], &elements);
+        let mut zset = |key: &[u8], members: &[(f64, Vec<u8>)]| {
+            let (mut e, _) = w.get_or_create(0, key, 0, Kind::ZSet).unwrap();
+            let mut z = e.zset_mut().unwrap();
+            if members
+                .first()
+                .is_some_and(|(_, m)| m.len() > ZSET_MAX_LISTPACK_VALUE)
+            {
+                z.reserve(0, members[0].1.len());
+            }
+            for (score, m) in members {
+                z.insert(m, *score);
+            }
+        };
+        let z: Vec<(f64, Vec<u8>)> = [
+            (1.0, "a"),
+            (2.5, "b"),
+            (-0.0, "c"),
+            (1e300, "d"),
+            (3.0, "7"),
+            (0.1, "x"),
+        ]
+        .iter()
+        .map(|(s, m)| (*s, m.as_bytes().to_vec()))
+        .collect();
+        zset(b"z", &z);
+        let z2: Vec<(f64, Vec<u8>)> = (0..200)
+            .map(|i| (f64::from(i) + 0.5, format!("member:{i}").into_bytes()))
+            .collect();
+        zset(b"z2", &z2);
+        zset(b"z3", &[(1.0, vec![b'm'; 65]), (2.0, b"b".to_vec())]);
+        let digests: Vec<(String, &str)> = [
+            (&b"l"[..], "3a21f333007c9e584d509273b851b531b665ad3b"),
+            (b"l2", "c9a34aa01d264748557a3d5db1cf77c74b882446"),
+            (b"z", "56eaa91e644dd39dd3572d41d9c56848452409f0"),
+            (b"z2", "24d8e9782a216b6627eee2baeabfdb52f4b32100"),
+            (b"z3", "a4f61510a61013ee6e8409d511ea640ac021b11e"),
+        ]
+        .iter()
+        .map(|(k, want)| (value_digest(w.get_any(0, k)), *want))
+        .collect();
+        let encodings: Vec<&str> = [&b"l"[..], b"l2", b"z", b"z2", b"z3"]
+            .iter()
+            .map(|k| w.get_any(0, k).unwrap().encoding())
+            .collect();
+        drop(w);
+        for (got, want) in digests {
+            assert_eq!(got, want);
+        }
+        assert_eq!(
+            encodings,
+            ["quicklist", "quicklist", "listpack", "skiplist", "skiplist"]
+        );
+        assert_eq!(store.digest(), "9830918cd0c636aef1041ca1f44a7c10902b0f7f");
+    }
     const REDIS_DIGEST_VALUE_B: &str = "36b23a1456b2dce2c3ed252c456761301dba8060";
 
     #[test]

@@ -16,9 +16,11 @@
 //!
 //! Conversions: a packed set converts to a skiplist when a new member would make it longer than
 //! `ZSET_MAX_LISTPACK_ENTRIES` or is longer than `ZSET_MAX_LISTPACK_VALUE` bytes (`insert`), or
-//! when a command creates it with a size hint past those (`ZSetMut::reserve`, Redis's
-//! `zsetTypeCreate`); `shrink_to_fit` converts back when a result fits (Redis's
-//! `zsetConvertToListpackIfNeeded`, used by the *STORE commands).
+//! when a command asks before adding (`ZSetMut::reserve(size_hint, max_len)`): Redis 7.0's ZADD
+//! creates a missing key as a skiplist when its *first* member is longer than the value limit
+//! (`reserve(0, first.len())`; it ignores how many members follow), and its *STORE commands
+//! size the result (`reserve(n, longest)`). `shrink_to_fit` converts back when a result fits
+//! (Redis's `zsetConvertToListpackIfNeeded`).
 //!
 //! Not here: parsing ranges and options, replies (the sorted set commands).
 
@@ -593,10 +595,11 @@ impl ZSkip {
     }
 }
 
-/// The listpack entry of a score: an integer when it is one exactly (and not -0).
+/// The listpack entry of a score: an integer when it is one exactly. Redis writes a packed
+/// score as text with `d2string`, which prints -0 as "0": a packed -0 reads back as 0 (a
+/// skiplist keeps -0), and so does raftis's.
 fn score_item(s: f64) -> Item<'static> {
-    if s.fract() == 0.0 && s.abs() < 9.007_199_254_740_992e15 && !(s == 0.0 && s.is_sign_negative())
-    {
+    if s.fract() == 0.0 && s.abs() < 9.007_199_254_740_992e15 {
         Item::Int(s as i64)
     } else {
         Item::Float(s)
@@ -1339,16 +1342,21 @@ mod tests {
             z.insert(m.as_bytes(), s);
         }
         let r = ZSetRef::of(&e);
-        assert!(r.score(b"negzero").unwrap().is_sign_negative());
+        // As in Redis's listpack, -0 is stored as 0.
+        assert!(r.score(b"negzero").unwrap().is_sign_positive());
         assert_eq!(r.score(b"tenth"), Some(0.1));
         assert_eq!(r.score(b"big"), Some(1e300));
         assert_eq!(r.iter().next().unwrap().1, f64::NEG_INFINITY);
         assert_eq!(r.from_rank(0, true).next().unwrap().1, f64::INFINITY);
-        // -0 and 0 are the same score to Redis: no update, the stored -0 stays.
+        // -0 and 0 are the same score to Redis: no update.
         assert_eq!(
-            ZSetMut::new(&mut e).insert(b"negzero", 0.0),
+            ZSetMut::new(&mut e).insert(b"negzero", -0.0),
             Inserted::Unchanged
         );
+        // A skiplist keeps the sign, as Redis's does.
+        let mut e = Entry::new_container(b"z", Kind::ZSet);
+        ZSetMut::new(&mut e).reserve(1000, 0);
+        ZSetMut::new(&mut e).insert(b"negzero", -0.0);
         assert!(ZSetRef::of(&e)
             .score(b"negzero")
             .unwrap()
