@@ -521,7 +521,7 @@ impl Big {
         match self {
             Big::Hash(t) => t.heap_bytes(|fv| fv.heap_bytes()),
             Big::Set(t) => t.heap_bytes(|m| m.len()),
-            Big::ZSet(z) => z.heap_bytes(),
+            Big::ZSet(z) => std::mem::size_of::<ZSkip>() + z.heap_bytes(),
             Big::List(l) => l.heap_bytes(),
         }
     }
