@@ -15,8 +15,14 @@
 //! a command body never locks anything itself and a transaction can lock the union of its
 //! commands' shards.
 //!
-//! Rule 1 lives here too: a write's apply function reads time only from `WriteCtx::time_ms` and
-//! nothing else from its node; relative TTLs become absolute deadlines against that time.
+//! Rule 1 lives here too: a write's apply function reads time only from `WriteCtx::time_ms`,
+//! random numbers only from `WriteCtx::rng` (seeded from the entry's log index and position,
+//! `op_seed`), and nothing else from its node; relative TTLs become absolute deadlines against
+//! that time. Reads that choose at random (SRANDMEMBER) use a local generator.
+//!
+//! Accesses: `ReadCtx::get` and the `WriteCtx` lookups record an access in the key's LRU/LFU
+//! field, as Redis's lookupKey does; `ReadCtx::peek` does not (Redis's LOOKUP_NOTOUCH: TYPE,
+//! OBJECT, and EXISTS/TTL should use it too).
 //!
 //! Not here: sessions (SELECT, HELLO, AUTH, MULTI state), the read gate, Raft.
 
