@@ -40,6 +40,7 @@ fn bench_apply(c: &mut Criterion) {
             replies.clear();
             machine::apply(
                 &store,
+                i as u64,
                 &payloads[i % payloads.len()],
                 &mut replies,
                 &mut machine::NoEffects,
@@ -57,6 +58,7 @@ fn bench_read(c: &mut Criterion) {
     for r in 0..10_000 / 16 {
         machine::apply(
             &store,
+            1,
             &machine::encode(1, &set_ops(16, r)),
             &mut replies,
             &mut machine::NoEffects,

@@ -89,7 +89,6 @@ pub const GETKEYS_BAD_ARITY: &str = "ERR Invalid number of arguments specified f
 pub const GETKEYS_BAD_ARGS: &str = "ERR Invalid arguments specified for command";
 
 // String and key commands (t_string.c, db.c).
-pub const NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
 pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
@@ -100,3 +99,26 @@ pub const LCS_TOO_BIG: &str =
 pub const LCS_ALLOC_FAILED: &str =
     "ERR Insufficient memory, failed allocating transient memory for LCS";
 pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+// Container commands (t_hash.c, t_set.c, db.c, object.c, util.c).
+pub const HASH_VALUE_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub const HASH_VALUE_NOT_FLOAT: &str = "ERR hash value is not a float";
+pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
+pub const INCR_NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+/// HRANDFIELD's count with WITHVALUES beyond +-LONG_MAX/2.
+pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+/// `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)` (HRANDFIELD, SRANDMEMBER counts).
+pub const COUNT_OUT_OF_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+/// `getPositiveLongFromObjectOrReply` without a message (SPOP's count).
+pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+/// `getIntFromObjectOrReply` without a message, for an integer beyond 32 bits.
+pub const INT_OUT_OF_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";
+pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";

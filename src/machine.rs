@@ -13,9 +13,11 @@
 //! Varints are LEB128. `decode` is zero-copy: every argument is a slice of the payload.
 //!
 //! Rule 1 (apply is a pure function of state and entry): `apply` takes its time from the
-//! payload's `time_ms` (the leader's unix ms, monotonic across entries), never from a clock, so
-//! all replicas compute the same deadlines, the same expirations and the same replies. An empty
-//! payload (the leader's no-op) applies nothing.
+//! payload's `time_ms` (the leader's unix ms, monotonic across entries), never from a clock, and
+//! its random numbers (SPOP) from a generator seeded with the entry's log index and the
+//! operation's position in the batch (`command::op_seed`), never from the OS, so all replicas
+//! compute the same deadlines, expirations, choices and replies. An empty payload (the
+//! leader's no-op) applies nothing.
 //!
 //! A committed payload that does not decode cannot be skipped (this replica would diverge) nor
 //! applied: `apply` panics with a clear message, stopping the replica. The WAL's CRC makes this
@@ -301,13 +303,19 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
     Ok(Batch { time_ms, ops })
 }
 
-/// Apply one committed entry's payload; push exactly one reply per op, in order.
-/// An empty payload (the leader's no-op) applies nothing and pushes nothing.
+/// Apply the payload of the committed entry at log `index`; push exactly one reply per op, in
+/// order. An empty payload (the leader's no-op) applies nothing and pushes nothing.
 ///
 /// # Panics
 /// If the payload does not decode: a replica that cannot apply a committed entry must stop
 /// rather than diverge (see the module header).
-pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>, effects: &mut dyn Effects) {
+pub fn apply(
+    store: &Store,
+    index: u64,
+    payload: &Bytes,
+    replies: &mut Vec<Reply>,
+    effects: &mut dyn Effects,
+) {
     if payload.is_empty() {
         return;
     }
@@ -315,15 +323,16 @@ pub fn apply(store: &Store, payload: &Bytes, replies: &mut Vec<Reply>, effects: 
         panic!("committed log entry cannot be decoded ({e}); this replica must stop")
     });
     replies.reserve(batch.ops.len());
-    for op in &batch.ops {
-        replies.push(apply_op(store, batch.time_ms, op, effects));
+    for (n, op) in batch.ops.iter().enumerate() {
+        let seed = command::op_seed(index, n as u64);
+        replies.push(apply_op(store, batch.time_ms, seed, op, effects));
     }
 }
 
-fn apply_op(store: &Store, time_ms: u64, op: &Op, effects: &mut dyn Effects) -> Reply {
+fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn Effects) -> Reply {
     match op {
         Op::Command { db, args } => match command::resolve(args) {
-            Ok(spec) => command::execute_write(store, spec, *db, time_ms, args),
+            Ok(spec) => command::execute_write(store, spec, *db, time_ms, seed, args),
             Err(e) => e,
         },
         Op::ExpireKeys { db, keys } => {
@@ -353,7 +362,7 @@ fn apply_op(store: &Store, time_ms: u64, op: &Op, effects: &mut dyn Effects) -> 
                     Err(e) => errors_at.push((i, e)),
                 }
             }
-            let mut replies = command::execute_transaction(store, time_ms, &resolved);
+            let mut replies = command::execute_transaction(store, time_ms, seed, &resolved);
             for (i, e) in errors_at {
                 replies.insert(i, e);
             }
@@ -499,7 +508,7 @@ mod tests {
     fn apply_pushes_one_reply_per_op_and_nothing_for_the_no_op() {
         let store = Store::new(16, 4);
         let mut replies = Vec::new();
-        apply(&store, &Bytes::new(), &mut replies, &mut NoEffects);
+        apply(&store, 1, &Bytes::new(), &mut replies, &mut NoEffects);
         assert!(replies.is_empty());
         let payload = encode(
             1000,
@@ -515,7 +524,7 @@ mod tests {
                 },
             ],
         );
-        apply(&store, &payload, &mut replies, &mut NoEffects);
+        apply(&store, 2, &payload, &mut replies, &mut NoEffects);
         assert_eq!(
             replies,
             vec![
@@ -535,6 +544,7 @@ mod tests {
         let mut replies = Vec::new();
         apply(
             &store,
+            1,
             &encode(
                 10_000,
                 &[
@@ -547,6 +557,7 @@ mod tests {
         );
         apply(
             &store,
+            2,
             &encode(20_000, &[cmd(0, &["PEXPIRE", "b", "250"])]),
             &mut replies,
             &mut NoEffects,
@@ -566,6 +577,7 @@ mod tests {
         let mut replies = Vec::new();
         apply(
             &store,
+            1,
             &encode(
                 0,
                 &[
@@ -581,6 +593,7 @@ mod tests {
         let keys = vec![b("due"), b("later"), b("forever"), b("missing")];
         apply(
             &store,
+            2,
             &encode(100, &[Op::ExpireKeys { db: 0, keys }]),
             &mut replies,
             &mut NoEffects,
@@ -602,7 +615,8 @@ mod tests {
                     let k = format!("k{}", rng.below(20));
                     let v = format!("{}", rng.below(1000));
                     let ttl = format!("{}", rng.below(200));
-                    let words: Vec<String> = match rng.below(9) {
+                    let m = format!("{}", rng.below(40));
+                    let words: Vec<String> = match rng.below(17) {
                         0 => vec!["SET".into(), k, v],
                         1 => vec!["SET".into(), k, v, "PX".into(), ttl],
                         2 => vec!["INCRBY".into(), k, v],
@@ -617,6 +631,13 @@ mod tests {
                         ],
                         6 => vec!["PERSIST".into(), k],
                         7 => vec!["SET".into(), k, v, "NX".into(), "GET".into()],
+                        9 => vec!["SADD".into(), k, m, v],
+                        10 => vec!["SPOP".into(), k, format!("{}", rng.below(3))],
+                        11 => vec!["HSET".into(), k, m, v],
+                        12 => vec!["HINCRBYFLOAT".into(), k, m, "0.1".into()],
+                        13 => vec!["SREM".into(), k, m],
+                        14 => vec!["HDEL".into(), k, m],
+                        15 => vec!["RENAME".into(), k, format!("k{}", rng.below(20))],
                         _ => {
                             return Op::ExpireKeys {
                                 db,
@@ -642,8 +663,8 @@ mod tests {
         let b = Store::new(16, 3);
         let (mut ra, mut rb) = (Vec::new(), Vec::new());
         for (i, entry) in random_entries(11, 2000).iter().enumerate() {
-            apply(&a, entry, &mut ra, &mut NoEffects);
-            apply(&b, entry, &mut rb, &mut NoEffects);
+            apply(&a, i as u64 + 1, entry, &mut ra, &mut NoEffects);
+            apply(&b, i as u64 + 1, entry, &mut rb, &mut NoEffects);
             if i % 100 == 0 {
                 assert_eq!(a.digest(), b.digest(), "diverged at entry {i}");
             }
@@ -653,10 +674,113 @@ mod tests {
         assert_ne!(a.digest(), "0".repeat(40));
         // And a different history gives a different dataset.
         let c = Store::new(16, 8);
-        for entry in random_entries(12, 2000) {
-            apply(&c, &entry, &mut Vec::new(), &mut NoEffects);
+        for (i, entry) in random_entries(12, 2000).iter().enumerate() {
+            apply(&c, i as u64 + 1, entry, &mut Vec::new(), &mut NoEffects);
         }
         assert_ne!(a.digest(), c.digest());
+    }
+
+    /// The same set, built in two different orders (so its table has another history), on two
+    /// stores with different shard counts: the same SPOP entries pop the same members.
+    #[test]
+    fn spop_pops_the_same_members_on_every_replica() {
+        let a = Store::new(16, 8);
+        let b = Store::new(16, 3);
+        let members: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+        let sadd = |ms: &mut dyn Iterator<Item = &String>| {
+            let mut words = vec!["SADD", "s"];
+            words.extend(ms.map(String::as_str));
+            encode(
+                1,
+                &[
+                    cmd(0, &words),
+                    cmd(0, &["SADD", "ints", "1", "2", "3", "4", "5"]),
+                ],
+            )
+        };
+        apply(
+            &a,
+            1,
+            &sadd(&mut members.iter()),
+            &mut Vec::new(),
+            &mut NoEffects,
+        );
+        apply(
+            &b,
+            1,
+            &sadd(&mut members.iter().rev()),
+            &mut Vec::new(),
+            &mut NoEffects,
+        );
+        // Churn b's table so its layout differs more.
+        let junk: Vec<String> = (0..2000).map(|i| format!("junk{i}")).collect();
+        let mut add = vec!["SADD", "s"];
+        add.extend(junk.iter().map(String::as_str));
+        let mut rem = vec!["SREM", "s"];
+        rem.extend(junk.iter().map(String::as_str));
+        apply(
+            &b,
+            2,
+            &encode(2, &[cmd(0, &add), cmd(0, &rem)]),
+            &mut Vec::new(),
+            &mut NoEffects,
+        );
+        assert_eq!(a.digest(), b.digest());
+        let (mut ra, mut rb) = (Vec::new(), Vec::new());
+        for index in 10..60u64 {
+            let entry = encode(
+                index,
+                &[
+                    cmd(0, &["SPOP", "s"]),
+                    cmd(0, &["SPOP", "s", "3"]),
+                    cmd(0, &["SPOP", "ints"]),
+                ],
+            );
+            apply(&a, index, &entry, &mut ra, &mut NoEffects);
+            apply(&b, index, &entry, &mut rb, &mut NoEffects);
+        }
+        assert_eq!(ra, rb);
+        assert_eq!(a.digest(), b.digest());
+        // 200 members popped from s (the set had 300), all 5 from ints.
+        let popped: std::collections::BTreeSet<String> = ra
+            .iter()
+            .flat_map(|r| match r {
+                Reply::Bulk(m) => vec![String::from_utf8(m.to_vec()).unwrap()],
+                Reply::Set(v) => v
+                    .iter()
+                    .map(|m| match m {
+                        Reply::Bulk(m) => String::from_utf8(m.to_vec()).unwrap(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect(),
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(popped.len(), 205);
+        // The entry's index seeds the choice: the same SPOP at another index picks otherwise.
+        let c = Store::new(16, 8);
+        apply(
+            &c,
+            1,
+            &sadd(&mut members.iter()),
+            &mut Vec::new(),
+            &mut NoEffects,
+        );
+        let (mut rc, mut rd) = (Vec::new(), Vec::new());
+        let d = Store::new(16, 8);
+        apply(
+            &d,
+            1,
+            &sadd(&mut members.iter()),
+            &mut Vec::new(),
+            &mut NoEffects,
+        );
+        for i in 0..20 {
+            let entry = encode(1, &[cmd(0, &["SPOP", "s"])]);
+            apply(&c, 100 + i, &entry, &mut rc, &mut NoEffects);
+            apply(&d, 500 + i, &entry, &mut rd, &mut NoEffects);
+        }
+        assert_ne!(rc, rd);
     }
 
     #[test]
@@ -672,7 +796,7 @@ mod tests {
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             encode(n, &[cmd(0, &words)])
         };
-        apply(&store, &mset(0), &mut Vec::new(), &mut NoEffects);
+        apply(&store, 1, &mset(0), &mut Vec::new(), &mut NoEffects);
         let mget: Vec<Bytes> = std::iter::once(b("MGET"))
             .chain(keys.iter().map(|k| b(k)))
             .collect();
@@ -695,7 +819,7 @@ mod tests {
                 reads
             });
             for n in 1..=5000 {
-                apply(&store, &mset(n), &mut Vec::new(), &mut NoEffects);
+                apply(&store, n + 1, &mset(n), &mut Vec::new(), &mut NoEffects);
             }
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(reader.join().unwrap() >= 1000);

@@ -37,6 +37,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// RESP3 set `~`; RESP2 array.
     Set(Vec<Reply>),
+    /// RESP3 array of two-element arrays; RESP2 flat array of first, second, first, second...
+    /// (HRANDFIELD WITHVALUES, ZRANGE WITHSCORES).
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 double `,`; RESP2 bulk string formatted as Redis 7.0 does.
     Double(f64),
     /// RESP3 boolean `#t`/`#f`; RESP2 integer 1/0.
@@ -85,6 +88,24 @@ impl Reply {
                 for (key, value) in pairs {
                     key.encode(resp3, out);
                     value.encode(resp3, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                put_len(
+                    out,
+                    b'*',
+                    if resp3 {
+                        pairs.len()
+                    } else {
+                        pairs.len().saturating_mul(2)
+                    },
+                );
+                for (first, second) in pairs {
+                    if resp3 {
+                        put_len(out, b'*', 2);
+                    }
+                    first.encode(resp3, out);
+                    second.encode(resp3, out);
                 }
             }
             Reply::Double(d) => {
@@ -414,6 +435,27 @@ mod tests {
         assert_eq!(
             nested.encode_to_vec(false),
             b"*2\r\n*2\r\n$1\r\na\r\n$3\r\n1.5\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+    }
+
+    /// `ZRANGE z 0 -1 WITHSCORES` (and HRANDFIELD ... WITHVALUES), redis-server 7.0.15: flat
+    /// in RESP2, pairs in RESP3.
+    #[test]
+    fn pairs_are_flat_in_resp2_and_nested_in_resp3() {
+        let pairs = Reply::Pairs(vec![
+            (bulk("a"), Reply::Double(1.5)),
+            (bulk("b"), Reply::Double(2.0)),
+        ]);
+        assert_eq!(
+            both(&pairs),
+            (
+                b"*4\r\n$1\r\na\r\n$3\r\n1.5\r\n$1\r\nb\r\n$1\r\n2\r\n".to_vec(),
+                b"*2\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$1\r\nb\r\n,2\r\n".to_vec()
+            )
+        );
+        assert_eq!(
+            both(&Reply::Pairs(vec![])),
+            (b"*0\r\n".to_vec(), b"*0\r\n".to_vec())
         );
     }
 

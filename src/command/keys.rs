@@ -221,7 +221,8 @@ fn persist(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
 }
 
 fn type_(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
-    let name = ctx.get(&args[1]).map_or("none", |e| e.kind().name());
+    // No access recorded, as Redis's LOOKUP_NOTOUCH.
+    let name = ctx.peek(&args[1]).map_or("none", |e| e.kind().name());
     Reply::Status(name.into())
 }
 

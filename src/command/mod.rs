@@ -15,14 +15,25 @@
 //! a command body never locks anything itself and a transaction can lock the union of its
 //! commands' shards.
 //!
-//! Rule 1 lives here too: a write's apply function reads time only from `WriteCtx::time_ms` and
-//! nothing else from its node; relative TTLs become absolute deadlines against that time.
+//! Rule 1 lives here too: a write's apply function reads time only from `WriteCtx::time_ms`,
+//! random numbers only from `WriteCtx::rng` (seeded from the entry's log index and position,
+//! `op_seed`), and nothing else from its node; relative TTLs become absolute deadlines against
+//! that time. Reads that choose at random (SRANDMEMBER) use a local generator.
+//!
+//! Accesses: `ReadCtx::get` and the `WriteCtx` lookups record an access in the key's LRU/LFU
+//! field, as Redis's lookupKey does; `ReadCtx::peek` does not (Redis's LOOKUP_NOTOUCH: TYPE,
+//! OBJECT, and EXISTS/TTL should use it too).
 //!
 //! Not here: sessions (SELECT, HELLO, AUTH, MULTI state), the read gate, Raft.
 
+mod float80;
+mod hashes;
 mod keys;
+mod keyspace;
 mod raft;
+mod scan;
 mod server;
+mod sets;
 mod spec;
 mod strings;
 mod table;
@@ -31,7 +42,10 @@ use bytes::Bytes;
 
 use crate::errors;
 use crate::reply::Reply;
-use crate::store::{Entry, EntryMut, Free, ReadLocks, ShardSet, Store, WriteLocks};
+use crate::store::{
+    lru, AccessPolicy, Entry, EntryMut, Free, Item, Kind, ReadLocks, ShardSet, Store, WriteLocks,
+    WrongType,
+};
 
 pub use crate::glob::glob_match;
 pub use server::{command_cmd, debug_digest, debug_digest_value};
@@ -75,15 +89,18 @@ impl std::fmt::Debug for Exec {
 }
 
 /// Which shards a command locks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Scope {
     /// The shards of the keys its key specs name (the whole database if they cannot be found,
     /// e.g. a malformed command that will reply with an error anyway).
     Keys,
     /// Every shard of the selected database (DBSIZE, FLUSHDB).
     Db,
-    /// Every shard of every database (FLUSHALL).
+    /// Every shard of every database (FLUSHALL, SWAPDB).
     All,
+    /// Whatever the function adds for (selected db, arguments): commands whose keys live in
+    /// another database (MOVE, COPY ... DB). It must check database indices itself.
+    Custom(fn(&mut ShardSet<'_>, u32, &[Bytes])),
 }
 
 /// The table generated from redis-server's own description, sorted by name.
@@ -281,7 +298,52 @@ fn add_shards(set: &mut ShardSet<'_>, spec: &CommandSpec, db: u32, args: &[Bytes
         }
         Scope::Db => set.add_db(db),
         Scope::All => set.add_all(),
+        Scope::Custom(add) => add(set, db, args),
     }
+}
+
+/// A small, fast, seedable generator (SplitMix64). Apply's only source of randomness: seeded
+/// from the entry, so every replica draws the same numbers.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// A generator seeded from the process's random state, for reads (SRANDMEMBER,
+    /// HRANDFIELD), whose choices need not agree across nodes.
+    pub fn local() -> Rng {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x5eed);
+        Rng(h.finish())
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), without modulo bias worth mentioning for n < 2^32.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The seed of the `n`th operation of the entry at log index `index` (see `execute_write`).
+pub fn op_seed(index: u64, n: u64) -> u64 {
+    let mut r = Rng::new(index ^ n.rotate_left(32) ^ 0x6a09_e667_f3bc_c908);
+    r.next_u64()
 }
 
 /// Run a read command (`Exec::Read`) on `store` as of `now_ms`. The node has passed the read
@@ -306,31 +368,36 @@ pub fn execute_read(
         db,
         now_ms,
         view: View::Read(&locks),
+        rng: std::cell::RefCell::new(None),
     };
     run(&ctx, args)
 }
 
 /// Run a committed command at `time_ms` (the entry's time): a write's apply, or a read that
-/// went through the log. Deterministic: same store, same arguments, same time, same result and
-/// reply on every replica.
+/// went through the log. `seed` (from the entry's log index and the operation's position,
+/// `op_seed`) seeds the command's random choices. Deterministic: same store, same arguments,
+/// same time and seed, same result and reply on every replica.
 pub fn execute_write(
     store: &Store,
     spec: &'static CommandSpec,
     db: u32,
     time_ms: u64,
+    seed: u64,
     args: &[Bytes],
 ) -> Reply {
-    execute_transaction(store, time_ms, &[(db, spec, args)])
+    execute_transaction(store, time_ms, seed, &[(db, spec, args)])
         .pop()
         .expect("one reply per command")
 }
 
 /// Run committed commands `(db, spec, args)` at `time_ms` as one atomic step: the union of
 /// their shards is locked (in ascending order) before the first runs and released after the
-/// last, so no reader sees part of them (MULTI/EXEC). One reply per command, in order.
+/// last, so no reader sees part of them (MULTI/EXEC). One reply per command, in order; command
+/// `i` draws its random numbers from a generator seeded with `seed` and `i`.
 pub fn execute_transaction(
     store: &Store,
     time_ms: u64,
+    seed: u64,
     cmds: &[(u32, &'static CommandSpec, &[Bytes])],
 ) -> Vec<Reply> {
     let mut set = store.shards();
@@ -341,16 +408,20 @@ pub fn execute_transaction(
     }
     let mut locks = set.write();
     cmds.iter()
-        .map(|&(db, spec, args)| {
+        .enumerate()
+        .map(|(i, &(db, spec, args))| {
             if db as usize >= store.databases() {
                 return Reply::error(errors::INVALID_DB);
             }
+            let seed = op_seed(seed, i as u64);
             match spec.exec {
                 Exec::Write { apply, .. } => apply(
                     &mut WriteCtx {
                         db,
                         time_ms,
                         locks: &mut locks,
+                        rng: Rng::new(seed),
+                        coin: Rng::new(!seed),
                     },
                     args,
                 ),
@@ -359,6 +430,7 @@ pub fn execute_transaction(
                         db,
                         now_ms: time_ms,
                         view: View::Write(&locks),
+                        rng: std::cell::RefCell::new(Some(Rng::new(seed))),
                     },
                     args,
                 ),
@@ -375,11 +447,29 @@ enum View<'a> {
     Write(&'a WriteLocks<'a>),
 }
 
+thread_local! {
+    /// LFU's coin for reads (node-local metadata; see `store::lru`).
+    static COIN: std::cell::RefCell<Rng> = std::cell::RefCell::new(Rng::local());
+}
+
+/// Record a read access to `e` at `now_ms` in its LRU/LFU field.
+fn touch_read(store: &Store, e: &Entry, now_ms: u64) {
+    let policy = store.access_policy();
+    let coin = if policy.is_lfu() {
+        COIN.with(|c| c.borrow_mut().unit())
+    } else {
+        0.0
+    };
+    lru::touch(e.lru(), policy, now_ms, coin);
+}
+
 /// What a read command sees: its database, the time, and the shards locked for it.
 pub struct ReadCtx<'a> {
     db: u32,
     now_ms: u64,
     view: View<'a>,
+    /// Created on first use: a local generator for a read, the entry's for a read in the log.
+    rng: std::cell::RefCell<Option<Rng>>,
 }
 
 impl ReadCtx<'_> {
@@ -391,8 +481,23 @@ impl ReadCtx<'_> {
         self.now_ms
     }
 
-    /// The entry for `key` if it exists now.
+    fn store(&self) -> &Store {
+        match &self.view {
+            View::Read(l) => l.store(),
+            View::Write(l) => l.store(),
+        }
+    }
+
+    /// The entry for `key` if it exists now, recording the access (Redis's lookupKeyRead).
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        let e = self.peek(key)?;
+        touch_read(self.store(), e, self.now_ms);
+        Some(e)
+    }
+
+    /// The entry for `key` if it exists now, without recording an access (Redis's
+    /// LOOKUP_NOTOUCH: TYPE, EXISTS, TTL, OBJECT).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
         match &self.view {
             View::Read(l) => l.get(self.db, key, self.now_ms),
             View::Write(l) => l.get(self.db, key, self.now_ms),
@@ -406,13 +511,38 @@ impl ReadCtx<'_> {
             View::Write(l) => l.db_len(self.db),
         }
     }
+
+    /// What the keys' access field tracks (OBJECT FREQ / IDLETIME).
+    pub fn access_policy(&self) -> AccessPolicy {
+        self.store().access_policy()
+    }
+
+    /// A random number, for reads that choose at random (SRANDMEMBER, HRANDFIELD).
+    pub fn random(&self) -> u64 {
+        self.rng
+            .borrow_mut()
+            .get_or_insert_with(Rng::local)
+            .next_u64()
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn random_below(&self, n: u64) -> u64 {
+        self.rng
+            .borrow_mut()
+            .get_or_insert_with(Rng::local)
+            .below(n)
+    }
 }
 
-/// What a write's apply sees: its database, the entry's time, and the shards locked for it.
+/// What a write's apply sees: its database, the entry's time, the shards locked for it, and a
+/// generator seeded from the entry.
 pub struct WriteCtx<'a, 's> {
     db: u32,
     time_ms: u64,
     locks: &'a mut WriteLocks<'s>,
+    rng: Rng,
+    /// LFU's coin for accesses, apart from `rng` so metadata never shifts a command's draws.
+    coin: Rng,
 }
 
 impl<'s> WriteCtx<'_, 's> {
@@ -429,19 +559,83 @@ impl<'s> WriteCtx<'_, 's> {
         self.locks.store().databases()
     }
 
-    /// The entry for `key` if it exists at `time_ms`.
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.locks.get(self.db, key, self.time_ms)
+    /// The command's deterministic generator (SPOP): the same numbers on every replica.
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// The access policy and, for LFU, a coin for the next access.
+    fn access(&mut self) -> (AccessPolicy, f64) {
+        let policy = self.locks.store().access_policy();
+        let coin = if policy.is_lfu() {
+            self.coin.unit()
+        } else {
+            0.0
+        };
+        (policy, coin)
+    }
+
+    /// The entry for `key` if it exists at `time_ms`, recording the access.
+    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+        let db = self.db;
+        self.get_in(db, key)
+    }
+
+    /// The entry for `key` in database `db` (whose shards the command's scope locked).
+    pub fn get_in(&mut self, db: u32, key: &[u8]) -> Option<&Entry> {
+        let (policy, coin) = self.access();
+        let e = self.locks.get(db, key, self.time_ms)?;
+        lru::touch(e.lru(), policy, self.time_ms, coin);
+        Some(e)
+    }
+
+    /// The entry for `key` without recording an access.
+    pub fn peek_in(&self, db: u32, key: &[u8]) -> Option<&Entry> {
+        self.locks.get(db, key, self.time_ms)
     }
 
     /// The entry for `key` for writing, if it exists at `time_ms` (an expired one is deleted).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<EntryMut<'_>> {
-        self.locks.get_mut(self.db, key, self.time_ms)
+        let (policy, coin) = self.access();
+        let e = self.locks.get_mut(self.db, key, self.time_ms)?;
+        lru::touch(e.lru(), policy, self.time_ms, coin);
+        Some(e)
+    }
+
+    /// The container of `kind` at `key`, created empty if the key does not exist; WRONGTYPE if
+    /// it holds another type. A command that may leave it empty calls `remove_if_empty`.
+    pub fn get_or_create(&mut self, key: &[u8], kind: Kind) -> Result<EntryMut<'_>, Reply> {
+        let (policy, coin) = self.access();
+        match self.locks.get_or_create(self.db, key, self.time_ms, kind) {
+            Ok((e, created)) => {
+                if !created {
+                    lru::touch(e.lru(), policy, self.time_ms, coin);
+                }
+                Ok(e)
+            }
+            Err(WrongType) => Err(Reply::error(errors::WRONGTYPE)),
+        }
+    }
+
+    /// Delete `key` if a command emptied its container (Redis deletes empty containers).
+    pub fn remove_if_empty(&mut self, key: &[u8]) {
+        self.locks.remove_if_empty(self.db, key);
     }
 
     /// Set `key` to a string, with an absolute deadline (0: no TTL).
     pub fn set_str(&mut self, key: &[u8], value: &[u8], deadline_ms: u64) {
-        self.locks.set_str(self.db, key, value, deadline_ms)
+        self.locks
+            .set_str(self.db, key, value, deadline_ms, self.time_ms)
+    }
+
+    /// Store `entry` under its key in database `db`, replacing whatever was there.
+    pub fn insert_in(&mut self, db: u32, entry: Entry) {
+        self.locks.insert(db, entry, self.time_ms)
+    }
+
+    /// Remove `key` from database `db` and return its entry, if it exists at `time_ms`.
+    pub fn take_in(&mut self, db: u32, key: &[u8]) -> Option<Entry> {
+        self.locks.take_entry(db, key, self.time_ms)
     }
 
     /// Delete `key`; true if it existed at `time_ms`.
@@ -449,44 +643,36 @@ impl<'s> WriteCtx<'_, 's> {
         self.locks.remove(self.db, key, self.time_ms)
     }
 
+    /// Delete `key` from database `db`; true if it existed at `time_ms`.
+    pub fn remove_in(&mut self, db: u32, key: &[u8]) -> bool {
+        self.locks.remove(db, key, self.time_ms)
+    }
+
     /// Delete every key of database `db` (needs its shards: `Scope::Db` or `Scope::All`).
     pub fn clear_db(&mut self, db: u32, free: Free) -> usize {
         self.locks.clear_db(db, free)
     }
+
+    /// Exchange two databases (needs `Scope::All`).
+    pub fn swap_dbs(&mut self, a: u32, b: u32) {
+        self.locks.swap_dbs(a, b)
+    }
+}
+
+/// WRONGTYPE.
+pub(super) fn wrong_type() -> Reply {
+    Reply::error(errors::WRONGTYPE)
+}
+
+/// A container's element as a bulk reply.
+pub(super) fn item_reply(item: Item<'_>) -> Reply {
+    Reply::Bulk(item.to_bytes())
 }
 
 /// Parse an integer exactly as Redis's `string2ll`: optional `-`, no `+`, no spaces, no leading
 /// zeros (but "0"), not "-0", at most 20 bytes, within i64.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s[0] {
-        b'-' => (true, &s[1..]),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if negative {
-        if v > i64::MAX as u64 + 1 {
-            return None;
-        }
-        Some((v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
+    crate::store::parse_i64(s)
 }
 
 /// An integer's decimal form, as Redis writes it.

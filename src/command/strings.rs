@@ -474,7 +474,7 @@ fn psetex(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
 }
 
 /// The string at `key` (copied), `Ok(None)` if there is no key, WRONGTYPE for another type.
-fn get_string(ctx: &WriteCtx<'_, '_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+fn get_string(ctx: &mut WriteCtx<'_, '_>, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match ctx.get(key) {
         None => Ok(None),
         Some(e) => match e.as_str() {
@@ -752,7 +752,7 @@ fn incrbyfloat(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
     let v = match result {
         Ok(v) => v,
         Err(IncrError::NotFloat) => return Reply::error(errors::NOT_FLOAT),
-        Err(IncrError::NanOrInf) => return Reply::error(errors::NAN_OR_INFINITY),
+        Err(IncrError::NanOrInf) => return Reply::error(errors::INCR_NAN_OR_INFINITY),
     };
     match ctx.get_mut(key) {
         Some(mut e) => e.set_str(v.as_bytes()),

@@ -15,6 +15,8 @@ struct Harness {
     store: Store,
     db: u32,
     now_ms: u64,
+    /// The log index of the next write, for its random seed.
+    index: u64,
 }
 
 impl Harness {
@@ -23,6 +25,7 @@ impl Harness {
             store: Store::new(16, 4),
             db: 0,
             now_ms: 1_700_000_000_000,
+            index: 1,
         }
     }
 
@@ -35,7 +38,11 @@ impl Harness {
             Exec::Read { .. } => execute_read(&self.store, spec, self.db, self.now_ms, args),
             Exec::Write { check, .. } => match check(args) {
                 Err(e) => e,
-                Ok(()) => execute_write(&self.store, spec, self.db, self.now_ms, args),
+                Ok(()) => {
+                    self.index += 1;
+                    let seed = op_seed(self.index, 0);
+                    execute_write(&self.store, spec, self.db, self.now_ms, seed, args)
+                }
             },
             Exec::Session => self.session(spec, args),
         }
@@ -123,9 +130,11 @@ fn render(r: &Reply) -> String {
         Reply::Nil => "(nil)".into(),
         Reply::NilArray => "(nilarray)".into(),
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => list(v.iter().map(render).collect()),
-        Reply::Map(v) => list(v.iter().flat_map(|(k, v)| [render(k), render(v)]).collect()),
+        Reply::Map(v) | Reply::Pairs(v) => {
+            list(v.iter().flat_map(|(k, v)| [render(k), render(v)]).collect())
+        }
         Reply::Bool(b) => format!(":{}", u8::from(*b)),
-        Reply::Double(d) => render_bytes(d.to_string().as_bytes()),
+        Reply::Double(d) => render_bytes(crate::reply::format_double(*d).as_bytes()),
     }
 }
 
@@ -255,6 +264,21 @@ fn lcs_replies_as_redis() {
 #[test]
 fn incrbyfloat_matches_redis_on_a_seeded_sample() {
     run_script("incrbyfloat.txt", include_str!("testdata/incrbyfloat.txt"));
+}
+
+#[test]
+fn hashes_reply_as_redis() {
+    run_script("hashes.txt", include_str!("testdata/hashes.txt"));
+}
+
+#[test]
+fn sets_reply_as_redis() {
+    run_script("sets.txt", include_str!("testdata/sets.txt"));
+}
+
+#[test]
+fn generic_key_commands_on_every_type_reply_as_redis() {
+    run_script("keyspace.txt", include_str!("testdata/keyspace.txt"));
 }
 
 #[test]
@@ -428,7 +452,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 65);
+    assert_eq!(t.len(), 104);
 }
 
 #[test]
@@ -448,10 +472,18 @@ fn gates_can_decide_by_flag() {
     assert!(f("auth").is_no_auth() && f("hello").is_no_auth());
     assert!(f("flushall").is_write() && !f("flushall").is_admin());
     assert!(lookup_full(b"config|set").unwrap().is_admin());
-    // Every data command's exec agrees with its flags: reads never write, writes are flagged.
-    for s in table() {
+    // Every data command's exec agrees with its flags: reads never write (and are flagged
+    // readonly when they read keys), writes are flagged.
+    let specs = table()
+        .iter()
+        .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()));
+    for s in specs {
         match s.exec {
-            Exec::Read { .. } => assert!(s.is_readonly() && !s.is_write(), "{}", s.name),
+            Exec::Read { .. } => assert!(
+                !s.is_write() && (s.is_readonly() || !s.has_keys()),
+                "{}",
+                s.name
+            ),
             Exec::Write { .. } => assert!(s.is_write(), "{}", s.name),
             Exec::Session => assert!(!s.is_write() && !s.is_readonly(), "{}", s.name),
         }
@@ -577,7 +609,7 @@ fn a_transaction_runs_reads_and_writes_in_order_at_one_time() {
     let in_db3 = tokenize("SET a 3");
     cmds.push((3, resolve(&in_db3).unwrap(), &in_db3[..]));
     cmds.push((99, resolve(&in_db3).unwrap(), &in_db3[..]));
-    let replies: Vec<String> = execute_transaction(&store, 1000, &cmds)
+    let replies: Vec<String> = execute_transaction(&store, 1000, 7, &cmds)
         .iter()
         .map(render)
         .collect();
@@ -627,7 +659,7 @@ fn a_transaction_is_atomic_for_a_concurrent_reader() {
                 .iter()
                 .map(|a| (0, resolve(a).unwrap(), &a[..]))
                 .collect();
-            execute_transaction(&store, 0, &cmds);
+            execute_transaction(&store, 0, 7, &cmds);
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();
@@ -645,15 +677,18 @@ fn command_list_filters_like_redis() {
         ),
         (
             "ACLCAT keyspace",
-            "dbsize del exists expire expireat expiretime flushall flushdb keys persist pexpire \
-             pexpireat pexpiretime pttl randomkey scan touch ttl type unlink",
+            "copy dbsize del exists expire expireat expiretime flushall flushdb keys move \
+             object|encoding object|freq object|help object|idletime object|refcount persist \
+             pexpire pexpireat pexpiretime pttl randomkey rename renamenx scan swapdb touch ttl \
+             type unlink",
         ),
         (
             "ACLCAT fast",
             "append auth dbsize decr decrby discard echo exists expire expireat expiretime get \
-             getdel getex getset hello incr incrby incrbyfloat mget multi persist pexpire \
-             pexpireat pexpiretime ping pttl publish quit reset select setnx strlen time touch ttl \
-             type unlink",
+             getdel getex getset hdel hello hexists hget hincrby hincrbyfloat hlen hmget hmset \
+             hset hsetnx hstrlen incr incrby incrbyfloat mget move multi persist pexpire pexpireat \
+             pexpiretime ping pttl publish quit renamenx reset sadd scard select setnx sismember \
+             smismember smove spop srem strlen swapdb time touch ttl type unlink",
         ),
         (
             "PATTERN c*g*",
@@ -667,8 +702,8 @@ fn command_list_filters_like_redis() {
         (
             "ACLCAT DANGEROUS",
             "client|kill client|list config|get config|resetstat config|set debug flushall flushdb \
-             info keys raft.node \
-             raft.node|add raft.node|promote raft.node|remove raft.transfer-leader shutdown",
+             info keys raft.node raft.node|add raft.node|promote raft.node|remove \
+             raft.transfer-leader shutdown swapdb",
         ),
     ];
     for (filter, expected) in cases {
@@ -690,7 +725,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(65 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(104 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be
@@ -919,7 +954,7 @@ fn write_checks_refuse_what_redis_refuses_before_the_lookup() {
         assert_eq!(check(&args), Err(Reply::error(err)), "check: {line}");
         let store = Store::new(16, 4);
         assert_eq!(
-            execute_write(&store, spec, 0, 1000, &args),
+            execute_write(&store, spec, 0, 1000, 7, &args),
             Reply::error(err),
             "apply: {line}"
         );
@@ -948,7 +983,7 @@ fn write_checks_refuse_what_redis_refuses_before_the_lookup() {
         assert_eq!(check(&args), Ok(()), "check: {line}");
         let store = Store::new(16, 4);
         assert_eq!(
-            execute_write(&store, spec, 0, 1000, &args),
+            execute_write(&store, spec, 0, 1000, 7, &args),
             reply,
             "apply: {line}"
         );
@@ -976,9 +1011,160 @@ fn incrbyfloat_apply_gives_identical_bytes_on_every_replica() {
         let spec = resolve(&args).unwrap();
         let replies: Vec<Reply> = stores
             .iter()
-            .map(|s| execute_write(s, spec, 0, 1000, &args))
+            .map(|s| execute_write(s, spec, 0, 1000, 7, &args))
             .collect();
         assert_eq!(replies[0], replies[1]);
     }
     assert_eq!(stores[0].digest(), stores[1].digest());
+}
+
+/// Words to a command line (no quoting needed).
+fn line(words: &[String]) -> Vec<Bytes> {
+    words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect()
+}
+
+/// Run a full SCAN-family iteration (`cmd key cursor COUNT n`), calling `between` after each
+/// call; returns every element seen (fields only for HSCAN).
+fn full_scan(
+    h: &mut Harness,
+    cmd: &str,
+    key: &str,
+    count: usize,
+    pairs: bool,
+    mut between: impl FnMut(&mut Harness, usize),
+) -> std::collections::BTreeSet<Vec<u8>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    let mut calls = 0;
+    loop {
+        let words = [cmd, key, &cursor, "COUNT", &count.to_string()].map(String::from);
+        let Reply::Array(parts) = h.run(&line(&words)) else {
+            panic!("{cmd} did not reply with an array")
+        };
+        let (Reply::Bulk(next), Reply::Array(items)) = (&parts[0], &parts[1]) else {
+            panic!("bad {cmd} reply: {parts:?}")
+        };
+        let step = if pairs { 2 } else { 1 };
+        for item in items.iter().step_by(step) {
+            let Reply::Bulk(b) = item else {
+                panic!("{item:?}")
+            };
+            seen.insert(b.to_vec());
+        }
+        cursor = String::from_utf8(next.to_vec()).unwrap();
+        calls += 1;
+        if cursor == "0" {
+            return seen;
+        }
+        between(h, calls);
+        assert!(calls < 100_000, "{cmd} never ended");
+    }
+}
+
+#[test]
+fn hscan_and_sscan_return_every_element_present_throughout_despite_writes() {
+    let mut h = Harness::new();
+    let mut hset = vec!["HSET".to_string(), "h".to_string()];
+    let mut sadd = vec!["SADD".to_string(), "s".to_string()];
+    for i in 0..2000 {
+        hset.push(format!("stay{i}"));
+        hset.push("v".to_string());
+        sadd.push(format!("stay{i}"));
+    }
+    assert_eq!(h.run(&line(&hset)), Reply::Int(2000));
+    assert_eq!(h.run(&line(&sadd)), Reply::Int(2000));
+    // Between calls: grow the table a lot, then shrink it, then churn.
+    let churn = |h: &mut Harness, key: &str, add: &str, del: &str, call: usize| {
+        let words: Vec<String> = match call {
+            1..=20 => {
+                let mut w = vec![add.to_string(), key.to_string()];
+                for j in 0..500 {
+                    w.push(format!("tmp{call}-{j}"));
+                    if add == "HSET" {
+                        w.push("x".to_string());
+                    }
+                }
+                w
+            }
+            _ => {
+                let mut w = vec![del.to_string(), key.to_string()];
+                for c in 1..=20 {
+                    for j in 0..500 {
+                        w.push(format!("tmp{c}-{j}"));
+                    }
+                }
+                w
+            }
+        };
+        h.run(&line(&words));
+    };
+    let seen = full_scan(&mut h, "HSCAN", "h", 25, true, |h, c| {
+        churn(h, "h", "HSET", "HDEL", c)
+    });
+    let seen_s = full_scan(&mut h, "SSCAN", "s", 25, false, |h, c| {
+        churn(h, "s", "SADD", "SREM", c)
+    });
+    for i in 0..2000 {
+        let k = format!("stay{i}").into_bytes();
+        assert!(seen.contains(&k), "HSCAN missed stay{i}");
+        assert!(seen_s.contains(&k), "SSCAN missed stay{i}");
+    }
+    // A stable table: each element once per full iteration, whatever COUNT.
+    for count in [1, 10, 1000] {
+        let got = full_scan(&mut h, "SSCAN", "s", count, false, |_, _| {});
+        assert_eq!(got.len(), 2000, "COUNT {count}");
+    }
+}
+
+#[test]
+fn object_idletime_and_freq_follow_the_access_policy() {
+    let mut h = Harness::new();
+    let run = |h: &mut Harness, s: &str| h.run(&tokenize(s));
+    run(&mut h, "HSET h f v");
+    h.now_ms += 5_000;
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(5));
+    // OBJECT and TYPE do not count as accesses; a read does.
+    assert_eq!(run(&mut h, "TYPE h"), Reply::Status("hash".into()));
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(5));
+    run(&mut h, "HGET h f");
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(0));
+    h.now_ms += 61_000;
+    run(&mut h, "HSET h g w");
+    assert_eq!(run(&mut h, "OBJECT IDLETIME h"), Reply::Int(0));
+    assert_eq!(
+        run(&mut h, "OBJECT FREQ h"),
+        Reply::error(errors::LFU_NOT_SELECTED)
+    );
+    h.store.set_access_policy(crate::store::AccessPolicy::Lfu {
+        log_factor: 10,
+        decay_minutes: 1,
+    });
+    assert_eq!(
+        run(&mut h, "OBJECT IDLETIME h"),
+        Reply::error(errors::LFU_SELECTED)
+    );
+    run(&mut h, "SET fresh v");
+    assert_eq!(run(&mut h, "OBJECT FREQ fresh"), Reply::Int(5));
+    // Counter 5: the first access always counts (p = 1).
+    run(&mut h, "GET fresh");
+    assert_eq!(run(&mut h, "OBJECT FREQ fresh"), Reply::Int(6));
+    // Two minutes idle: two decay periods.
+    h.now_ms += 120_000;
+    assert_eq!(run(&mut h, "OBJECT FREQ fresh"), Reply::Int(4));
+}
+
+#[test]
+fn deleting_a_big_container_frees_it_off_the_apply_path() {
+    let mut h = Harness::new();
+    let mut sadd = vec!["SADD".to_string(), "big".to_string()];
+    for i in 0..10_000 {
+        sadd.push(format!("member{i}"));
+    }
+    h.run(&line(&sadd));
+    let before = crate::store::lazyfreed();
+    assert_eq!(h.run(&tokenize("DEL big")), Reply::Int(1));
+    assert!(crate::store::lazyfreed() > before);
 }

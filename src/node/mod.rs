@@ -868,7 +868,13 @@ impl Driver {
             } else if !e.data.is_empty() {
                 let shared = &self.shared;
                 let mut effects = LocalEffects(&shared.pubsub);
-                machine::apply(&shared.store, &e.data, &mut self.replies, &mut effects);
+                machine::apply(
+                    &shared.store,
+                    e.index,
+                    &e.data,
+                    &mut self.replies,
+                    &mut effects,
+                );
                 if let Some(t) = machine::entry_time(&e.data) {
                     time = time.max(t);
                 }

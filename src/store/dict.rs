@@ -35,8 +35,8 @@ pub struct Dict {
 /// What a lookup for writing found.
 pub enum Found<'a> {
     Live(&'a mut Entry),
-    /// The key had expired: it was removed.
-    Expired,
+    /// The key had expired: it was removed, here it is (to free wherever is convenient).
+    Expired(Entry),
     Missing,
 }
 
@@ -94,8 +94,7 @@ impl Dict {
             let node = self.link_mut(hash, key).as_mut();
             return Found::Live(&mut node.expect("found by get").entry);
         }
-        self.remove(hash, key);
-        Found::Expired
+        Found::Expired(self.remove(hash, key).expect("found by get"))
     }
 
     fn unlink(link: &mut Link) -> Entry {
@@ -307,7 +306,7 @@ mod tests {
         d.insert(hash_key(b"b"), Entry::new_str(b"b", b"2", 0));
         let h = hash_key(b"a");
         assert!(matches!(d.find_mut(h, b"a", 99), Found::Live(_)));
-        assert!(matches!(d.find_mut(h, b"a", 100), Found::Expired));
+        assert!(matches!(d.find_mut(h, b"a", 100), Found::Expired(_)));
         assert!(matches!(d.find_mut(h, b"a", 0), Found::Missing));
         assert_eq!(d.len(), 1);
         assert!(matches!(

@@ -19,28 +19,63 @@
 //! (see `dict` and `hash`), so replicas that applied the same log agree on it, and `digest()`
 //! proves they agree on the data.
 //!
+//! Values. Every Redis type: strings, and hashes, sets, sorted sets and lists in Redis's
+//! encodings (listpack, intset, hashtable, skiplist, quicklist; see `value` and the type
+//! modules), converting at Redis 7.0's default thresholds so OBJECT ENCODING agrees. Commands
+//! reach a container through `EntryMut::{hash,set,zset,list}_mut` and the read-only views of
+//! `Entry::as_*`; `WriteLocks::get_or_create` makes a missing key of the right type.
+//!
 //! Memory. A key costs a 40-byte node (key+value blob pointer, deadline, key length, LRU field,
 //! chain link), its blob (key and string value in one allocation) and 8 bytes per bucket at a
 //! load factor between 0.5 and 1. Measured with mimalloc, 1M keys of 16 bytes with 32-byte
 //! values: 104-110 bytes of RSS per key, with or without a TTL (redis-server 7.0.15: 136 bytes
-//! of used_memory, 149 of RSS, and about 40 more with a TTL).
+//! of used_memory, 149 of RSS, and about 40 more with a TTL). A small container is packed in
+//! the same blob as its key (a 10-field hash of `field:N`/`value:N`: 40 + 189 bytes, against
+//! Redis's 240 of MEMORY USAGE and 266 of used_memory per key).
+//!
+//! Freeing. A big value that leaves the keyspace (DEL, overwrite, FLUSHDB ASYNC) is dropped on a
+//! background thread (`lazyfree`), so apply does not stall on it.
 //!
 //! Not here: command parsing and replies (`command`), deciding what expires or is evicted (the
 //! leader proposes it), memory limits (issue 4).
 
 mod dict;
 mod hash;
+mod hashes;
+mod intset;
+mod lazyfree;
+mod lists;
+pub mod lru;
+mod pack;
+mod sets;
 mod sha1;
+mod table;
 mod value;
+mod zsets;
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use dict::{Dict, Found};
 pub use hash::hash_key;
-pub use value::{Entry, Kind, ValueRef};
+pub use hashes::{HashIter, HashMut, HashRef, HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE};
+pub use lazyfree::{deferred as lazyfreed, LAZYFREE_THRESHOLD};
+pub use lists::{ListIter, ListMut, ListRef, LIST_MAX_NODE_BYTES};
+pub use lru::AccessPolicy;
+pub use pack::{fmt_i64, parse_i64, IntBuf, Item};
+pub use sets::{SetIter, SetMut, SetRef, SET_MAX_INTSET_ENTRIES};
+pub use value::{Entry, Kind, ValueRef, SHARED_REFCOUNT};
+pub use zsets::{
+    Inserted, LexBound, LexRange, ScoreRange, ZIter, ZSetMut, ZSetRef, ZSET_MAX_LISTPACK_ENTRIES,
+    ZSET_MAX_LISTPACK_VALUE,
+};
+
+/// A command expected another type of value at the key (WRONGTYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
 
 /// One shard of one database.
 pub struct Shard {
@@ -63,6 +98,20 @@ impl Shard {
             self.volatile -= 1;
         }
     }
+
+    /// Forget `e`, which has left the dictionary: fix the TTL count, free it (lazily if big).
+    fn dispose(&mut self, e: Entry) {
+        dispose(&mut self.volatile, e);
+    }
+}
+
+/// `Shard::dispose` for when the shard's dictionary is borrowed.
+fn dispose(volatile: &mut usize, e: Entry) {
+    if e.deadline_ms() != 0 {
+        *volatile -= 1;
+    }
+    let effort = e.free_effort();
+    lazyfree::free(e, effort);
 }
 
 /// A shard on its own cache lines, so readers of neighbouring shards do not contend on the
@@ -86,8 +135,8 @@ pub enum Free {
     Async,
 }
 
-/// Below this many keys, ASYNC frees inline: a thread costs more than the work.
-const LAZYFREE_THRESHOLD: usize = 64 * 1024;
+/// Below this many keys, FLUSHDB ASYNC frees inline: handing over costs more than the work.
+const FLUSH_ASYNC_THRESHOLD: usize = 64 * 1024;
 
 /// How many buckets `sample_expired` may visit per key it is asked for.
 const EXPIRE_SCAN_BUCKETS_PER_KEY: usize = 10;
@@ -97,6 +146,10 @@ pub struct Store {
     shards_per_db: usize,
     slots: Box<[Slot]>,
     expire_cursors: Box<[Mutex<ExpireCursor>]>,
+    /// The access field's meaning (see `lru`): 0 = LRU, else LFU with the log factor in the
+    /// low 16 bits and the decay time in the high 16 (one word, so readers see a consistent
+    /// pair).
+    access: AtomicU32,
 }
 
 impl Store {
@@ -120,6 +173,32 @@ impl Store {
                 .map(|_| Slot(RwLock::new(Shard::new())))
                 .collect(),
             expire_cursors: (0..databases).map(|_| Mutex::default()).collect(),
+            access: AtomicU32::new(0),
+        }
+    }
+
+    /// What the keys' access field tracks, from the node's `maxmemory-policy`. Node-local:
+    /// OBJECT FREQ / IDLETIME and eviction read it; the replicated data does not depend on it.
+    pub fn set_access_policy(&self, policy: AccessPolicy) {
+        let word = match policy {
+            AccessPolicy::Lru => 0,
+            AccessPolicy::Lfu {
+                log_factor,
+                decay_minutes,
+            } => 0x8000_0000 | (decay_minutes.min(0x7fff) << 16) | log_factor.min(0xffff),
+        };
+        self.access.store(word, Ordering::Relaxed);
+    }
+
+    pub fn access_policy(&self) -> AccessPolicy {
+        let word = self.access.load(Ordering::Relaxed);
+        if word == 0 {
+            AccessPolicy::Lru
+        } else {
+            AccessPolicy::Lfu {
+                log_factor: word & 0xffff,
+                decay_minutes: (word >> 16) & 0x7fff,
+            }
         }
     }
 
@@ -257,10 +336,40 @@ fn mix_digest(d: &mut [u8; 20], data: &[u8]) {
 }
 
 /// Redis's `xorObjectDigest` for the value of `e`, plus its deadline (see `Store::digest`).
+/// Elements are digested as the strings they stand for, whatever their encoding, so every
+/// encoding of the same value digests alike, as in Redis.
 fn object_digest(d: &mut [u8; 20], e: &Entry) {
     mix_digest(d, &e.kind().code().to_be_bytes());
+    let mut buf = IntBuf::default();
     match e.value() {
         ValueRef::Str(s) => mix_digest(d, s),
+        // Order matters for a list: mixed in sequence.
+        ValueRef::List(l) => {
+            for x in l.iter() {
+                mix_digest(d, x.as_bytes(&mut buf));
+            }
+        }
+        ValueRef::Set(set) => {
+            for m in set.iter() {
+                xor_digest(d, m.as_bytes(&mut buf));
+            }
+        }
+        ValueRef::ZSet(z) => {
+            for (m, score) in z.iter() {
+                let mut ele = [0u8; 20];
+                mix_digest(&mut ele, m.as_bytes(&mut buf));
+                mix_digest(&mut ele, crate::reply::format_double(score).as_bytes());
+                xor_digest(d, &ele);
+            }
+        }
+        ValueRef::Hash(h) => {
+            for (f, v) in h.iter() {
+                let mut ele = [0u8; 20];
+                mix_digest(&mut ele, f.as_bytes(&mut buf));
+                mix_digest(&mut ele, v.as_bytes(&mut buf));
+                xor_digest(d, &ele);
+            }
+        }
     }
     if e.deadline_ms() != 0 {
         xor_digest(d, b"!!expire!!");
@@ -291,6 +400,11 @@ pub struct ShardSet<'s> {
 }
 
 impl<'s> ShardSet<'s> {
+    /// How many databases the store has (for a `Scope::Custom` to check an index).
+    pub fn databases(&self) -> usize {
+        self.store.databases
+    }
+
     fn push(&mut self, id: u32) {
         self.ids = match std::mem::replace(&mut self.ids, Ids::Empty) {
             Ids::Empty => Ids::One(id),
@@ -565,7 +679,39 @@ impl EntryMut<'_> {
 
     /// Replace the value by a string, keeping the deadline.
     pub fn set_str(&mut self, value: &[u8]) {
-        self.entry.set_str(value);
+        if let Some(old) = self.entry.set_str(value) {
+            let effort = old.len();
+            lazyfree::free(old, effort);
+        }
+    }
+
+    /// Replace the value by a string that Redis would hold "raw" (the result of APPEND,
+    /// SETRANGE, SETBIT: OBJECT ENCODING says raw whatever its length), keeping the deadline.
+    pub fn set_str_raw(&mut self, value: &[u8]) {
+        if let Some(old) = self.entry.set_str_raw(value) {
+            let effort = old.len();
+            lazyfree::free(old, effort);
+        }
+    }
+
+    /// The hash, if the value is one.
+    pub fn hash_mut(&mut self) -> Option<HashMut<'_>> {
+        (self.entry.kind() == Kind::Hash).then(|| HashMut::new(self.entry))
+    }
+
+    /// The set, if the value is one.
+    pub fn set_mut(&mut self) -> Option<SetMut<'_>> {
+        (self.entry.kind() == Kind::Set).then(|| SetMut::new(self.entry))
+    }
+
+    /// The sorted set, if the value is one.
+    pub fn zset_mut(&mut self) -> Option<ZSetMut<'_>> {
+        (self.entry.kind() == Kind::ZSet).then(|| ZSetMut::new(self.entry))
+    }
+
+    /// The list, if the value is one.
+    pub fn list_mut(&mut self) -> Option<ListMut<'_>> {
+        (self.entry.kind() == Kind::List).then(|| ListMut::new(self.entry))
     }
 }
 
@@ -573,6 +719,17 @@ impl Deref for EntryMut<'_> {
     type Target = Entry;
     fn deref(&self) -> &Entry {
         self.entry
+    }
+}
+
+/// Whether `e` is a container left empty by a command (to be deleted, as Redis does).
+fn is_empty_container(e: &Entry) -> bool {
+    match e.value() {
+        ValueRef::Str(_) => false,
+        ValueRef::Hash(h) => h.is_empty(),
+        ValueRef::Set(s) => s.is_empty(),
+        ValueRef::ZSet(z) => z.is_empty(),
+        ValueRef::List(l) => l.is_empty(),
     }
 }
 
@@ -597,23 +754,83 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
                 entry,
                 volatile: &mut shard.volatile,
             }),
-            Found::Expired => {
-                shard.volatile -= 1;
+            Found::Expired(old) => {
+                dispose(&mut shard.volatile, old);
                 None
             }
             Found::Missing => None,
         }
     }
 
-    /// Set `key` to a string value with the given deadline (0: none), creating it or replacing
-    /// whatever it held.
-    pub fn set_str(&mut self, db: u32, key: &[u8], value: &[u8], deadline_ms: u64) {
+    /// The entry for `key` if it exists at `now_ms` and holds a `kind`; a new empty `kind`
+    /// (in its smallest encoding) if it does not exist. The command must leave the container
+    /// non-empty, or delete it (`remove_if_empty`).
+    pub fn get_or_create(
+        &mut self,
+        db: u32,
+        key: &[u8],
+        now_ms: u64,
+        kind: Kind,
+    ) -> Result<(EntryMut<'_>, bool), WrongType> {
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
+        let access = lru::initial(self.store.access_policy(), now_ms);
+        let shard = self.shard_mut(id);
+        let created = match shard.dict.find_mut(h, key, now_ms) {
+            Found::Live(e) if e.kind() != kind => return Err(WrongType),
+            Found::Live(_) => false,
+            Found::Expired(old) => {
+                dispose(&mut shard.volatile, old);
+                true
+            }
+            Found::Missing => true,
+        };
+        if created {
+            let e = Entry::new_container(key, kind);
+            e.lru().store(access, Ordering::Relaxed);
+            shard.dict.insert(h, e);
+        }
+        let Found::Live(entry) = shard.dict.find_mut(h, key, now_ms) else {
+            unreachable!("the entry was just found or inserted");
+        };
+        Ok((
+            EntryMut {
+                entry,
+                volatile: &mut shard.volatile,
+            },
+            created,
+        ))
+    }
+
+    /// Delete `key` if it holds an empty container (a command removed its last element).
+    pub fn remove_if_empty(&mut self, db: u32, key: &[u8]) {
+        let h = hash_key(key);
+        let id = self.store.shard_of(db, h);
+        let shard = self.shard_mut(id);
+        if shard.dict.get(h, key).is_some_and(is_empty_container) {
+            if let Some(e) = shard.dict.remove(h, key) {
+                shard.dispose(e);
+            }
+        }
+    }
+
+    /// Set `key` to a string value with the given deadline (0: none), creating it or replacing
+    /// whatever it held, at `now_ms` (the access field's stamp).
+    pub fn set_str(&mut self, db: u32, key: &[u8], value: &[u8], deadline_ms: u64, now_ms: u64) {
+        let h = hash_key(key);
+        let id = self.store.shard_of(db, h);
+        let policy = self.store.access_policy();
         let shard = self.shard_mut(id);
         // Reuse the existing node (and its blob when the length matches) if there is one.
         match shard.dict.find_mut(h, key, 0) {
             Found::Live(entry) if entry.as_str().is_some() => {
+                // A new value is a new object to Redis: a fresh LRU stamp (LFU keeps its
+                // counter, as Redis's dbSetValue does).
+                if policy == AccessPolicy::Lru {
+                    entry
+                        .lru()
+                        .store(lru::initial(policy, now_ms), Ordering::Relaxed);
+                }
                 let mut e = EntryMut {
                     entry,
                     volatile: &mut shard.volatile,
@@ -623,13 +840,50 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
             }
             _ => {
                 let new = Entry::new_str(key, value, deadline_ms);
+                new.lru()
+                    .store(lru::initial(policy, now_ms), Ordering::Relaxed);
                 if deadline_ms != 0 {
                     shard.volatile += 1;
                 }
                 if let Some(old) = shard.dict.insert(h, new) {
-                    shard.account_removed(&old);
+                    shard.dispose(old);
                 }
             }
+        }
+    }
+
+    /// Add `entry` under its own key, replacing (and freeing) whatever the key held. A new
+    /// entry (access field 0) is stamped at `now_ms`; a moved one keeps its field (RENAME).
+    pub fn insert(&mut self, db: u32, entry: Entry, now_ms: u64) {
+        let h = hash_key(entry.key());
+        let id = self.store.shard_of(db, h);
+        if entry.lru().load(Ordering::Relaxed) == 0 {
+            let access = lru::initial(self.store.access_policy(), now_ms);
+            entry.lru().store(access, Ordering::Relaxed);
+        }
+        let shard = self.shard_mut(id);
+        if entry.deadline_ms() != 0 {
+            shard.volatile += 1;
+        }
+        if let Some(old) = shard.dict.insert(h, entry) {
+            shard.dispose(old);
+        }
+    }
+
+    /// Remove `key` and return its entry if it exists at `now_ms` (RENAME, MOVE); an expired
+    /// entry is deleted and `None` returned.
+    pub fn take_entry(&mut self, db: u32, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let h = hash_key(key);
+        let id = self.store.shard_of(db, h);
+        let shard = self.shard_mut(id);
+        let e = shard.dict.remove(h, key)?;
+        shard.account_removed(&e);
+        if e.live_at(now_ms) {
+            Some(e)
+        } else {
+            let effort = e.free_effort();
+            lazyfree::free(e, effort);
+            None
         }
     }
 
@@ -641,8 +895,9 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
         let shard = self.shard_mut(id);
         match shard.dict.remove(h, key) {
             Some(e) => {
-                shard.account_removed(&e);
-                e.live_at(now_ms)
+                let live = e.live_at(now_ms);
+                shard.dispose(e);
+                live
             }
             None => false,
         }
@@ -655,8 +910,8 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
         match shard.dict.find_mut(h, key, now_ms) {
-            Found::Expired => {
-                shard.volatile -= 1;
+            Found::Expired(old) => {
+                shard.dispose(old);
                 true
             }
             Found::Live(_) | Found::Missing => false,
@@ -672,13 +927,22 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
             old.push(shard.dict.take());
         }
         let n = old.iter().map(Dict::len).sum();
-        if free == Free::Async && n >= LAZYFREE_THRESHOLD {
-            // If the thread cannot start, the closure (and the keys) drop here instead.
-            let _ = std::thread::Builder::new()
-                .name("raftis-lazyfree".into())
-                .spawn(move || drop(old));
+        if free == Free::Async && n >= FLUSH_ASYNC_THRESHOLD {
+            lazyfree::free(old, usize::MAX);
         }
         n
+    }
+
+    /// Exchange the contents of databases `a` and `b` (SWAPDB; every shard of both locked).
+    pub fn swap_dbs(&mut self, a: u32, b: u32) {
+        if a == b {
+            return;
+        }
+        for (ia, ib) in self.store.db_shards(a).zip(self.store.db_shards(b)) {
+            let sa = std::mem::replace(self.shard_mut(ia), Shard::new());
+            let sb = std::mem::replace(self.shard_mut(ib), sa);
+            *self.shard_mut(ia) = sb;
+        }
     }
 }
 
@@ -689,7 +953,7 @@ mod tests {
     fn set(store: &Store, db: u32, k: &[u8], v: &[u8], deadline: u64) {
         let mut s = store.shards();
         s.add_key(db, k);
-        s.write().set_str(db, k, v, deadline);
+        s.write().set_str(db, k, v, deadline, 0);
     }
 
     fn get(store: &Store, db: u32, k: &[u8], now: u64) -> Option<Vec<u8>> {
@@ -733,13 +997,13 @@ mod tests {
         let mut s = store.shards();
         s.add_db(0);
         let mut w = s.write();
-        w.set_str(0, b"a", b"1", 500);
-        w.set_str(0, b"b", b"2", 0);
-        w.set_str(0, b"c", b"3", 700);
+        w.set_str(0, b"a", b"1", 500, 0);
+        w.set_str(0, b"b", b"2", 0, 0);
+        w.set_str(0, b"c", b"3", 700, 0);
         w.get_mut(0, b"b", 0).unwrap().set_deadline(900);
         w.get_mut(0, b"a", 0).unwrap().set_deadline(0);
-        w.set_str(0, b"c", b"x", 0);
-        w.set_str(0, b"c", b"y", 800);
+        w.set_str(0, b"c", b"x", 0, 0);
+        w.set_str(0, b"c", b"y", 800, 0);
         assert!(w.remove(0, b"b", 0));
         drop(w);
         assert_eq!(store.db_stats(0), (2, 1));
@@ -853,6 +1117,93 @@ mod tests {
         assert_eq!(value_digest(None), "0".repeat(40));
     }
     const REDIS_DIGEST: &str = "0111b681706c5da52a6be7bef3f3a02621270a5c";
+
+    /// Lists and sorted sets have no commands yet: build them through the store and compare
+    /// with redis-server 7.0.15, which answered (after FLUSHALL):
+    /// `RPUSH l a 1 b 12345 "" -7`, `RPUSH l2 element:0 .. element:2999`, `LPUSH l2 head 42`,
+    /// `ZADD z 1 a 2.5 b -0 c 1e300 d 3 7 0.1 x` (listpack),
+    /// `ZADD z2 0.5 member:0 .. 199.5 member:199` (skiplist),
+    /// `ZADD z3 1 m...m (65 bytes) 2 b` (skiplist), then DEBUG DIGEST-VALUE of each and DEBUG
+    /// DIGEST.
+    #[test]
+    fn digest_equals_redis_for_lists_and_sorted_sets() {
+        let store = Store::new(16, 4);
+        let mut s = store.shards();
+        s.add_db(0);
+        let mut w = s.write();
+        let mut list = |key: &[u8], front: &[&[u8]], back: &[Vec<u8>]| {
+            let (mut e, _) = w.get_or_create(0, key, 0, Kind::List).unwrap();
+            let mut l = e.list_mut().unwrap();
+            for v in back {
+                l.push(v, false);
+            }
+            for v in front {
+                l.push(v, true);
+            }
+        };
+        list(
+            b"l",
+            &[],
+            &["a", "1", "b", "12345", "", "-7"].map(|v| v.as_bytes().to_vec()),
+        );
+        let elements: Vec<Vec<u8>> = (0..3000)
+            .map(|i| format!("element:{i}").into_bytes())
+            .collect();
+        list(b"l2", &[b"head", b"42"], &elements);
+        let mut zset = |key: &[u8], members: &[(f64, Vec<u8>)]| {
+            let (mut e, _) = w.get_or_create(0, key, 0, Kind::ZSet).unwrap();
+            let mut z = e.zset_mut().unwrap();
+            if members
+                .first()
+                .is_some_and(|(_, m)| m.len() > ZSET_MAX_LISTPACK_VALUE)
+            {
+                z.reserve(0, members[0].1.len());
+            }
+            for (score, m) in members {
+                z.insert(m, *score);
+            }
+        };
+        let z: Vec<(f64, Vec<u8>)> = [
+            (1.0, "a"),
+            (2.5, "b"),
+            (-0.0, "c"),
+            (1e300, "d"),
+            (3.0, "7"),
+            (0.1, "x"),
+        ]
+        .iter()
+        .map(|(s, m)| (*s, m.as_bytes().to_vec()))
+        .collect();
+        zset(b"z", &z);
+        let z2: Vec<(f64, Vec<u8>)> = (0..200)
+            .map(|i| (f64::from(i) + 0.5, format!("member:{i}").into_bytes()))
+            .collect();
+        zset(b"z2", &z2);
+        zset(b"z3", &[(1.0, vec![b'm'; 65]), (2.0, b"b".to_vec())]);
+        let digests: Vec<(String, &str)> = [
+            (&b"l"[..], "3a21f333007c9e584d509273b851b531b665ad3b"),
+            (b"l2", "c9a34aa01d264748557a3d5db1cf77c74b882446"),
+            (b"z", "56eaa91e644dd39dd3572d41d9c56848452409f0"),
+            (b"z2", "24d8e9782a216b6627eee2baeabfdb52f4b32100"),
+            (b"z3", "a4f61510a61013ee6e8409d511ea640ac021b11e"),
+        ]
+        .iter()
+        .map(|(k, want)| (value_digest(w.get_any(0, k)), *want))
+        .collect();
+        let encodings: Vec<&str> = [&b"l"[..], b"l2", b"z", b"z2", b"z3"]
+            .iter()
+            .map(|k| w.get_any(0, k).unwrap().encoding())
+            .collect();
+        drop(w);
+        for (got, want) in digests {
+            assert_eq!(got, want);
+        }
+        assert_eq!(
+            encodings,
+            ["quicklist", "quicklist", "listpack", "skiplist", "skiplist"]
+        );
+        assert_eq!(store.digest(), "9830918cd0c636aef1041ca1f44a7c10902b0f7f");
+    }
     const REDIS_DIGEST_VALUE_B: &str = "36b23a1456b2dce2c3ed252c456761301dba8060";
 
     #[test]
@@ -953,7 +1304,7 @@ mod walk_tests {
         let store = Store::new(2, 8);
         write(&store, 1, |w| {
             for i in 0..3000 {
-                w.set_str(1, format!("k{i}").as_bytes(), b"v", 0);
+                w.set_str(1, format!("k{i}").as_bytes(), b"v", 0, 0);
             }
         });
         let mut seen = BTreeMap::new();
@@ -992,7 +1343,7 @@ mod walk_tests {
             let mut tmp: BTreeSet<Vec<u8>> = BTreeSet::new();
             write(&store, 0, |w| {
                 for k in &stay {
-                    w.set_str(0, k, b"v", 0);
+                    w.set_str(0, k, b"v", 0, 0);
                 }
             });
             let mut seen = BTreeSet::new();
@@ -1013,7 +1364,7 @@ mod walk_tests {
                     for _ in 0..(rng.next() % 200) {
                         let k = format!("tmp{}", rng.next() % 20_000).into_bytes();
                         if grow || rng.next().is_multiple_of(4) {
-                            w.set_str(0, &k, b"v", 0);
+                            w.set_str(0, &k, b"v", 0, 0);
                             tmp.insert(k);
                         } else if let Some(k) = tmp.pop_first() {
                             assert!(w.remove(0, &k, 0));
@@ -1036,7 +1387,7 @@ mod walk_tests {
         let store = Store::new(1, 4);
         write(&store, 0, |w| {
             for i in 0..400 {
-                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0);
+                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0, 0);
             }
         });
         // The shard part of the cursor never goes back.
@@ -1088,12 +1439,12 @@ mod walk_tests {
         assert_eq!(random(&store, 0, 0, &mut rng), None);
         write(&store, 0, |w| {
             for i in 0..2000 {
-                w.set_str(0, format!("gone{i}").as_bytes(), b"v", 100);
+                w.set_str(0, format!("gone{i}").as_bytes(), b"v", 100, 0);
             }
         });
         assert!(random(&store, 0, 99, &mut rng).is_some());
         assert_eq!(random(&store, 0, 100, &mut rng), None);
-        write(&store, 0, |w| w.set_str(0, b"live", b"v", 0));
+        write(&store, 0, |w| w.set_str(0, b"live", b"v", 0, 0));
         for _ in 0..50 {
             assert_eq!(
                 random(&store, 0, 100, &mut rng).as_deref(),
@@ -1107,7 +1458,7 @@ mod walk_tests {
         let store = Store::new(1, 8);
         write(&store, 0, |w| {
             for i in 0..8 {
-                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0);
+                w.set_str(0, format!("k{i}").as_bytes(), b"v", 0, 0);
             }
         });
         let mut rng = Rng(11);
@@ -1134,10 +1485,11 @@ mod walk_tests {
                     format!("k{i}").as_bytes(),
                     b"v",
                     if i % 2 == 0 { 5 } else { 0 },
+                    0,
                 );
             }
         });
-        write(&store, 1, |w| w.set_str(1, b"elsewhere", b"v", 0));
+        write(&store, 1, |w| w.set_str(1, b"elsewhere", b"v", 0, 0));
         let mut s = store.shards();
         s.add_db(2);
         let locks = s.read();

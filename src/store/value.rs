@@ -1,22 +1,45 @@
 //! One key and its value, laid out to cost little memory per key.
 //!
-//! An `Entry` is 32 bytes: one heap block holding the key followed by the string value (like
-//! Redis's embedded strings, but for every length), the absolute deadline, the key's length, and
-//! a 32-bit LRU/LFU field. A dictionary node adds one pointer (40 bytes, see `dict`).
+//! An `Entry` is 32 bytes, in one of two forms:
+//! - inline: one heap block holding the key followed by the value's bytes, the absolute
+//!   deadline, a `meta` word (the value's form in the top 4 bits, the key's length below) and
+//!   the 32-bit LRU/LFU field. Strings always live here, and so do small containers, packed as
+//!   Redis packs them: hashes and sorted sets as a listpack (`pack`), sets of integers as an
+//!   intset (`intset`), lists of up to one quicklist node as a listpack. A small hash is then
+//!   one allocation, like Redis's listpack but without a separate `robj` and key.
+//! - boxed: a pointer to an `Obj` holding the key, deadline, LRU field and a big container
+//!   (hashtable, skiplist, quicklist), for containers past Redis's conversion thresholds.
 //!
-//! Invariants: `klen <= blob.len()`; `deadline_ms == 0` means the key has no TTL; the key and the
-//! value live in their own allocation, never in a network buffer (a `Bytes` slice would pin the
-//! whole buffer it came from for as long as the key lives).
+//! The compiler stores the form's tag in the inline blob pointer's niche, so both fit in 32
+//! bytes (a test guards it); a dictionary node adds one pointer (40 bytes, see `dict`).
 //!
-//! Not here: the other Redis types. Issue 3 adds Hash/List/Set/ZSet values as a pointer next to
-//! the blob (the blob then holds the key only), and `Kind`/`ValueRef` gain their variants.
+//! Invariants: the key and the value live in their own allocations, never in a network buffer
+//! (a `Bytes` slice would pin the whole buffer it came from); `deadline_ms == 0` means no TTL;
+//! an inline container's tag says how its bytes are encoded and a boxed one's `Big` variant
+//! says the same; a container is never empty once a command has finished with it (commands
+//! delete emptied keys, as Redis does). Conversions between forms keep the key, deadline and
+//! LRU field.
+//!
+//! Not here: the container operations (`hashes`, `sets`, `zsets`, `lists`), the LRU/LFU
+//! arithmetic (`lru`), locking and expiry (`store`).
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::hashes::{FieldValue, HashRef};
+use super::lists::{ListRef, QuickList};
+use super::pack::parse_i64;
+use super::sets::SetRef;
+use super::table::Table;
+use super::zsets::{ZSetRef, ZSkip};
 
 /// The type of a value, as TYPE names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     String,
+    List,
+    Set,
+    ZSet,
+    Hash,
 }
 
 impl Kind {
@@ -24,6 +47,10 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
         }
     }
 
@@ -31,100 +58,472 @@ impl Kind {
     pub(super) fn code(self) -> u32 {
         match self {
             Kind::String => 0,
+            Kind::List => 1,
+            Kind::Set => 2,
+            Kind::ZSet => 3,
+            Kind::Hash => 4,
         }
     }
 }
 
 /// A borrowed view of a value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum ValueRef<'a> {
     Str(&'a [u8]),
+    Hash(HashRef<'a>),
+    Set(SetRef<'a>),
+    ZSet(ZSetRef<'a>),
+    List(ListRef<'a>),
+}
+
+// Inline forms (top 4 bits of `meta`).
+pub(super) const TAG_STR: u32 = 0;
+/// A string Redis would hold with the "raw" encoding whatever its length (APPEND, SETRANGE).
+pub(super) const TAG_STR_RAW: u32 = 1;
+pub(super) const TAG_HASH_PACK: u32 = 2;
+pub(super) const TAG_ZSET_PACK: u32 = 3;
+pub(super) const TAG_SET_INT16: u32 = 4;
+pub(super) const TAG_SET_INT32: u32 = 5;
+pub(super) const TAG_SET_INT64: u32 = 6;
+pub(super) const TAG_LIST_PACK: u32 = 7;
+
+const TAG_SHIFT: u32 = 28;
+const KLEN_MASK: u32 = (1 << TAG_SHIFT) - 1;
+/// `klen` value meaning: the key is at least this long, its length is the blob's first 8 bytes.
+const KLEN_LONG: u32 = if cfg!(test) { 300 } else { KLEN_MASK };
+
+/// Redis keeps strings of up to 44 bytes in the object's own allocation ("embstr").
+const EMBSTR_SIZE_LIMIT: usize = 44;
+/// OBJECT REFCOUNT of Redis's shared integer objects (`OBJ_SHARED_REFCOUNT`).
+pub const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+/// Integers 0..10000 are shared objects in Redis (`OBJ_SHARED_INTEGERS`).
+const SHARED_INTEGERS: i64 = 10_000;
+
+enum Repr {
+    Inline {
+        blob: Box<[u8]>,
+        deadline_ms: u64,
+        meta: u32,
+        lru: AtomicU32,
+    },
+    Boxed(Box<Obj>),
+}
+
+pub(super) struct Obj {
+    key: Box<[u8]>,
+    deadline_ms: u64,
+    lru: AtomicU32,
+    pub(super) value: Big,
+}
+
+/// A container past the packed forms' limits.
+#[derive(Clone)]
+pub(super) enum Big {
+    Hash(Table<FieldValue>),
+    Set(Table<Box<[u8]>>),
+    ZSet(Box<ZSkip>),
+    List(QuickList),
 }
 
 /// A key with its value, deadline and access metadata.
-#[derive(Debug)]
-pub struct Entry {
-    /// The key's bytes, then the string value's bytes.
-    blob: Box<[u8]>,
-    /// Absolute expiry time in unix ms; 0 = no TTL.
-    deadline_ms: u64,
-    klen: u32,
-    /// Reserved for the LRU clock / LFU counter of eviction (issue 4). Atomic because readers
-    /// will update it while holding only a read lock on the shard; it is node-local metadata,
-    /// outside the replicated state and the digest.
-    #[allow(dead_code)] // reason: read and written by the eviction policy of issue 4
-    lru: AtomicU32,
+pub struct Entry(Repr);
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("kind", &self.kind())
+            .field("encoding", &self.encoding())
+            .field("deadline_ms", &self.deadline_ms())
+            .finish()
+    }
+}
+
+/// The inline blob for `key` followed by `payload`, and the `meta` word's key length.
+fn make_blob(key: &[u8], payload: &[u8]) -> (Box<[u8]>, u32) {
+    let long = key.len() >= KLEN_LONG as usize;
+    let mut blob = Vec::with_capacity(key.len() + payload.len() + if long { 8 } else { 0 });
+    if long {
+        blob.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    }
+    blob.extend_from_slice(key);
+    blob.extend_from_slice(payload);
+    let klen = if long { KLEN_LONG } else { key.len() as u32 };
+    (blob.into_boxed_slice(), klen)
+}
+
+/// Where the key ends in an inline blob (the payload starts there).
+#[inline]
+fn key_end(blob: &[u8], meta: u32) -> usize {
+    match meta & KLEN_MASK {
+        KLEN_LONG => {
+            let n = u64::from_le_bytes(blob[..8].try_into().expect("long key length"));
+            8 + n as usize
+        }
+        k => k as usize,
+    }
+}
+
+#[inline]
+fn key_start(meta: u32) -> usize {
+    if meta & KLEN_MASK == KLEN_LONG {
+        8
+    } else {
+        0
+    }
 }
 
 impl Entry {
-    /// A string entry. The key length is bounded by the front end's bulk limit (Rule 5), far
-    /// below `u32::MAX`, so a longer key is a broken invariant.
+    /// A string entry.
     pub fn new_str(key: &[u8], value: &[u8], deadline_ms: u64) -> Entry {
-        let klen = u32::try_from(key.len()).expect("key longer than 4 GiB reached the store");
-        let mut blob = Vec::with_capacity(key.len() + value.len());
-        blob.extend_from_slice(key);
-        blob.extend_from_slice(value);
-        Entry {
-            blob: blob.into_boxed_slice(),
+        Entry::inline(key, TAG_STR, value, deadline_ms)
+    }
+
+    /// An inline entry of form `tag` whose value bytes are `payload`.
+    pub(super) fn inline(key: &[u8], tag: u32, payload: &[u8], deadline_ms: u64) -> Entry {
+        let (blob, klen) = make_blob(key, payload);
+        Entry(Repr::Inline {
+            blob,
             deadline_ms,
-            klen,
+            meta: (tag << TAG_SHIFT) | klen,
             lru: AtomicU32::new(0),
-        }
+        })
+    }
+
+    /// An empty container of `kind` in its smallest form, for a command to fill before it
+    /// finishes (an empty container must not outlive the command).
+    pub(super) fn new_container(key: &[u8], kind: Kind) -> Entry {
+        let tag = match kind {
+            Kind::String => TAG_STR,
+            Kind::Hash => TAG_HASH_PACK,
+            Kind::ZSet => TAG_ZSET_PACK,
+            Kind::Set => TAG_SET_INT16,
+            Kind::List => TAG_LIST_PACK,
+        };
+        Entry::inline(key, tag, &[], 0)
     }
 
     #[inline]
     pub fn key(&self) -> &[u8] {
-        &self.blob[..self.klen as usize]
+        match &self.0 {
+            Repr::Inline { blob, meta, .. } => &blob[key_start(*meta)..key_end(blob, *meta)],
+            Repr::Boxed(o) => &o.key,
+        }
+    }
+
+    /// The inline form's tag, `None` when boxed.
+    #[inline]
+    pub(super) fn tag(&self) -> Option<u32> {
+        match &self.0 {
+            Repr::Inline { meta, .. } => Some(meta >> TAG_SHIFT),
+            Repr::Boxed(_) => None,
+        }
+    }
+
+    /// The inline value bytes (empty when boxed).
+    #[inline]
+    pub(super) fn payload(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { blob, meta, .. } => &blob[key_end(blob, *meta)..],
+            Repr::Boxed(_) => &[],
+        }
+    }
+
+    pub(super) fn big(&self) -> Option<&Big> {
+        match &self.0 {
+            Repr::Inline { .. } => None,
+            Repr::Boxed(o) => Some(&o.value),
+        }
+    }
+
+    pub(super) fn big_mut(&mut self) -> Option<&mut Big> {
+        match &mut self.0 {
+            Repr::Inline { .. } => None,
+            Repr::Boxed(o) => Some(&mut o.value),
+        }
+    }
+
+    /// Change the inline payload in place: `f` gets the blob as a vector and the offset where
+    /// the payload starts, and must leave the key alone. Reallocates at most once when `f`
+    /// reserves exactly what it adds (`Vec::reserve_exact`).
+    ///
+    /// # Panics
+    /// If the entry is boxed (a caller that did not check the form).
+    pub(super) fn edit_payload<R>(&mut self, f: impl FnOnce(&mut Vec<u8>, usize) -> R) -> R {
+        let Repr::Inline { blob, meta, .. } = &mut self.0 else {
+            panic!("edit_payload on a boxed entry");
+        };
+        let start = key_end(blob, *meta);
+        let mut v = std::mem::take(blob).into_vec();
+        let r = f(&mut v, start);
+        debug_assert!(v.len() >= start);
+        *blob = v.into_boxed_slice();
+        r
+    }
+
+    /// Set the inline form's tag (the payload must already be in that form).
+    pub(super) fn set_tag(&mut self, tag: u32) {
+        if let Repr::Inline { meta, .. } = &mut self.0 {
+            *meta = (tag << TAG_SHIFT) | (*meta & KLEN_MASK);
+        }
+    }
+
+    /// Turn the entry into the boxed form holding `value`; the old inline payload is dropped.
+    pub(super) fn promote(&mut self, value: Big) {
+        let obj = Obj {
+            key: self.key().into(),
+            deadline_ms: self.deadline_ms(),
+            lru: AtomicU32::new(self.lru().load(Ordering::Relaxed)),
+            value,
+        };
+        self.0 = Repr::Boxed(Box::new(obj));
+    }
+
+    /// Turn the entry into the inline form `tag` with `payload`; returns the old container (to
+    /// drop wherever is convenient).
+    pub(super) fn demote(&mut self, tag: u32, payload: &[u8]) -> Option<Big> {
+        let (blob, klen) = make_blob(self.key(), payload);
+        let new = Repr::Inline {
+            blob,
+            deadline_ms: self.deadline_ms(),
+            meta: (tag << TAG_SHIFT) | klen,
+            lru: AtomicU32::new(self.lru().load(Ordering::Relaxed)),
+        };
+        match std::mem::replace(&mut self.0, new) {
+            Repr::Boxed(o) => Some(o.value),
+            Repr::Inline { .. } => None,
+        }
     }
 
     pub fn kind(&self) -> Kind {
-        Kind::String
+        match &self.0 {
+            Repr::Inline { meta, .. } => match meta >> TAG_SHIFT {
+                TAG_STR | TAG_STR_RAW => Kind::String,
+                TAG_HASH_PACK => Kind::Hash,
+                TAG_ZSET_PACK => Kind::ZSet,
+                TAG_LIST_PACK => Kind::List,
+                _ => Kind::Set,
+            },
+            Repr::Boxed(o) => match o.value {
+                Big::Hash(_) => Kind::Hash,
+                Big::Set(_) => Kind::Set,
+                Big::ZSet(_) => Kind::ZSet,
+                Big::List(_) => Kind::List,
+            },
+        }
+    }
+
+    /// The encoding OBJECT ENCODING names, as Redis 7.0 would hold this value.
+    pub fn encoding(&self) -> &'static str {
+        match (self.tag(), self.big()) {
+            (Some(TAG_STR_RAW), _) => "raw",
+            (Some(TAG_STR), _) => {
+                let s = self.payload();
+                if s.len() <= 20 && parse_i64(s).is_some() {
+                    "int"
+                } else if s.len() <= EMBSTR_SIZE_LIMIT {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            (Some(TAG_HASH_PACK | TAG_ZSET_PACK), _) => "listpack",
+            (Some(TAG_SET_INT16 | TAG_SET_INT32 | TAG_SET_INT64), _) => "intset",
+            // Redis 7.0 keeps every list in a quicklist, however short.
+            (Some(_), _) | (None, Some(Big::List(_))) => "quicklist",
+            (None, Some(Big::Hash(_) | Big::Set(_))) => "hashtable",
+            (None, Some(Big::ZSet(_))) => "skiplist",
+            (None, None) => unreachable!("a boxed entry has a container"),
+        }
+    }
+
+    /// OBJECT REFCOUNT: Redis shares the objects of small integer strings (when no maxmemory
+    /// policy forbids it, and raftis has none), every other value is referenced once.
+    pub fn refcount(&self) -> i64 {
+        if self.tag() == Some(TAG_STR) {
+            if let Some(n) = parse_i64(self.payload()) {
+                if (0..SHARED_INTEGERS).contains(&n) && self.payload().len() <= 20 {
+                    return SHARED_REFCOUNT;
+                }
+            }
+        }
+        1
     }
 
     pub fn value(&self) -> ValueRef<'_> {
-        ValueRef::Str(&self.blob[self.klen as usize..])
+        match self.kind() {
+            Kind::String => ValueRef::Str(self.payload()),
+            Kind::Hash => ValueRef::Hash(HashRef::of(self)),
+            Kind::Set => ValueRef::Set(SetRef::of(self)),
+            Kind::ZSet => ValueRef::ZSet(ZSetRef::of(self)),
+            Kind::List => ValueRef::List(ListRef::of(self)),
+        }
     }
 
     /// The string value, or `None` when the value is of another type (WRONGTYPE).
     pub fn as_str(&self) -> Option<&[u8]> {
-        match self.value() {
-            ValueRef::Str(s) => Some(s),
+        match self.tag() {
+            Some(TAG_STR | TAG_STR_RAW) => Some(self.payload()),
+            _ => None,
         }
+    }
+
+    pub fn as_hash(&self) -> Option<HashRef<'_>> {
+        (self.kind() == Kind::Hash).then(|| HashRef::of(self))
+    }
+
+    pub fn as_set(&self) -> Option<SetRef<'_>> {
+        (self.kind() == Kind::Set).then(|| SetRef::of(self))
+    }
+
+    pub fn as_zset(&self) -> Option<ZSetRef<'_>> {
+        (self.kind() == Kind::ZSet).then(|| ZSetRef::of(self))
+    }
+
+    pub fn as_list(&self) -> Option<ListRef<'_>> {
+        (self.kind() == Kind::List).then(|| ListRef::of(self))
     }
 
     /// Absolute deadline in unix ms, 0 if the key has no TTL.
     #[inline]
     pub fn deadline_ms(&self) -> u64 {
-        self.deadline_ms
+        match &self.0 {
+            Repr::Inline { deadline_ms, .. } => *deadline_ms,
+            Repr::Boxed(o) => o.deadline_ms,
+        }
     }
 
     /// Whether the key exists at `now_ms`: a key whose deadline is at or before now is gone.
     #[inline]
     pub fn live_at(&self, now_ms: u64) -> bool {
-        self.deadline_ms == 0 || self.deadline_ms > now_ms
+        let d = self.deadline_ms();
+        d == 0 || d > now_ms
     }
 
     pub(super) fn set_deadline(&mut self, deadline_ms: u64) {
-        self.deadline_ms = deadline_ms;
+        match &mut self.0 {
+            Repr::Inline { deadline_ms: d, .. } => *d = deadline_ms,
+            Repr::Boxed(o) => o.deadline_ms = deadline_ms,
+        }
     }
 
-    /// Replace the value with a string, keeping the key and the deadline.
-    pub(super) fn set_str(&mut self, value: &[u8]) {
-        let k = self.klen as usize;
-        if self.blob.len() - k == value.len() {
-            // Same length (INCR within the same number of digits): no allocation.
-            self.blob[k..].copy_from_slice(value);
-            return;
+    /// The LRU clock or LFU counter (see `lru`). Node-local metadata: outside the replicated
+    /// state and the digest, updated by readers under a shared lock.
+    #[inline]
+    pub fn lru(&self) -> &AtomicU32 {
+        match &self.0 {
+            Repr::Inline { lru, .. } => lru,
+            Repr::Boxed(o) => &o.lru,
         }
-        let mut blob = Vec::with_capacity(k + value.len());
-        blob.extend_from_slice(&self.blob[..k]);
-        blob.extend_from_slice(value);
-        self.blob = blob.into_boxed_slice();
+    }
+
+    /// Replace the value with a string, keeping the key, the deadline and the LRU field. The
+    /// old value, if it was a big container, is returned to be dropped wherever is convenient.
+    pub(super) fn set_str(&mut self, value: &[u8]) -> Option<Big> {
+        self.set_inline(TAG_STR, value)
+    }
+
+    /// Like `set_str`, for a string Redis would encode as "raw" whatever its length.
+    pub(super) fn set_str_raw(&mut self, value: &[u8]) -> Option<Big> {
+        self.set_inline(TAG_STR_RAW, value)
+    }
+
+    fn set_inline(&mut self, tag: u32, value: &[u8]) -> Option<Big> {
+        if let Repr::Inline { blob, meta, .. } = &mut self.0 {
+            let k = key_end(blob, *meta);
+            *meta = (tag << TAG_SHIFT) | (*meta & KLEN_MASK);
+            if blob.len() - k == value.len() {
+                // Same length (INCR within the same number of digits): no allocation.
+                blob[k..].copy_from_slice(value);
+            } else {
+                let mut v = Vec::with_capacity(k + value.len());
+                v.extend_from_slice(&blob[..k]);
+                v.extend_from_slice(value);
+                *blob = v.into_boxed_slice();
+            }
+            return None;
+        }
+        self.demote(tag, value)
+    }
+
+    /// The same value and deadline under another key (RENAME, MOVE): no copy of a big container.
+    pub fn rekey(self, key: &[u8]) -> Entry {
+        match self.0 {
+            Repr::Inline {
+                blob,
+                deadline_ms,
+                meta,
+                lru,
+            } => {
+                let (blob, klen) = make_blob(key, &blob[key_end(&blob, meta)..]);
+                Entry(Repr::Inline {
+                    blob,
+                    deadline_ms,
+                    meta: (meta & !KLEN_MASK) | klen,
+                    lru,
+                })
+            }
+            Repr::Boxed(mut o) => {
+                o.key = key.into();
+                Entry(Repr::Boxed(o))
+            }
+        }
+    }
+
+    /// A deep copy of the value under another key, with the given deadline (COPY).
+    pub fn duplicate(&self, key: &[u8], deadline_ms: u64) -> Entry {
+        let mut e = match (&self.0, self.big()) {
+            (Repr::Inline { meta, .. }, _) => {
+                Entry::inline(key, meta >> TAG_SHIFT, self.payload(), deadline_ms)
+            }
+            (Repr::Boxed(_), Some(big)) => Entry(Repr::Boxed(Box::new(Obj {
+                key: key.into(),
+                deadline_ms,
+                lru: AtomicU32::new(0),
+                value: big.clone(),
+            }))),
+            (Repr::Boxed(_), None) => unreachable!("a boxed entry has a container"),
+        };
+        e.set_deadline(deadline_ms);
+        e
     }
 
     /// Heap bytes this entry owns beyond its own 32 bytes (for memory estimates).
     pub fn heap_bytes(&self) -> usize {
-        self.blob.len()
+        match &self.0 {
+            Repr::Inline { blob, .. } => blob.len(),
+            Repr::Boxed(o) => std::mem::size_of::<Obj>() + o.key.len() + o.value.heap_bytes(),
+        }
+    }
+
+    /// How many allocations dropping this entry frees, roughly (Redis's "free effort"): the
+    /// store drops entries above a threshold on a background thread.
+    pub fn free_effort(&self) -> usize {
+        match self.big() {
+            None => 1,
+            Some(big) => big.len(),
+        }
+    }
+}
+
+impl Big {
+    /// Number of elements.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Big::Hash(t) => t.len(),
+            Big::Set(t) => t.len(),
+            Big::ZSet(z) => z.len(),
+            Big::List(l) => l.len(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Big::Hash(t) => t.heap_bytes(|fv| fv.heap_bytes()),
+            Big::Set(t) => t.heap_bytes(|m| m.len()),
+            Big::ZSet(z) => std::mem::size_of::<ZSkip>() + z.heap_bytes(),
+            Big::List(l) => l.heap_bytes(),
+        }
     }
 }
 
@@ -163,5 +562,53 @@ mod tests {
         assert!(!e.live_at(1000));
         assert!(!e.live_at(1001));
         assert!(Entry::new_str(b"k", b"v", 0).live_at(u64::MAX));
+    }
+
+    #[test]
+    fn a_key_longer_than_the_length_field_is_kept_whole() {
+        let key = vec![b'k'; KLEN_LONG as usize + 3];
+        let mut e = Entry::new_str(&key, b"value", 7);
+        assert_eq!(e.key(), &key[..]);
+        assert_eq!(e.as_str(), Some(&b"value"[..]));
+        e.set_str(b"v2");
+        assert_eq!((e.key().len(), e.as_str()), (key.len(), Some(&b"v2"[..])));
+        let e = e.rekey(b"short");
+        assert_eq!((e.key(), e.as_str()), (&b"short"[..], Some(&b"v2"[..])));
+        assert_eq!(e.deadline_ms(), 7);
+    }
+
+    #[test]
+    fn string_encodings_follow_redis_rules() {
+        let enc = |v: &[u8]| Entry::new_str(b"k", v, 0).encoding();
+        assert_eq!(enc(b"123"), "int");
+        assert_eq!(enc(b"-9223372036854775808"), "int");
+        assert_eq!(enc(b"0123"), "embstr");
+        assert_eq!(enc(&[b'a'; 44]), "embstr");
+        assert_eq!(enc(&[b'a'; 45]), "raw");
+        let mut e = Entry::new_str(b"k", b"x", 0);
+        e.set_str_raw(b"12");
+        assert_eq!(e.encoding(), "raw");
+        e.set_str(b"12");
+        assert_eq!(e.encoding(), "int");
+        assert_eq!(e.refcount(), SHARED_REFCOUNT);
+        e.set_str(b"10000");
+        assert_eq!(e.refcount(), 1);
+    }
+
+    #[test]
+    fn rekey_and_duplicate_keep_value_and_form() {
+        let e = Entry::new_str(b"a", b"value", 5);
+        e.lru().store(77, Ordering::Relaxed);
+        let d = e.duplicate(b"b", 9);
+        assert_eq!(
+            (d.key(), d.as_str(), d.deadline_ms()),
+            (&b"b"[..], Some(&b"value"[..]), 9)
+        );
+        let r = e.rekey(b"c");
+        assert_eq!(
+            (r.key(), r.as_str(), r.deadline_ms()),
+            (&b"c"[..], Some(&b"value"[..]), 5)
+        );
+        assert_eq!(r.lru().load(Ordering::Relaxed), 77);
     }
 }
