@@ -130,6 +130,12 @@ KNOWN: list[tuple[str, tuple[str, ...], object, str, str]] = [
      "FOO <200 x 'y'> -> redis: -ERR unknown command 'FOO', with args beginning with: 'yyy...' "
      "(args cut to 128 bytes); raftis: the whole argument",
      "unknown-command error: Redis cuts the argument list at 128 bytes, raftis does not"),
+    ("K9", ("select",), lambda a: len(a) == 2 and re.fullmatch(rb"-?[1-9][0-9]{9,}", a[1]) is not None
+     and not -2**31 <= int(a[1]) < 2**31,
+     "SELECT 9223372036854775807 -> redis: -ERR value is out of range, value must between "
+     "-2147483648 and 2147483647; raftis: -ERR DB index is out of range",
+     "SELECT of a number outside 32 bits: Redis's getIntFromObjectOrReply error (sic), not "
+     "the DB index error"),
     ("K8", ("expire", "pexpire", "expireat", "pexpireat"),
      lambda a: any(not x.isascii() or b"\x00" in x for x in a[3:]),
      "EXPIRE k 100 \"\\x00\\xff\" -> redis: -ERR Unsupported option (cut at the NUL); raftis: "
