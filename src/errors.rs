@@ -22,17 +22,29 @@ pub const READ_REFUSED: &str = "TRYAGAIN read not confirmed by the leader";
 pub const UNCERTAIN: &str =
     "UNCERTAIN write outcome unknown: leadership changed or timed out before commit";
 
+/// Redis's unknown-command error: the name (to 128 bytes) and the arguments quoted one by one
+/// until the list reaches 128 bytes, each cut at its first NUL byte (they are C strings there).
 pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
-    let mut s = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        String::from_utf8_lossy(name)
-    );
-    for a in args.iter().take(20) {
-        s.push('\'');
-        s.push_str(&String::from_utf8_lossy(a));
-        s.push_str("' ");
+    fn c_str(b: &[u8]) -> &[u8] {
+        &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
     }
-    s
+    let mut list: Vec<u8> = Vec::new();
+    for a in args {
+        if list.len() >= 128 {
+            break;
+        }
+        let a = c_str(a);
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(&a[..a.len().min(room)]);
+        list.extend_from_slice(b"' ");
+    }
+    let name = c_str(name);
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(&name[..name.len().min(128)]),
+        String::from_utf8_lossy(&list)
+    )
 }
 
 pub fn wrong_arity(name: &str) -> String {
@@ -76,6 +88,8 @@ pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
 }
 
 pub fn unsupported_option(opt: &[u8]) -> String {
+    // A C string in Redis: cut at the first NUL byte.
+    let opt = &opt[..opt.iter().position(|&c| c == 0).unwrap_or(opt.len())];
     format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))
 }
 

@@ -267,10 +267,15 @@ fn hincrby(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
     let Some(mut h) = e.hash_mut() else {
         return wrong_type();
     };
+    // A value is an integer when it parses as one, whichever encoding holds it (a hashtable
+    // keeps "0" as bytes where a listpack keeps it as an integer).
     let old = match h.get(&args[2]) {
         None => 0,
         Some(Item::Int(n)) => n,
-        Some(_) => return Reply::error(errors::HASH_VALUE_NOT_INTEGER),
+        Some(other) => match parse_i64(&other.to_vec()) {
+            Some(n) => n,
+            None => return Reply::error(errors::HASH_VALUE_NOT_INTEGER),
+        },
     };
     let Some(new) = old.checked_add(incr) else {
         return Reply::error(errors::OVERFLOW);

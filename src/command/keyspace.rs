@@ -114,7 +114,9 @@ struct CopyOpts {
     db: Option<i32>,
 }
 
-fn parse_copy(args: &[Bytes]) -> Result<CopyOpts, Reply> {
+/// COPY's options, checked in order as Redis does: a DB index out of range (when `databases`
+/// is known) is refused before any later option is looked at.
+fn parse_copy(args: &[Bytes], databases: Option<usize>) -> Result<CopyOpts, Reply> {
     let mut o = CopyOpts {
         replace: false,
         db: None,
@@ -127,7 +129,7 @@ fn parse_copy(args: &[Bytes]) -> Result<CopyOpts, Reply> {
             let n = parse_i32(&args[j + 1])?;
             // The index is checked here, in order, as Redis's selectDb does; the bound is the
             // node's, so `check` cannot know it: a negative index is always out of range.
-            if n < 0 {
+            if n < 0 || databases.is_some_and(|d| n as usize >= d) {
                 return Err(Reply::error(errors::INVALID_DB));
             }
             o.db = Some(n);
@@ -141,12 +143,17 @@ fn parse_copy(args: &[Bytes]) -> Result<CopyOpts, Reply> {
 }
 
 fn copy_check(args: &[Bytes]) -> Result<(), Reply> {
-    parse_copy(args).map(|_| ())
+    // The number of databases is not known here: with a DB option, apply decides, so that an
+    // out-of-range index is reported before a later syntax error, as in Redis.
+    match parse_copy(args, None) {
+        Err(e) if !args.iter().any(|a| a.eq_ignore_ascii_case(b"db")) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn copy_shards(set: &mut ShardSet<'_>, db: u32, args: &[Bytes]) {
     set.add_key(db, &args[1]);
-    let target = parse_copy(args)
+    let target = parse_copy(args, Some(set.databases()))
         .ok()
         .and_then(|o| o.db)
         .and_then(|n| db_index(n, set.databases()))
@@ -155,7 +162,7 @@ fn copy_shards(set: &mut ShardSet<'_>, db: u32, args: &[Bytes]) {
 }
 
 fn copy(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
-    let o = match parse_copy(args) {
+    let o = match parse_copy(args, Some(ctx.databases())) {
         Ok(o) => o,
         Err(e) => return e,
     };

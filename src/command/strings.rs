@@ -641,7 +641,8 @@ fn append(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
             let mut v = Vec::with_capacity(old.len() + tail.len());
             v.extend_from_slice(old);
             v.extend_from_slice(tail);
-            e.set_str(&v);
+            // Redis unshares the value and appends to it: OBJECT ENCODING says raw.
+            e.set_str_raw(&v);
             Reply::Int(v.len() as i64)
         }
     }
@@ -719,6 +720,10 @@ fn setrange(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
             }
             let v = patch(b"");
             ctx.set_str(key, &v, 0);
+            // A new SETRANGE value is a raw string in Redis, whatever its length.
+            if let Some(mut e) = ctx.get_mut(key) {
+                e.set_str_raw(&v);
+            }
             Reply::Int(v.len() as i64)
         }
         Some(mut e) => {
@@ -732,7 +737,7 @@ fn setrange(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
                 return err;
             }
             let v = patch(old);
-            e.set_str(&v);
+            e.set_str_raw(&v);
             Reply::Int(v.len() as i64)
         }
     }
@@ -754,9 +759,12 @@ fn incrbyfloat(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
         Err(IncrError::NotFloat) => return Reply::error(errors::NOT_FLOAT),
         Err(IncrError::NanOrInf) => return Reply::error(errors::INCR_NAN_OR_INFINITY),
     };
-    match ctx.get_mut(key) {
-        Some(mut e) => e.set_str(v.as_bytes()),
-        None => ctx.set_str(key, v.as_bytes(), 0),
+    // Redis stores the result without trying the int encoding: OBJECT ENCODING says embstr.
+    if ctx.get_mut(key).is_none() {
+        ctx.set_str(key, v.as_bytes(), 0);
+    }
+    if let Some(mut e) = ctx.get_mut(key) {
+        e.set_str_noint(v.as_bytes());
     }
     Reply::Bulk(Bytes::from(v))
 }

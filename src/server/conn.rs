@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::clients::ClientInfo;
+use super::help::{CLIENT_HELP, CONFIG_HELP, DEBUG_HELP, PUBSUB_HELP};
 use super::protocol::{Limits, RequestParser};
 use super::{info, Server};
 use crate::command::{self, Exec};
@@ -26,90 +27,6 @@ use crate::machine::Op;
 use crate::node::pubsub::{PushMsg, Subscriber, SUBSCRIBER_QUEUE_MESSAGES_MAX};
 use crate::raft;
 use crate::reply::Reply;
-
-/// CONFIG HELP, as Redis 7.0 prints it.
-const CONFIG_HELP: &[&str] = &[
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GET <pattern>",
-    "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>",
-    "    Set the configuration <directive> to <value>.",
-    "RESETSTAT",
-    "    Reset statistics reported by the INFO command.",
-    "REWRITE",
-    "    Rewrite the configuration file.",
-    "HELP",
-    "    Prints this help.",
-];
-
-/// CLIENT HELP, as Redis 7.0 prints it.
-const CLIENT_HELP: &[&str] = &[
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CACHING (YES|NO)",
-    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
-    "GETREDIR",
-    "    Return the client ID we are redirecting to when tracking is enabled.",
-    "GETNAME",
-    "    Return the name of the current connection.",
-    "ID",
-    "    Return the ID of the current connection.",
-    "INFO",
-    "    Return information about the current client connection.",
-    "KILL <ip:port>",
-    "    Kill connection made from <ip:port>.",
-    "KILL <option> <value> [<option> <value> [...]]",
-    "    Kill connections. Options are:",
-    "    * ADDR (<ip:port>|<unixsocket>:0)",
-    "      Kill connections made from the specified address",
-    "    * LADDR (<ip:port>|<unixsocket>:0)",
-    "      Kill connections made to specified local address",
-    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-    "      Kill connections by type.",
-    "    * USER <username>",
-    "      Kill connections authenticated by <username>.",
-    "    * SKIPME (YES|NO)",
-    "      Skip killing current connection (default: yes).",
-    "LIST [options ...]",
-    "    Return information about client connections. Options:",
-    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-    "      Return clients of specified type.",
-    "UNPAUSE",
-    "    Stop the current client pause, resuming traffic.",
-    "PAUSE <timeout> [WRITE|ALL]",
-    "    Suspend all, or just write, clients for <timeout> milliseconds.",
-    "REPLY (ON|OFF|SKIP)",
-    "    Control the replies sent to the current connection.",
-    "SETNAME <name>",
-    "    Assign the name <name> to the current connection.",
-    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-    "    Unblock the specified blocked client.",
-    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
-    "    Control server assisted client side caching.",
-    "TRACKINGINFO",
-    "    Report tracking status for the current connection.",
-    "NO-EVICT (ON|OFF)",
-    "    Protect current client connection from eviction.",
-    "HELP",
-    "    Prints this help.",
-];
-
-/// PUBSUB HELP, as Redis 7.0 prints it.
-const PUBSUB_HELP: &[&str] = &[
-    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CHANNELS [<pattern>]",
-    "    Return the currently active channels matching a <pattern> (default: '*').",
-    "NUMPAT",
-    "    Return number of subscriptions to patterns.",
-    "NUMSUB [<channel> ...]",
-    "    Return the number of subscribers for the specified channels, excluding",
-    "    pattern subscriptions(default: no channels).",
-    "SHARDCHANNELS [<pattern>]",
-    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
-    "SHARDNUMSUB [<shardchannel> ...]",
-    "    Return the number of subscribers for the specified shard level channel(s)",
-    "HELP",
-    "    Prints this help.",
-];
 
 /// What a RESP2 client in subscribed mode may still run (Redis's list).
 const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
@@ -443,17 +360,23 @@ impl Conn {
                 }
             };
             self.info.touch(spec.name);
-            if !self.authenticated && !spec.has(command::flag::NO_AUTH) && self.auth_required() {
-                self.flush_writes(&mut writes).await;
-                self.reply(Reply::error(errors::NOAUTH));
-                continue;
-            }
-            if self.subscribed_resp2() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
-                self.flush_writes(&mut writes).await;
-                self.reply(Reply::error(format!(
+            let refused = if !self.authenticated
+                && !spec.has(command::flag::NO_AUTH)
+                && self.auth_required()
+            {
+                Some(errors::NOAUTH.to_string())
+            } else if self.subscribed_resp2() && !ALLOWED_WHILE_SUBSCRIBED.contains(&spec.name) {
+                Some(format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                     spec.name
-                )));
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                self.flush_writes(&mut writes).await;
+                let r = self.refuse(spec.name, why);
+                self.reply(r);
                 continue;
             }
             if let Some(m) = &mut self.multi {
@@ -533,6 +456,20 @@ impl Conn {
         }
         self.flush_writes(&mut writes).await;
         self.publish_info();
+    }
+
+    /// A command refused before it runs: inside MULTI that aborts the transaction, and a
+    /// refused EXEC says so (Redis's rejectCommand / execCommandAbort).
+    fn refuse(&mut self, name: &str, why: String) -> Reply {
+        if let Some(m) = &mut self.multi {
+            m.dirty = true;
+        }
+        if name == "exec" {
+            self.multi = None;
+            let why = why.strip_prefix("ERR ").unwrap_or(&why).to_string();
+            return Reply::error(format!("EXECABORT Transaction discarded because of: {why}"));
+        }
+        Reply::error(why)
     }
 
     /// Keeps what CLIENT LIST shows of this connection current.
@@ -637,6 +574,7 @@ impl Conn {
     async fn session(&mut self, args: &[Bytes]) -> Reply {
         let name = args[0].to_ascii_lowercase();
         match &name[..] {
+            b"ping" if args.len() > 2 => Reply::error(errors::wrong_arity("ping")),
             b"ping" if self.subscribed_resp2() => Reply::Array(vec![
                 Reply::bulk("pong"),
                 Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
@@ -645,8 +583,24 @@ impl Conn {
                 1 => Reply::Status("PONG".into()),
                 _ => Reply::Bulk(args[1].clone()),
             },
-            b"subscribe" | b"psubscribe" => self.subscribe(args, name[0] == b'p'),
-            b"unsubscribe" | b"punsubscribe" => self.unsubscribe(args, name[0] == b'p'),
+            // A subscription changes at a point of the log: after this node has applied every
+            // message committed before the command, so that, as on one Redis server, the
+            // messages published before it are delivered before an UNSUBSCRIBE and none of them
+            // after a SUBSCRIBE.
+            b"subscribe" | b"psubscribe" | b"unsubscribe" | b"punsubscribe" => {
+                if let Err(r) = self.barrier().await {
+                    return r;
+                }
+                // Messages already delivered to this connection go out before the reply.
+                if let Some(first) = self.subs.as_mut().and_then(|s| s.rx.try_recv().ok()) {
+                    self.push_messages(first);
+                }
+                if name.starts_with(b"un") || name.starts_with(b"pun") {
+                    self.unsubscribe(args, name[0] == b'p')
+                } else {
+                    self.subscribe(args, name[0] == b'p')
+                }
+            }
             b"pubsub" => self.pubsub_info(args),
             b"echo" => Reply::Bulk(args[1].clone()),
             b"quit" => {
@@ -655,6 +609,9 @@ impl Conn {
             }
             b"select" => match parse_i64(&args[1]) {
                 None => Reply::error(errors::NOT_INTEGER),
+                Some(db) if i32::try_from(db).is_err() => Reply::error(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647",
+                ),
                 Some(db) if db < 0 || db as usize >= self.server.node.store().databases() => {
                     Reply::error(errors::INVALID_DB)
                 }
@@ -1294,8 +1251,22 @@ impl Conn {
                     command::debug_digest_value(store, self.db as u32, &args[2..])
                 }
             }
+            b"sleep" if args.len() == 3 => {
+                // Redis blocks the whole server; raftis pauses this connection only.
+                let secs = leading_float(&args[2]);
+                if secs > 0.0 {
+                    tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
+                }
+                Reply::OK
+            }
+            b"help" if args.len() == 2 => Reply::Array(
+                DEBUG_HELP
+                    .iter()
+                    .map(|l| Reply::Status((*l).into()))
+                    .collect(),
+            ),
             _ => Reply::error(format!(
-                "ERR unknown subcommand '{}'. Try DEBUG HELP.",
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
                 String::from_utf8_lossy(&args[1])
             )),
         }
@@ -1309,6 +1280,22 @@ fn valid_client_name(name: &[u8]) -> Result<(), Reply> {
         ));
     }
     Ok(())
+}
+
+/// The number strtod would read at the start of `b` (0 when there is none), as DEBUG SLEEP
+/// reads its argument.
+fn leading_float(b: &[u8]) -> f64 {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_start();
+    let end = s
+        .char_indices()
+        .take_while(|(i, c)| {
+            c.is_ascii_digit() || *c == '.' || (*i == 0 && (*c == '-' || *c == '+'))
+        })
+        .map(|(i, c)| i + c.len_utf8())
+        .last()
+        .unwrap_or(0);
+    s[..end].parse().unwrap_or(0.0)
 }
 
 /// Redis's string2ll: an optional '-', digits, no leading zeros, no spaces.

@@ -12,6 +12,7 @@
 
 pub mod clients;
 mod conn;
+mod help;
 mod info;
 pub mod protocol;
 

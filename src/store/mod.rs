@@ -694,6 +694,14 @@ impl EntryMut<'_> {
         }
     }
 
+    /// Replace the value by a string Redis never encodes as "int" (INCRBYFLOAT's result).
+    pub fn set_str_noint(&mut self, value: &[u8]) {
+        if let Some(old) = self.entry.set_str_noint(value) {
+            let effort = old.len();
+            lazyfree::free(old, effort);
+        }
+    }
+
     /// The hash, if the value is one.
     pub fn hash_mut(&mut self) -> Option<HashMut<'_>> {
         (self.entry.kind() == Kind::Hash).then(|| HashMut::new(self.entry))

@@ -86,6 +86,9 @@ pub(super) const TAG_SET_INT16: u32 = 4;
 pub(super) const TAG_SET_INT32: u32 = 5;
 pub(super) const TAG_SET_INT64: u32 = 6;
 pub(super) const TAG_LIST_PACK: u32 = 7;
+/// A string Redis holds without the "int" encoding (INCRBYFLOAT's result): embstr or raw by
+/// length, even when it reads as an integer.
+pub(super) const TAG_STR_NOINT: u32 = 8;
 
 const TAG_SHIFT: u32 = 28;
 const KLEN_MASK: u32 = (1 << TAG_SHIFT) - 1;
@@ -298,7 +301,7 @@ impl Entry {
     pub fn kind(&self) -> Kind {
         match &self.0 {
             Repr::Inline { meta, .. } => match meta >> TAG_SHIFT {
-                TAG_STR | TAG_STR_RAW => Kind::String,
+                TAG_STR | TAG_STR_RAW | TAG_STR_NOINT => Kind::String,
                 TAG_HASH_PACK => Kind::Hash,
                 TAG_ZSET_PACK => Kind::ZSet,
                 TAG_LIST_PACK => Kind::List,
@@ -317,6 +320,13 @@ impl Entry {
     pub fn encoding(&self) -> &'static str {
         match (self.tag(), self.big()) {
             (Some(TAG_STR_RAW), _) => "raw",
+            (Some(TAG_STR_NOINT), _) => {
+                if self.payload().len() <= EMBSTR_SIZE_LIMIT {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
             (Some(TAG_STR), _) => {
                 let s = self.payload();
                 if s.len() <= 20 && parse_i64(s).is_some() {
@@ -363,7 +373,7 @@ impl Entry {
     /// The string value, or `None` when the value is of another type (WRONGTYPE).
     pub fn as_str(&self) -> Option<&[u8]> {
         match self.tag() {
-            Some(TAG_STR | TAG_STR_RAW) => Some(self.payload()),
+            Some(TAG_STR | TAG_STR_RAW | TAG_STR_NOINT) => Some(self.payload()),
             _ => None,
         }
     }
@@ -421,6 +431,11 @@ impl Entry {
     /// old value, if it was a big container, is returned to be dropped wherever is convenient.
     pub(super) fn set_str(&mut self, value: &[u8]) -> Option<Big> {
         self.set_inline(TAG_STR, value)
+    }
+
+    /// Like `set_str`, for a string Redis never encodes as "int" (INCRBYFLOAT's result).
+    pub(super) fn set_str_noint(&mut self, value: &[u8]) -> Option<Big> {
+        self.set_inline(TAG_STR_NOINT, value)
     }
 
     /// Like `set_str`, for a string Redis would encode as "raw" whatever its length.
