@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh Debian/Ubuntu machine, then runs
-# formatting and lint checks and every test (unit, Raft simulation, process-level cluster
-# tests, real-client tests). Usage: bash scripts/test.sh
+# formatting and lint checks and every test (unit, Raft simulation, process-level cluster and
+# durability tests, linearizability under faults, the differential comparison with real
+# redis-server, real-client tests). Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +22,6 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo bench --no-run
 cargo test --all-targets
+# Against real redis-server: the differential tester and the real clients (redis-py,
+# redis-cli; redis-rs runs in cargo test above). Installs its Python packages when missing.
+bash redis-tests/run.sh
