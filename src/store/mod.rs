@@ -49,6 +49,7 @@ pub mod lru;
 mod pack;
 mod sets;
 mod sha1;
+mod snapshot;
 mod table;
 mod value;
 mod zsets;
