@@ -19,14 +19,16 @@
 //! (linearizability is compositional: the whole history is linearizable if and only if each
 //! key's is).
 //!
-//! Invariants: `Ok` means "a linearization exists" and is only said after one was found;
-//! `Illegal` means the search space was exhausted; past the step limit the answer is
-//! `Unknown`, never a guess. Every op with `Ok` outcome must be placed; ops whose completion
-//! is open may be placed anywhere after their invocation (equivalently: never).
+//! Invariants: `Linearizable` is only said after a linearization was found, `Illegal` only
+//! after the search space was exhausted; past the step limit (or the memo's memory bound,
+//! `MEMO_BYTES_MAX`) the answer is `Unknown`, never a guess. Every op with an `Ok` outcome
+//! must be placed inside its interval; an open op anywhere after its invocation (which, at
+//! the end, is the same as never).
 //!
 //! What it does not do: check anything but single-key registers (no multi-key transactions),
-//! shrink a failing history to a minimal one (it reports the deepest partial linearization and
-//! the ops that could not extend it, which is where porcupine's visualization points too).
+//! shrink a failing history to a minimal one. It reports the deepest partial linearization,
+//! the ops that could not extend it (where porcupine's visualization points too), and where
+//! the value they saw came from.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::{self, Write as _};
@@ -441,6 +443,10 @@ impl Call {
 }
 
 const NIL: usize = usize::MAX;
+/// Memory the memo of one key's search may use, roughly.
+const MEMO_BYTES_MAX: usize = 512 << 20;
+/// Hash-set slot, box header and state of one memo entry, roughly.
+const MEMO_ENTRY_OVERHEAD_BYTES: usize = 48;
 
 /// One call or return entry of the doubly linked list the search lifts ops out of.
 #[derive(Clone, Copy)]
@@ -591,6 +597,9 @@ fn search(calls: &[Call], times: &[(u64, u64)], step_limit: u64) -> (SearchResul
     let words = n.div_ceil(64).max(1);
     let mut linearized = vec![0u64; words];
     let mut seen: HashSet<(Box<[u64]>, State)> = HashSet::new();
+    // Each memo entry holds a bitset of the whole key's ops: bound their number, not only the
+    // steps, so a hard history ends in Unknown rather than in an out-of-memory kill.
+    let memo_entries_max = MEMO_BYTES_MAX / (words * 8 + MEMO_ENTRY_OVERHEAD_BYTES);
     // The stack of linearized ops: (call entry, state before it).
     let mut stack: Vec<(usize, State)> = Vec::new();
     let mut state: State = None;
@@ -599,7 +608,7 @@ fn search(calls: &[Call], times: &[(u64, u64)], step_limit: u64) -> (SearchResul
     let mut entry = list.e[list.head].next;
     while list.e[list.head].next != NIL {
         steps += 1;
-        if steps > step_limit {
+        if steps > step_limit || seen.len() > memo_entries_max {
             return (SearchResult::Unknown, steps);
         }
         let Entry { op, is_call, .. } = list.e[entry];
