@@ -686,10 +686,15 @@ fn sigstop_of_the_leader_keeps_three_nodes_linearizable() {
         name: "pause",
         seed: 2,
         nodes: 3,
-        clients: 10,
+        // Many clients: more reads in flight at the paused leader when it resumes.
+        clients: 16,
         keys: 5,
         run: Duration::from_secs(12),
+        // Mostly long pauses of the leader: a new leader takes over while the old one holds
+        // reads it received before or during the pause.
         faults: &[
+            FaultKind::PauseLeader,
+            FaultKind::PauseLeader,
             FaultKind::PauseLeader,
             FaultKind::PauseLeaderBrief,
             FaultKind::PauseAny,
