@@ -412,10 +412,10 @@ fn nemesis(
                 taken[t] = true;
             }
             for target in targets {
-                let role = if Some(target) == leader {
-                    "the leader"
-                } else {
-                    "a follower"
+                let role = match leader {
+                    Some(l) if l == target => "the leader",
+                    Some(_) => "a follower",
+                    None => "no leader known",
                 };
                 let id = cluster.nodes[target].id;
                 if f.is_kill() {
@@ -522,6 +522,20 @@ fn check_set_workload(
     problems
 }
 
+/// Acknowledged ops per second of the run, by completion time: where the faults cost
+/// availability, and for how long.
+fn ok_per_second(ops: &[Op]) -> Vec<String> {
+    let mut per_second: Vec<u64> = Vec::new();
+    for o in ops.iter().filter(|o| matches!(o.outcome, Outcome::Ok(_))) {
+        let s = (o.complete_ns / 1_000_000_000) as usize;
+        if per_second.len() <= s {
+            per_second.resize(s + 1, 0);
+        }
+        per_second[s] += 1;
+    }
+    per_second.iter().map(u64::to_string).collect()
+}
+
 fn run(cfg: Config) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let seed = env_u64("RAFTIS_JEPSEN_SEED").unwrap_or(cfg.seed);
@@ -594,6 +608,10 @@ fn run(cfg: Config) {
         c.info,
         history.len() - client_ops.len()
     );
+    eprintln!(
+        "ok ops per second: {}",
+        ok_per_second(&client_ops).join(" ")
+    );
 
     let t = Instant::now();
     let report = history::check(&history, CHECK_STEPS_MAX);
@@ -634,25 +652,16 @@ fn run(cfg: Config) {
             cfg.name,
             std::process::id()
         ));
-        let mut text = format!(
-            "seed {seed}\nfaults:\n{}\n\nhistory:\n",
-            fault_log.join("\n")
-        );
-        for o in &history {
-            text.push_str(&format!(
-                "p{} node {} {} [{:.3} .. {:.3} ms] {} -> {}\n",
-                o.process,
-                o.node,
-                o.key,
-                o.invoke_ns as f64 / 1e6,
-                o.complete_ns as f64 / 1e6,
-                o.kind,
-                o.outcome
-            ));
+        let mut text = format!("# seed {seed}\n# faults:\n");
+        for l in &fault_log {
+            text.push_str(&format!("# {l}\n"));
         }
+        text.push_str(&history::dump(&history));
         let _ = std::fs::write(&path, text);
         panic!(
-            "{}: seed {seed}: {} problem(s); full history in {}\n\n{}",
+            "{}: seed {seed}: {} problem(s); full history in {} (check it again with \
+             RAFTIS_JEPSEN_HISTORY=<file> cargo test --test linearizability recheck -- \
+             --ignored)\n\n{}",
             cfg.name,
             failures.len(),
             path.display(),
@@ -768,4 +777,26 @@ fn set_workload_check_catches_lost_and_phantom_writes() {
     assert!(problems[0].starts_with("add:0:2:") && problems[0].contains("node 1"));
     let garbage = vec![vec![Some(1), None, Some(7)], vec![Some(1), None, None]];
     assert_eq!(check_set_workload(&history, &keys, &garbage, &ids).len(), 1);
+}
+
+/// Checks a history written by a failed run again (`RAFTIS_JEPSEN_HISTORY=<file>`), e.g.
+/// after a change to the checker, and prints the verdict.
+#[test]
+#[ignore = "needs RAFTIS_JEPSEN_HISTORY=<file of a failed run>"]
+fn recheck_a_dumped_history() {
+    let path = std::env::var("RAFTIS_JEPSEN_HISTORY").expect("RAFTIS_JEPSEN_HISTORY=<file>");
+    let text = std::fs::read_to_string(&path).expect("read the history");
+    let history = history::parse(&text).expect("parse the history");
+    let t = Instant::now();
+    let report = history::check(&history, CHECK_STEPS_MAX);
+    eprintln!(
+        "{} ops checked in {:?}:\n{}",
+        history.len(),
+        t.elapsed(),
+        report.summary(SUMMARY_MIN_OPS)
+    );
+    for v in report.violations() {
+        eprintln!("{v}");
+    }
+    assert!(report.is_linearizable(), "{path}: not proven linearizable");
 }

@@ -313,6 +313,102 @@ impl Rng {
     }
 }
 
+/// A history as text, one op per line, tab-separated: process, node, key, invocation and
+/// completion (ns), kind, outcome. [`parse`] reads it back exactly.
+pub fn dump(history: &[Op]) -> String {
+    let mut s = String::new();
+    for o in history {
+        let kind = match o.kind {
+            OpKind::Read => "read".to_string(),
+            OpKind::Write(v) => format!("write {v}"),
+            OpKind::Incr(n) => format!("incrby {n}"),
+            OpKind::GetSet(v) => format!("getset {v}"),
+            OpKind::SetNx(v) => format!("set-nx {v}"),
+            OpKind::SetXx(v) => format!("set-xx {v}"),
+            OpKind::Del => "del".to_string(),
+        };
+        let clean = |t: &str| t.replace(['\t', '\n'], " ");
+        let outcome = match &o.outcome {
+            Outcome::Ok(Ret::Value(v)) => format!("ok value {}", show_state(*v)),
+            Outcome::Ok(Ret::Done) => "ok done".to_string(),
+            Outcome::Ok(Ret::Int(n)) => format!("ok int {n}"),
+            Outcome::Ok(Ret::Applied(a)) => format!("ok applied {a}"),
+            Outcome::Ok(Ret::Unexpected(t)) => format!("ok unexpected {}", clean(t)),
+            Outcome::Fail(t) => format!("fail {}", clean(t)),
+            Outcome::Info(t) => format!("info {}", clean(t)),
+        };
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{}\t{}\t{}\t{kind}\t{outcome}",
+            o.process,
+            o.node,
+            clean(&o.key),
+            o.invoke_ns,
+            o.complete_ns
+        );
+    }
+    s
+}
+
+/// Reads a history written by [`dump`]; lines that are empty or start with `#` are skipped.
+pub fn parse(text: &str) -> Result<Vec<Op>, String> {
+    fn num<T: std::str::FromStr>(s: Option<&str>, line: usize) -> Result<T, String> {
+        s.and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("line {line}: bad number {s:?}"))
+    }
+    let mut ops = Vec::new();
+    for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 7 {
+            return Err(format!("line {n}: {} fields, want 7", f.len()));
+        }
+        let (word, arg) = f[5]
+            .split_once(' ')
+            .map_or((f[5], None), |(w, a)| (w, Some(a)));
+        let kind = match word {
+            "read" => OpKind::Read,
+            "write" => OpKind::Write(num(arg, n)?),
+            "incrby" => OpKind::Incr(num(arg, n)?),
+            "getset" => OpKind::GetSet(num(arg, n)?),
+            "set-nx" => OpKind::SetNx(num(arg, n)?),
+            "set-xx" => OpKind::SetXx(num(arg, n)?),
+            "del" => OpKind::Del,
+            _ => return Err(format!("line {n}: bad kind {:?}", f[5])),
+        };
+        let (word, rest) = f[6].split_once(' ').unwrap_or((f[6], ""));
+        let outcome = match word {
+            "fail" => Outcome::Fail(rest.to_string()),
+            "info" => Outcome::Info(rest.to_string()),
+            "ok" => {
+                let (what, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+                Outcome::Ok(match what {
+                    "value" if arg == "nil" => Ret::Value(None),
+                    "value" => Ret::Value(Some(num(Some(arg), n)?)),
+                    "done" => Ret::Done,
+                    "int" => Ret::Int(num(Some(arg), n)?),
+                    "applied" => Ret::Applied(num(Some(arg), n)?),
+                    "unexpected" => Ret::Unexpected(arg.to_string()),
+                    _ => return Err(format!("line {n}: bad result {:?}", f[6])),
+                })
+            }
+            _ => return Err(format!("line {n}: bad outcome {:?}", f[6])),
+        };
+        ops.push(Op {
+            process: num(Some(f[0]), n)?,
+            node: num(Some(f[1]), n)?,
+            key: f[2].to_string(),
+            invoke_ns: num(Some(f[3]), n)?,
+            complete_ns: num(Some(f[4]), n)?,
+            kind,
+            outcome,
+        });
+    }
+    Ok(ops)
+}
+
 /// Counts of a history's outcomes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -445,7 +541,7 @@ impl Call {
 const NIL: usize = usize::MAX;
 /// Memory the memo of one key's search may use, roughly.
 const MEMO_BYTES_MAX: usize = 512 << 20;
-/// Hash-set slot, box header and state of one memo entry, roughly.
+/// Hash-set slot, box header, first-gap index and state of one memo entry, roughly.
 const MEMO_ENTRY_OVERHEAD_BYTES: usize = 48;
 
 /// One call or return entry of the doubly linked list the search lifts ops out of.
@@ -591,15 +687,111 @@ enum SearchResult {
     Unknown,
 }
 
+/// The set of linearized ops, kept so that the memo key is small: completed ops are numbered
+/// by completion time, so every op completed before the search's position is linearized and
+/// the set is "all ranks below a prefix, plus a few in flight"; open ops (no completion)
+/// have their own bits. The key holds the index of the first incomplete word, the words from
+/// there to the last nonzero one, and the open ops' words: canonical, and about as long as
+/// the number of ops in flight rather than the whole history.
+struct Linearized {
+    /// Bit of each op: (open?, index in its bitset).
+    slot: Vec<(bool, usize)>,
+    done: Vec<u64>,
+    /// Valid bits of the last word of `done`.
+    done_last_mask: u64,
+    open: Vec<u64>,
+    /// First word of `done` that is not full (`done.len()` if all are).
+    first_gap: usize,
+    /// One past the last nonzero word of `done` (0 if none).
+    end: usize,
+}
+
+impl Linearized {
+    fn new(open: &[bool], complete: &[u64]) -> Linearized {
+        let mut done_ops: Vec<usize> = (0..open.len()).filter(|&i| !open[i]).collect();
+        done_ops.sort_by_key(|&i| (complete[i], i));
+        let mut slot = vec![(false, 0); open.len()];
+        for (rank, &i) in done_ops.iter().enumerate() {
+            slot[i] = (false, rank);
+        }
+        let mut n_open = 0;
+        for (i, s) in slot.iter_mut().enumerate() {
+            if open[i] {
+                *s = (true, n_open);
+                n_open += 1;
+            }
+        }
+        let n_done = done_ops.len();
+        Linearized {
+            slot,
+            done: vec![0; n_done.div_ceil(64)],
+            done_last_mask: match n_done % 64 {
+                0 => !0,
+                r => (1u64 << r) - 1,
+            },
+            open: vec![0; n_open.div_ceil(64)],
+            first_gap: 0,
+            end: 0,
+        }
+    }
+
+    fn full(&self, w: usize) -> u64 {
+        if w + 1 == self.done.len() {
+            self.done_last_mask
+        } else {
+            !0
+        }
+    }
+
+    fn set(&mut self, op: usize) {
+        let (open, i) = self.slot[op];
+        if open {
+            self.open[i / 64] |= 1 << (i % 64);
+            return;
+        }
+        let w = i / 64;
+        self.done[w] |= 1 << (i % 64);
+        while self.first_gap < self.done.len()
+            && self.done[self.first_gap] == self.full(self.first_gap)
+        {
+            self.first_gap += 1;
+        }
+        self.end = self.end.max(w + 1);
+    }
+
+    fn clear(&mut self, op: usize) {
+        let (open, i) = self.slot[op];
+        if open {
+            self.open[i / 64] &= !(1 << (i % 64));
+            return;
+        }
+        let w = i / 64;
+        self.done[w] &= !(1 << (i % 64));
+        self.first_gap = self.first_gap.min(w);
+        while self.end > 0 && self.done[self.end - 1] == 0 {
+            self.end -= 1;
+        }
+    }
+
+    /// The memo key of this set: (first incomplete word, open words ++ partial words).
+    fn key(&self) -> (usize, Box<[u64]>) {
+        let partial = &self.done[self.first_gap.min(self.end)..self.end];
+        let words: Vec<u64> = self.open.iter().chain(partial).copied().collect();
+        (self.first_gap, words.into_boxed_slice())
+    }
+}
+
+type MemoKey = (usize, Box<[u64]>, State);
+
 fn search(calls: &[Call], times: &[(u64, u64)], step_limit: u64) -> (SearchResult, u64) {
-    let n = calls.len();
     let mut list = List::new(times);
-    let words = n.div_ceil(64).max(1);
-    let mut linearized = vec![0u64; words];
-    let mut seen: HashSet<(Box<[u64]>, State)> = HashSet::new();
-    // Each memo entry holds a bitset of the whole key's ops: bound their number, not only the
-    // steps, so a hard history ends in Unknown rather than in an out-of-memory kill.
-    let memo_entries_max = MEMO_BYTES_MAX / (words * 8 + MEMO_ENTRY_OVERHEAD_BYTES);
+    let open: Vec<bool> = calls.iter().map(|c| c.ret.is_none()).collect();
+    let complete: Vec<u64> = times.iter().map(|&(_, c)| c).collect();
+    let mut linearized = Linearized::new(&open, &complete);
+    let mut seen: HashSet<MemoKey> = HashSet::new();
+    // Bound the memo's memory, not only the steps, so a hard history ends in Unknown rather
+    // than in an out-of-memory kill.
+    let mut memo_bytes = 0usize;
     // The stack of linearized ops: (call entry, state before it).
     let mut stack: Vec<(usize, State)> = Vec::new();
     let mut state: State = None;
@@ -608,22 +800,25 @@ fn search(calls: &[Call], times: &[(u64, u64)], step_limit: u64) -> (SearchResul
     let mut entry = list.e[list.head].next;
     while list.e[list.head].next != NIL {
         steps += 1;
-        if steps > step_limit || seen.len() > memo_entries_max {
+        if steps > step_limit || memo_bytes > MEMO_BYTES_MAX {
             return (SearchResult::Unknown, steps);
         }
         let Entry { op, is_call, .. } = list.e[entry];
         if is_call {
             let mut advanced = false;
             if let Some(next_state) = calls[op].step(state) {
-                linearized[op / 64] |= 1 << (op % 64);
-                if seen.insert((linearized.clone().into_boxed_slice(), next_state)) {
+                linearized.set(op);
+                let (first_gap, words) = linearized.key();
+                let bytes = words.len() * 8 + MEMO_ENTRY_OVERHEAD_BYTES;
+                if seen.insert((first_gap, words, next_state)) {
+                    memo_bytes += bytes;
                     stack.push((entry, state));
                     state = next_state;
                     list.lift(entry);
                     entry = list.e[list.head].next;
                     advanced = true;
                 } else {
-                    linearized[op / 64] &= !(1 << (op % 64));
+                    linearized.clear(op);
                 }
             }
             if !advanced {
@@ -651,8 +846,7 @@ fn search(calls: &[Call], times: &[(u64, u64)], step_limit: u64) -> (SearchResul
                 });
                 return (SearchResult::Illegal(d), steps);
             };
-            let top = list.e[call].op;
-            linearized[top / 64] &= !(1 << (top % 64));
+            linearized.clear(list.e[call].op);
             state = before;
             list.unlift(call);
             entry = list.e[call].next;
@@ -1312,6 +1506,40 @@ mod tests {
                 open_incr: false
             })
         );
+    }
+
+    #[test]
+    fn dump_and_parse_round_trip_every_kind_and_outcome() {
+        let mut h = vec![
+            r(1, None, 0, 1),
+            r(1, Some(-5), 0, 1),
+            w(2, 7, 3, 4),
+            op(3, OpKind::Incr(2), 5, Some(6), Some(Ret::Int(9))),
+            op(3, OpKind::GetSet(1), 5, Some(6), Some(Ret::Value(Some(9)))),
+            op(3, OpKind::SetNx(1), 5, Some(6), Some(Ret::Applied(false))),
+            op(3, OpKind::SetXx(1), 5, Some(6), Some(Ret::Applied(true))),
+            op(3, OpKind::Del, 5, Some(6), Some(Ret::Int(1))),
+            op(4, OpKind::Write(3), 7, None, None),
+            op(4, OpKind::Write(3), 7, Some(8), None),
+            op(
+                5,
+                OpKind::Read,
+                9,
+                Some(10),
+                Some(Ret::Unexpected("Error(\"ERR x\")".into())),
+            ),
+        ];
+        h[0].key = "add:1:2".into();
+        let text = dump(&h);
+        let back = parse(&text).expect("parses");
+        assert_eq!(dump(&back), text);
+        assert_eq!(back.len(), h.len());
+        for (a, b) in h.iter().zip(&back) {
+            assert_eq!((a.kind, &a.outcome, &a.key), (b.kind, &b.outcome, &b.key));
+            assert_eq!((a.invoke_ns, a.complete_ns), (b.invoke_ns, b.complete_ns));
+        }
+        assert!(parse("1\t2\tk\t0\t1\tread\tok value x").is_err());
+        assert!(parse("1\t2\tk\t0\t1\tread").is_err());
     }
 
     #[test]
