@@ -434,7 +434,7 @@ pub fn counts(history: &[Op]) -> Counts {
 pub enum Verdict {
     Linearizable,
     Illegal(Box<Violation>),
-    /// The step limit was reached before the search finished.
+    /// The step limit or the memo's memory bound was reached before the search finished.
     Unknown,
 }
 
@@ -496,7 +496,7 @@ impl Report {
             let v = match k.verdict {
                 Verdict::Linearizable => "linearizable",
                 Verdict::Illegal(_) => "NOT LINEARIZABLE",
-                Verdict::Unknown => "unknown (step limit reached)",
+                Verdict::Unknown => "unknown (step or memory limit reached)",
             };
             let _ = writeln!(
                 s,
