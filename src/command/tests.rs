@@ -277,6 +277,16 @@ fn sets_reply_as_redis() {
 }
 
 #[test]
+fn lists_reply_as_redis() {
+    run_script("lists.txt", include_str!("testdata/lists.txt"));
+}
+
+#[test]
+fn sorted_sets_reply_as_redis() {
+    run_script("zsets.txt", include_str!("testdata/zsets.txt"));
+}
+
+#[test]
 fn generic_key_commands_on_every_type_reply_as_redis() {
     run_script("keyspace.txt", include_str!("testdata/keyspace.txt"));
 }
@@ -452,7 +462,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 104);
+    assert_eq!(t.len(), 161);
 }
 
 #[test]
@@ -684,11 +694,13 @@ fn command_list_filters_like_redis() {
         ),
         (
             "ACLCAT fast",
-            "append auth dbsize decr decrby discard echo exists expire expireat expiretime get \
-             getdel getex getset hdel hello hexists hget hincrby hincrbyfloat hlen hmget hmset \
-             hset hsetnx hstrlen incr incrby incrbyfloat mget move multi persist pexpire pexpireat \
-             pexpiretime ping pttl publish quit renamenx reset sadd scard select setnx sismember \
-             smismember smove spop srem strlen swapdb time touch ttl type unlink",
+            "append auth bzpopmax bzpopmin dbsize decr decrby discard echo exists expire \
+             expireat expiretime get getdel getex getset hdel hello hexists hget hincrby \
+             hincrbyfloat hlen hmget hmset hset hsetnx hstrlen incr incrby incrbyfloat llen lpop \
+             lpush lpushx mget move multi persist pexpire pexpireat pexpiretime ping pttl publish \
+             quit renamenx reset rpop rpush rpushx sadd scard select setnx sismember smismember \
+             smove spop srem strlen swapdb time touch ttl type unlink zadd zcard zcount zincrby \
+             zlexcount zmscore zpopmax zpopmin zrank zrem zrevrank zscore",
         ),
         (
             "PATTERN c*g*",
@@ -725,7 +737,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(104 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(161 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be
