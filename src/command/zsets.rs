@@ -546,6 +546,18 @@ fn store_zset(ctx: &mut WriteCtx<'_, '_>, dst: &[u8], items: &[(Vec<u8>, f64)]) 
     Reply::Int(items.len() as i64)
 }
 
+/// Redis's `zzlIsInLexRange` / `zslIsInLexRange`, which every lex operation asks first: the
+/// last member must reach the minimum and the first the maximum. Only meaningful when all
+/// scores are equal (as Redis documents), but with mixed scores it decides what Redis answers
+/// for a listpack, so raftis asks it too.
+fn lex_reachable(z: ZSetRef<'_>, r: &LexRange<'_>) -> bool {
+    let (Some((first, _)), Some((last, _))) = (z.iter().next(), z.from_rank(0, true).next()) else {
+        return false;
+    };
+    let (mut a, mut b) = (IntBuf::default(), IntBuf::default());
+    !r.is_empty() && r.gte_min(last.as_bytes(&mut a)) && r.lte_max(first.as_bytes(&mut b))
+}
+
 // --- ZADD, ZINCRBY, ZREM -----------------------------------------------------------------
 
 /// ZADD's (score, member) pairs.
@@ -770,7 +782,11 @@ fn zlexcount(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
     };
     match as_zset(ctx.get(&args[1])) {
         Err(e) => e,
-        Ok(z) => Reply::Int(z.map_or(0, |z| z.count_by_lex(r) as i64)),
+        Ok(None) => Reply::Int(0),
+        Ok(Some(z)) if !lex_reachable(z, &r) => Reply::Int(0),
+        // A listpack is counted as Redis walks it (the skiplist's count is by rank).
+        Ok(Some(z)) if z.is_packed() => Reply::Int(z.by_lex(r, false).count() as i64),
+        Ok(Some(z)) => Reply::Int(z.count_by_lex(r) as i64),
     }
 }
 
@@ -892,7 +908,12 @@ fn range_items<'a>(z: ZSetRef<'a>, req: &RangeReq<'a>) -> Vec<(Item<'a>, f64)> {
             }
             (z.by_score(r, req.rev), req.offset)
         }
-        By::Lex(r) => (z.by_lex(r, req.rev), req.offset),
+        By::Lex(r) => {
+            if !lex_reachable(z, &r) {
+                return Vec::new();
+            }
+            (z.by_lex(r, req.rev), req.offset)
+        }
     };
     // A negative offset skips everything in Redis's loop (`while (ln && offset--)`).
     let Ok(skip) = usize::try_from(skip) else {
@@ -1552,7 +1573,13 @@ fn zremrangebyscore(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
 
 fn zremrangebylex(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
     match parse_lex_range(&args[2], &args[3]) {
-        Ok(r) => remove_range(ctx, &args[1], |z| z.remove_by_lex(r)),
+        Ok(r) => remove_range(ctx, &args[1], |z| {
+            if lex_reachable(z.as_ref(), &r) {
+                z.remove_by_lex(r)
+            } else {
+                0
+            }
+        }),
         Err(e) => e,
     }
 }
