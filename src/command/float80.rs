@@ -101,11 +101,11 @@ impl F80 {
         }
     }
 
-    /// C's `(long long)(x * k)` on x86-64 for a `long double` x: the product rounded to
-    /// extended precision, then truncated toward zero; a result outside `long long` (or an
-    /// infinity) gives the x87 "integer indefinite", `LLONG_MIN`. Redis's blocking timeouts are
-    /// `(long long)(seconds * 1000.0)`.
-    pub fn mul_trunc(self, k: u64) -> i64 {
+    /// C's `(long long) ceill(x * k)` on x86-64 for a `long double` x: the product rounded to
+    /// extended precision, then rounded up to an integer; a result outside `long long` (or an
+    /// infinity) gives the x87 "integer indefinite", `LLONG_MIN`. Redis 7.0's blocking timeouts
+    /// are `(long long) ceill(seconds * 1000.0)` ms.
+    pub fn mul_ceil(self, k: u64) -> i64 {
         if self.is_infinite() {
             return i64::MIN;
         }
@@ -118,22 +118,24 @@ impl F80 {
         if p.is_infinite() {
             return i64::MIN;
         }
-        let magnitude: u64 = if p.exp >= 0 {
+        // |p| = whole + a fraction (nonzero when `frac`).
+        let (whole, frac): (u64, bool) = if p.exp >= 0 {
             if p.mant != 0 && (p.exp >= 64 || p.mant.leading_zeros() < p.exp as u32) {
                 return i64::MIN;
             }
-            p.mant << p.exp
+            (p.mant << p.exp, false)
         } else if p.exp <= -64 {
-            0
+            (0, p.mant != 0)
         } else {
-            p.mant >> (-p.exp)
+            let sh = (-p.exp) as u32;
+            (p.mant >> sh, p.mant & ((1u64 << sh) - 1) != 0)
         };
-        match (p.neg, i64::try_from(magnitude)) {
-            (false, Ok(v)) => v,
-            (true, Ok(v)) => -v,
-            // -2^63 is LLONG_MIN itself; anything larger does not fit.
-            (_, Err(_)) => i64::MIN,
+        if p.neg {
+            // Rounding up a negative value drops its fraction; -2^63 itself is LLONG_MIN.
+            return i64::try_from(whole).map_or(i64::MIN, |w| -w);
         }
+        let up = whole.saturating_add(u64::from(frac));
+        i64::try_from(up).unwrap_or(i64::MIN)
     }
 
     /// Redis's `ld2string(..., LD_STR_HUMAN)`: `%.17Lf` without trailing zeros (nor a trailing
@@ -623,22 +625,25 @@ mod tests {
     }
 
     #[test]
-    fn mul_trunc_is_c_long_long_of_the_extended_product() {
-        let t = |s: &str| F80::parse(s.as_bytes()).unwrap().mul_trunc(1000);
+    fn mul_ceil_is_c_long_long_of_ceill_of_the_extended_product() {
+        let t = |s: &str| F80::parse(s.as_bytes()).unwrap().mul_ceil(1000);
         assert_eq!(t("0.01"), 10);
         assert_eq!(t("1.5"), 1500);
-        assert_eq!(t("0.0001"), 0);
+        // 0.001 * 1000 is 0.99999999999999999995 in extended precision: rounded up, 1.
+        assert_eq!(t("0.001"), 1);
+        assert_eq!(t("0.0001"), 1);
         assert_eq!(t("-0.0001"), 0);
         assert_eq!(t("-1"), -1000);
+        assert_eq!(t("-1.5"), -1500);
         assert_eq!(t("0x10"), 16000);
-        assert_eq!(t("1.5e-3"), 1);
+        assert_eq!(t("1.5e-3"), 2);
         assert_eq!(t("9.2e15"), 9_200_000_000_000_000_000);
         // Beyond long long: the x87 integer indefinite.
         assert_eq!(t("9.3e15"), i64::MIN);
         assert_eq!(t("1e20"), i64::MIN);
         assert_eq!(t("inf"), i64::MIN);
         assert_eq!(t("-inf"), i64::MIN);
-        assert_eq!(F80::ZERO.mul_trunc(1000), 0);
+        assert_eq!(F80::ZERO.mul_ceil(1000), 0);
     }
 
     #[test]

@@ -150,11 +150,12 @@ pub fn timeout_reply() -> Reply {
 }
 
 /// Redis's `getTimeoutFromObjectOrReply(..., UNIT_SECONDS)`: seconds as a `long double`,
-/// `(long long)(seconds * 1000.0)` ms, negative refused (an overflowing product is the x87
-/// integer indefinite, negative). Redis 7.0 does not check that the deadline fits.
+/// `(long long) ceill(seconds * 1000.0)` ms (so 0.0001 waits 1 ms, not forever), negative
+/// refused (an overflowing product is the x87 integer indefinite, negative). Redis 7.0 does
+/// not check that the deadline fits.
 pub(super) fn parse_timeout(arg: &[u8]) -> Result<u64, Reply> {
     let secs = F80::parse(arg).ok_or_else(|| Reply::error(errors::TIMEOUT_NOT_FLOAT))?;
-    let ms = secs.mul_trunc(1000);
+    let ms = secs.mul_ceil(1000);
     u64::try_from(ms).map_err(|_| Reply::error(errors::TIMEOUT_NEGATIVE))
 }
 
@@ -702,8 +703,9 @@ pub(super) fn nothing_to_pop(ctx: &WriteCtx<'_, '_>, in_multi: Reply) -> Reply {
 
 /// BLPOP/BRPOP key... timeout.
 pub fn blpop_keys(args: &[Bytes]) -> Result<Blocking, Reply> {
-    let (timeout, keys) = args[1..]
-        .split_last()
+    let (timeout, keys) = args
+        .get(1..)
+        .and_then(<[Bytes]>::split_last)
         .ok_or_else(|| Reply::error(errors::wrong_arity("blpop")))?;
     Ok(Blocking {
         keys: keys.to_vec(),
@@ -912,7 +914,7 @@ mod tests {
         assert_eq!(parse_timeout(b"0"), Ok(0));
         assert_eq!(parse_timeout(b"0.01"), Ok(10));
         assert_eq!(parse_timeout(b"1.5"), Ok(1500));
-        assert_eq!(parse_timeout(b"0.0001"), Ok(0));
+        assert_eq!(parse_timeout(b"0.0001"), Ok(1));
         assert_eq!(parse_timeout(b"-0.0001"), Ok(0));
         for bad in ["abc", "nan", "", " 1", "1 "] {
             assert_eq!(

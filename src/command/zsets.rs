@@ -1112,8 +1112,9 @@ fn zmpop(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
 
 /// BZPOPMIN/BZPOPMAX key... timeout.
 pub fn bzpopmin_keys(args: &[Bytes]) -> Result<Blocking, Reply> {
-    let (timeout, keys) = args[1..]
-        .split_last()
+    let (timeout, keys) = args
+        .get(1..)
+        .and_then(<[Bytes]>::split_last)
         .ok_or_else(|| Reply::error(errors::wrong_arity("bzpopmin")))?;
     Ok(Blocking {
         keys: keys.to_vec(),
@@ -1652,14 +1653,21 @@ fn zrandmember(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
         // All of them, in the order Redis's iterator walks a sorted set: from the highest.
         return members_reply(z.from_rank(0, true), withscores);
     }
-    match random_positions(ctx, len, count) {
-        Err(e) => e,
-        Ok(picks) => members_reply(
+    let picks = match random_positions(ctx, len, count) {
+        Err(e) => return e,
+        Ok(p) => p,
+    };
+    if z.is_packed() {
+        // A listpack is reached by walking it: walk it once (at most 128 members).
+        let all: Vec<(Item<'_>, f64)> = z.iter().collect();
+        members_reply(picks.into_iter().map(|i| all[i]), withscores)
+    } else {
+        members_reply(
             picks
                 .into_iter()
                 .filter_map(|i| z.from_rank(i, false).next()),
             withscores,
-        ),
+        )
     }
 }
 
