@@ -101,6 +101,43 @@ impl F80 {
         }
     }
 
+    /// C's `(long long) ceill(x * k)` on x86-64 for a `long double` x: the product rounded to
+    /// extended precision, then rounded up to an integer; a result outside `long long` (or an
+    /// infinity) gives the x87 "integer indefinite", `LLONG_MIN`. Redis 7.0's blocking timeouts
+    /// are `(long long) ceill(seconds * 1000.0)` ms.
+    pub fn mul_ceil(self, k: u64) -> i64 {
+        if self.is_infinite() {
+            return i64::MIN;
+        }
+        let p = round(
+            self.neg,
+            Big::from_u64(self.mant).mul_small(k),
+            self.exp,
+            false,
+        );
+        if p.is_infinite() {
+            return i64::MIN;
+        }
+        // |p| = whole + a fraction (nonzero when `frac`).
+        let (whole, frac): (u64, bool) = if p.exp >= 0 {
+            if p.mant != 0 && (p.exp >= 64 || p.mant.leading_zeros() < p.exp as u32) {
+                return i64::MIN;
+            }
+            (p.mant << p.exp, false)
+        } else if p.exp <= -64 {
+            (0, p.mant != 0)
+        } else {
+            let sh = (-p.exp) as u32;
+            (p.mant >> sh, p.mant & ((1u64 << sh) - 1) != 0)
+        };
+        if p.neg {
+            // Rounding up a negative value drops its fraction; -2^63 itself is LLONG_MIN.
+            return i64::try_from(whole).map_or(i64::MIN, |w| -w);
+        }
+        let up = whole.saturating_add(u64::from(frac));
+        i64::try_from(up).unwrap_or(i64::MIN)
+    }
+
     /// Redis's `ld2string(..., LD_STR_HUMAN)`: `%.17Lf` without trailing zeros (nor a trailing
     /// point), `-0` written `0`. Infinities as `inf`/`-inf`.
     pub fn to_human(self) -> String {
@@ -585,6 +622,28 @@ mod tests {
         assert_eq!(incr("1.1", "1.1"), "2.2");
         assert_eq!(incr("0", "9223372036854775807"), "9223372036854775807");
         assert_eq!(incr("9223372036854775807", "1"), "9223372036854775808");
+    }
+
+    #[test]
+    fn mul_ceil_is_c_long_long_of_ceill_of_the_extended_product() {
+        let t = |s: &str| F80::parse(s.as_bytes()).unwrap().mul_ceil(1000);
+        assert_eq!(t("0.01"), 10);
+        assert_eq!(t("1.5"), 1500);
+        // 0.001 * 1000 is 0.99999999999999999995 in extended precision: rounded up, 1.
+        assert_eq!(t("0.001"), 1);
+        assert_eq!(t("0.0001"), 1);
+        assert_eq!(t("-0.0001"), 0);
+        assert_eq!(t("-1"), -1000);
+        assert_eq!(t("-1.5"), -1500);
+        assert_eq!(t("0x10"), 16000);
+        assert_eq!(t("1.5e-3"), 2);
+        assert_eq!(t("9.2e15"), 9_200_000_000_000_000_000);
+        // Beyond long long: the x87 integer indefinite.
+        assert_eq!(t("9.3e15"), i64::MIN);
+        assert_eq!(t("1e20"), i64::MIN);
+        assert_eq!(t("inf"), i64::MIN);
+        assert_eq!(t("-inf"), i64::MIN);
+        assert_eq!(F80::ZERO.mul_ceil(1000), 0);
     }
 
     #[test]

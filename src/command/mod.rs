@@ -20,6 +20,10 @@
 //! `op_seed`), and nothing else from its node; relative TTLs become absolute deadlines against
 //! that time. Reads that choose at random (SRANDMEMBER) use a local generator.
 //!
+//! Blocking commands (BLPOP, BZPOPMIN, ...) apply as the pop they perform when a key has data;
+//! when none has, their reply is Redis's timeout reply and `blocking_keys` tells the connection
+//! what to wait for. The waiting is the connection's.
+//!
 //! Accesses: `ReadCtx::get` and the `WriteCtx` lookups record an access in the key's LRU/LFU
 //! field, as Redis's lookupKey does; `ReadCtx::peek` does not (Redis's LOOKUP_NOTOUCH: TYPE,
 //! OBJECT, and EXISTS/TTL should use it too).
@@ -30,6 +34,7 @@ mod float80;
 mod hashes;
 mod keys;
 mod keyspace;
+mod lists;
 mod raft;
 mod scan;
 mod server;
@@ -37,6 +42,7 @@ mod sets;
 mod spec;
 mod strings;
 mod table;
+mod zsets;
 
 use bytes::Bytes;
 
@@ -48,11 +54,13 @@ use crate::store::{
 };
 
 pub use crate::glob::glob_match;
+pub use lists::{blmove_keys, blmpop_keys, blpop_keys, brpoplpush_keys, timeout_reply, Blocking};
 pub use server::{command_cmd, debug_digest, debug_digest_value};
 pub use spec::{
     acl, arg, doc, flag, info_reply, key, Arg, ArgType, BeginSearch, CommandSpec, Docs, FindKeys,
     GetKeysFn, KeySpec,
 };
+pub use zsets::{bzmpop_keys, bzpopmin_keys};
 
 /// A read command: runs on a node's local store after the read gate.
 pub type ReadFn = fn(&ReadCtx<'_>, &[Bytes]) -> Reply;
@@ -268,7 +276,11 @@ fn keys_from_specs(spec: &CommandSpec, args: &[Bytes], mut visit: impl FnMut(usi
                     return false;
                 };
                 let first = first + i64::from(firstkey);
-                (first, first + numkeys - 1, i64::from(keystep))
+                // A numkeys near i64::MAX (ZUNION 9223372036854775807 ...) must not overflow.
+                let Some(last) = first.checked_add(numkeys - 1) else {
+                    return false;
+                };
+                (first, last, i64::from(keystep))
             }
             FindKeys::Unknown => return false,
         };
@@ -385,7 +397,7 @@ pub fn execute_write(
     seed: u64,
     args: &[Bytes],
 ) -> Reply {
-    execute_transaction(store, time_ms, seed, &[(db, spec, args)])
+    run_committed(store, time_ms, seed, &[(db, spec, args)], false)
         .pop()
         .expect("one reply per command")
 }
@@ -399,6 +411,18 @@ pub fn execute_transaction(
     time_ms: u64,
     seed: u64,
     cmds: &[(u32, &'static CommandSpec, &[Bytes])],
+) -> Vec<Reply> {
+    run_committed(store, time_ms, seed, cmds, true)
+}
+
+/// `execute_write` and `execute_transaction`; `in_transaction` tells the commands they run
+/// inside MULTI/EXEC (where Redis never blocks).
+fn run_committed(
+    store: &Store,
+    time_ms: u64,
+    seed: u64,
+    cmds: &[(u32, &'static CommandSpec, &[Bytes])],
+    in_transaction: bool,
 ) -> Vec<Reply> {
     let mut set = store.shards();
     for &(db, spec, args) in cmds {
@@ -422,6 +446,7 @@ pub fn execute_transaction(
                         locks: &mut locks,
                         rng: Rng::new(seed),
                         coin: Rng::new(!seed),
+                        in_transaction,
                     },
                     args,
                 ),
@@ -543,6 +568,8 @@ pub struct WriteCtx<'a, 's> {
     rng: Rng,
     /// LFU's coin for accesses, apart from `rng` so metadata never shifts a command's draws.
     coin: Rng,
+    /// Whether the command runs inside MULTI/EXEC (a property of the entry, so replicas agree).
+    in_transaction: bool,
 }
 
 impl<'s> WriteCtx<'_, 's> {
@@ -557,6 +584,12 @@ impl<'s> WriteCtx<'_, 's> {
 
     pub fn databases(&self) -> usize {
         self.locks.store().databases()
+    }
+
+    /// Whether the command runs inside MULTI/EXEC: a blocking command then answers at once,
+    /// as Redis's do there.
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
     }
 
     /// The command's deterministic generator (SPOP): the same numbers on every replica.
@@ -657,6 +690,24 @@ impl<'s> WriteCtx<'_, 's> {
     pub fn swap_dbs(&mut self, a: u32, b: u32) {
         self.locks.swap_dbs(a, b)
     }
+}
+
+/// What the blocking command `args` waits for when its pop found nothing (its reply is then
+/// `Reply::NilArray`, Redis's timeout reply): the keys to watch and the timeout, or Redis's
+/// error for its arguments. `None` for a command that does not block. The connection waits
+/// until a committed write touches one of the keys (then proposes the command again) or the
+/// timeout passes (then replies `timeout_reply()`).
+pub fn blocking_keys(args: &[Bytes]) -> Option<Result<Blocking, Reply>> {
+    let parse: fn(&[Bytes]) -> Result<Blocking, Reply> = match lookup(args.first()?)?.name {
+        "blpop" | "brpop" => blpop_keys,
+        "blmove" => blmove_keys,
+        "brpoplpush" => brpoplpush_keys,
+        "blmpop" => blmpop_keys,
+        "bzpopmin" | "bzpopmax" => bzpopmin_keys,
+        "bzmpop" => bzmpop_keys,
+        _ => return None,
+    };
+    Some(parse(args))
 }
 
 /// WRONGTYPE.

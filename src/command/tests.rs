@@ -277,6 +277,16 @@ fn sets_reply_as_redis() {
 }
 
 #[test]
+fn lists_reply_as_redis() {
+    run_script("lists.txt", include_str!("testdata/lists.txt"));
+}
+
+#[test]
+fn sorted_sets_reply_as_redis() {
+    run_script("zsets.txt", include_str!("testdata/zsets.txt"));
+}
+
+#[test]
 fn generic_key_commands_on_every_type_reply_as_redis() {
     run_script("keyspace.txt", include_str!("testdata/keyspace.txt"));
 }
@@ -452,7 +462,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 104);
+    assert_eq!(t.len(), 161);
 }
 
 #[test]
@@ -684,11 +694,13 @@ fn command_list_filters_like_redis() {
         ),
         (
             "ACLCAT fast",
-            "append auth dbsize decr decrby discard echo exists expire expireat expiretime get \
-             getdel getex getset hdel hello hexists hget hincrby hincrbyfloat hlen hmget hmset \
-             hset hsetnx hstrlen incr incrby incrbyfloat mget move multi persist pexpire pexpireat \
-             pexpiretime ping pttl publish quit renamenx reset sadd scard select setnx sismember \
-             smismember smove spop srem strlen swapdb time touch ttl type unlink",
+            "append auth bzpopmax bzpopmin dbsize decr decrby discard echo exists expire \
+             expireat expiretime get getdel getex getset hdel hello hexists hget hincrby \
+             hincrbyfloat hlen hmget hmset hset hsetnx hstrlen incr incrby incrbyfloat llen lpop \
+             lpush lpushx mget move multi persist pexpire pexpireat pexpiretime ping pttl publish \
+             quit renamenx reset rpop rpush rpushx sadd scard select setnx sismember smismember \
+             smove spop srem strlen swapdb time touch ttl type unlink zadd zcard zcount zincrby \
+             zlexcount zmscore zpopmax zpopmin zrank zrem zrevrank zscore",
         ),
         (
             "PATTERN c*g*",
@@ -725,7 +737,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(104 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(161 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be
@@ -1167,4 +1179,647 @@ fn deleting_a_big_container_frees_it_off_the_apply_path() {
     let before = crate::store::lazyfreed();
     assert_eq!(h.run(&tokenize("DEL big")), Reply::Int(1));
     assert!(crate::store::lazyfreed() > before);
+}
+
+// Lists and sorted sets at sizes recorded scripts cannot cover (quicklists of many nodes,
+// skiplists), against models; the blocking pops' two "nothing to pop" replies.
+
+fn bulk(s: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s))
+}
+
+/// Redis's range normalization, for the models.
+fn model_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { len + end } else { end.min(len - 1) };
+    (start <= end && start < len).then_some((start as usize, end as usize))
+}
+
+/// Every list command against a `Vec` model, seeded, with elements large enough to split the
+/// quicklist into many nodes: each reply must be the model's.
+#[test]
+fn list_commands_match_a_model_across_quicklist_nodes() {
+    let big = "x".repeat(3000);
+    let pool = ["a", "b", "c", "1", "2", "01", "-5", "", &big];
+    for seed in 1..=4u64 {
+        let mut rng = TestRng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut h = Harness::new();
+        let mut model: BTreeMap<&str, Vec<Vec<u8>>> = BTreeMap::new();
+        for step in 0..6000u32 {
+            let key = if rng.next().is_multiple_of(3) {
+                "lb"
+            } else {
+                "la"
+            };
+            let v = pool[(rng.next() % pool.len() as u64) as usize]
+                .as_bytes()
+                .to_vec();
+            let small = |r: u64| (r % 13) as i64 - 6;
+            let l = model.entry(key).or_default();
+            let len = l.len() as i64;
+            let (words, want): (Vec<Vec<u8>>, Reply) = match rng.next() % 11 {
+                0..=2 => {
+                    let front = rng.next().is_multiple_of(2);
+                    let n = 1 + rng.next() % 3;
+                    let mut w = vec![
+                        if front {
+                            b"LPUSH".to_vec()
+                        } else {
+                            b"RPUSH".to_vec()
+                        },
+                        key.into(),
+                    ];
+                    for _ in 0..n {
+                        let x = pool[(rng.next() % pool.len() as u64) as usize].as_bytes();
+                        w.push(x.to_vec());
+                        if front {
+                            l.insert(0, x.to_vec());
+                        } else {
+                            l.push(x.to_vec());
+                        }
+                    }
+                    (w, Reply::Int(l.len() as i64))
+                }
+                3 => {
+                    let front = rng.next().is_multiple_of(2);
+                    let n = rng.next() % 4;
+                    let name = if front { "LPOP" } else { "RPOP" };
+                    let want = if l.is_empty() {
+                        Reply::NilArray
+                    } else {
+                        let n = (n as usize).min(l.len());
+                        let out: Vec<Reply> = if front {
+                            l.drain(..n).map(|x| bulk(&x)).collect()
+                        } else {
+                            let at = l.len() - n;
+                            l.drain(at..).rev().map(|x| bulk(&x)).collect()
+                        };
+                        Reply::Array(out)
+                    };
+                    (vec![name.into(), key.into(), n.to_string().into()], want)
+                }
+                4 => {
+                    let i = small(rng.next()) * (1 + len / 6);
+                    let idx = if i < 0 { len + i } else { i };
+                    let want = if (0..len).contains(&idx) {
+                        bulk(&l[idx as usize])
+                    } else {
+                        Reply::Nil
+                    };
+                    (
+                        vec!["LINDEX".into(), key.into(), i.to_string().into()],
+                        want,
+                    )
+                }
+                5 => {
+                    let i = small(rng.next()) * (1 + len / 6);
+                    let idx = if i < 0 { len + i } else { i };
+                    let want = if l.is_empty() {
+                        Reply::error(errors::NO_SUCH_KEY)
+                    } else if (0..len).contains(&idx) {
+                        l[idx as usize] = v.clone();
+                        Reply::OK
+                    } else {
+                        Reply::error(errors::INDEX_OUT_OF_RANGE)
+                    };
+                    (
+                        vec!["LSET".into(), key.into(), i.to_string().into(), v],
+                        want,
+                    )
+                }
+                6 => {
+                    let after = rng.next().is_multiple_of(2);
+                    let pivot = pool[(rng.next() % 4) as usize].as_bytes().to_vec();
+                    let want = if l.is_empty() {
+                        Reply::Int(0)
+                    } else {
+                        match l.iter().position(|x| *x == pivot) {
+                            None => Reply::Int(-1),
+                            Some(p) => {
+                                l.insert(if after { p + 1 } else { p }, v.clone());
+                                Reply::Int(l.len() as i64)
+                            }
+                        }
+                    };
+                    let kw = if after { "AFTER" } else { "BEFORE" };
+                    (
+                        vec!["LINSERT".into(), key.into(), kw.into(), pivot, v],
+                        want,
+                    )
+                }
+                7 => {
+                    let count = small(rng.next()) / 2;
+                    let mut hits: Vec<usize> = (0..l.len()).filter(|&i| l[i] == v).collect();
+                    if count < 0 {
+                        hits.reverse();
+                    }
+                    if count != 0 {
+                        hits.truncate(count.unsigned_abs() as usize);
+                    }
+                    hits.sort_unstable();
+                    for &i in hits.iter().rev() {
+                        l.remove(i);
+                    }
+                    let want = Reply::Int(hits.len() as i64);
+                    (
+                        vec!["LREM".into(), key.into(), count.to_string().into(), v],
+                        want,
+                    )
+                }
+                8 => {
+                    // Trim rarely, and mostly a little, so lists grow.
+                    let (s, e) = if rng.next().is_multiple_of(4) {
+                        (small(rng.next()), -1 - small(rng.next()).abs())
+                    } else {
+                        (0, -1)
+                    };
+                    match model_range(s, e, l.len()) {
+                        None => l.clear(),
+                        Some((a, b)) => {
+                            l.truncate(b + 1);
+                            l.drain(..a);
+                        }
+                    }
+                    let w = vec![
+                        "LTRIM".into(),
+                        key.into(),
+                        s.to_string().into(),
+                        e.to_string().into(),
+                    ];
+                    (w, Reply::OK)
+                }
+                9 => {
+                    let (s, e) = (small(rng.next()) * 7, small(rng.next()) * 7);
+                    let want = Reply::Array(match model_range(s, e, l.len()) {
+                        None => vec![],
+                        Some((a, b)) => l[a..=b].iter().map(|x| bulk(x)).collect(),
+                    });
+                    let w = vec![
+                        "LRANGE".into(),
+                        key.into(),
+                        s.to_string().into(),
+                        e.to_string().into(),
+                    ];
+                    (w, want)
+                }
+                _ => {
+                    let rank = [1i64, 2, -1, -2][(rng.next() % 4) as usize];
+                    let count = (rng.next() % 3) as i64;
+                    let maxlen = [0i64, 3, 50][(rng.next() % 3) as usize];
+                    let order: Vec<usize> = if rank < 0 {
+                        (0..l.len()).rev().collect()
+                    } else {
+                        (0..l.len()).collect()
+                    };
+                    let scanned = if maxlen == 0 {
+                        order.len()
+                    } else {
+                        maxlen as usize
+                    };
+                    let found: Vec<Reply> = order
+                        .into_iter()
+                        .take(scanned)
+                        .filter(|&i| l[i] == v)
+                        .skip(rank.unsigned_abs() as usize - 1)
+                        .take(if count == 0 {
+                            usize::MAX
+                        } else {
+                            count as usize
+                        })
+                        .map(|i| Reply::Int(i as i64))
+                        .collect();
+                    let w = vec![
+                        "LPOS".into(),
+                        key.into(),
+                        v,
+                        "RANK".into(),
+                        rank.to_string().into(),
+                        "COUNT".into(),
+                        count.to_string().into(),
+                        "MAXLEN".into(),
+                        maxlen.to_string().into(),
+                    ];
+                    (w, Reply::Array(found))
+                }
+            };
+            let args: Vec<Bytes> = words.into_iter().map(Bytes::from).collect();
+            let got = h.run(&args);
+            assert_eq!(got, want, "seed {seed} step {step}: {args:?}");
+            // LMOVE now and then, checked against the model too.
+            if step.is_multiple_of(7) {
+                let (src, dst) = if rng.next().is_multiple_of(2) {
+                    ("la", "lb")
+                } else {
+                    ("lb", "la")
+                };
+                let (from, to) = (rng.next().is_multiple_of(2), rng.next().is_multiple_of(2));
+                let popped = {
+                    let s = model.entry(src).or_default();
+                    if s.is_empty() {
+                        None
+                    } else if from {
+                        Some(s.remove(0))
+                    } else {
+                        s.pop()
+                    }
+                };
+                let want = match &popped {
+                    None => Reply::Nil,
+                    Some(x) => {
+                        let d = model.entry(dst).or_default();
+                        if to {
+                            d.insert(0, x.clone());
+                        } else {
+                            d.push(x.clone());
+                        }
+                        bulk(x)
+                    }
+                };
+                let end = |left: bool| if left { "LEFT" } else { "RIGHT" };
+                let cmd = format!("LMOVE {src} {dst} {} {}", end(from), end(to));
+                assert_eq!(
+                    run_line(&mut h, &cmd),
+                    want,
+                    "seed {seed} step {step}: {cmd}"
+                );
+            }
+        }
+        for (key, l) in &model {
+            let got = run_line(&mut h, &format!("LRANGE {key} 0 -1"));
+            let want = Reply::Array(l.iter().map(|x| bulk(x)).collect());
+            assert_eq!(got, want, "seed {seed}: final {key}");
+            assert_eq!(
+                run_line(&mut h, &format!("LLEN {key}")),
+                Reply::Int(l.len() as i64)
+            );
+        }
+    }
+}
+
+/// Sorted set commands against a sorted model, seeded, growing past the listpack limits (by
+/// count and by long members) and shrinking again: each reply must be the model's.
+#[test]
+fn sorted_set_commands_match_a_model_across_encodings() {
+    let long = "L".repeat(70);
+    for seed in 1..=4u64 {
+        let mut rng = TestRng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+        let mut h = Harness::new();
+        // The model: member -> score; sorted on demand by (score, member).
+        let mut m: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+        let sorted = |m: &BTreeMap<Vec<u8>, f64>| -> Vec<(Vec<u8>, f64)> {
+            let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
+            v.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        let pairs = |v: &[(Vec<u8>, f64)]| {
+            Reply::Pairs(
+                v.iter()
+                    .map(|(k, s)| (bulk(k), Reply::Double(*s)))
+                    .collect(),
+            )
+        };
+        let members = if seed % 2 == 0 { 300 } else { 100 };
+        for step in 0..5000u32 {
+            let member = |rng: &mut TestRng| -> Vec<u8> {
+                if rng.next().is_multiple_of(97) {
+                    format!("{long}{}", rng.next() % 3).into_bytes()
+                } else {
+                    format!("m{}", rng.next() % members).into_bytes()
+                }
+            };
+            let score = |rng: &mut TestRng| ((rng.next() % 81) as f64 - 40.0) / 4.0;
+            let fmt = |s: f64| crate::reply::format_double(s);
+            let (line, want): (String, Reply) = match rng.next() % 10 {
+                0..=3 => {
+                    let (nx, xx, gt, lt, ch) = match rng.next() % 6 {
+                        0 => (true, false, false, false, false),
+                        1 => (false, true, false, false, true),
+                        2 => (false, false, true, false, true),
+                        3 => (false, true, false, true, false),
+                        _ => (false, false, false, false, rng.next().is_multiple_of(2)),
+                    };
+                    let mut line = "ZADD z".to_string();
+                    for (on, w) in [(nx, "NX"), (xx, "XX"), (gt, "GT"), (lt, "LT"), (ch, "CH")] {
+                        if on {
+                            line += " ";
+                            line += w;
+                        }
+                    }
+                    let (mut added, mut changed) = (0, 0);
+                    for _ in 0..1 + rng.next() % 4 {
+                        let (k, s) = (member(&mut rng), score(&mut rng));
+                        line += &format!(" {} {}", fmt(s), String::from_utf8_lossy(&k));
+                        match m.get(&k).copied() {
+                            None if !xx => {
+                                m.insert(k, s);
+                                added += 1;
+                            }
+                            Some(cur) => {
+                                let skipped = nx || (gt && s <= cur) || (lt && s >= cur);
+                                if !skipped && s != cur {
+                                    m.insert(k, s);
+                                    changed += 1;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    (line, Reply::Int(if ch { added + changed } else { added }))
+                }
+                4 => {
+                    let (k, by) = (member(&mut rng), score(&mut rng));
+                    let new = m.get(&k).copied().unwrap_or(0.0) + by;
+                    m.insert(k.clone(), new);
+                    let line = format!("ZINCRBY z {} {}", fmt(by), String::from_utf8_lossy(&k));
+                    (line, Reply::Double(new))
+                }
+                5 => {
+                    let k = member(&mut rng);
+                    let removed = m.remove(&k).is_some();
+                    let line = format!("ZREM z {}", String::from_utf8_lossy(&k));
+                    (line, Reply::Int(i64::from(removed)))
+                }
+                6 => {
+                    let v = sorted(&m);
+                    let (s, e) = ((rng.next() % 40) as i64 - 20, (rng.next() % 40) as i64 - 20);
+                    let want = match model_range(s, e, v.len()) {
+                        None => Reply::Pairs(vec![]),
+                        Some((a, b)) => pairs(&v[a..=b]),
+                    };
+                    (format!("ZRANGE z {s} {e} WITHSCORES"), want)
+                }
+                7 => {
+                    let v = sorted(&m);
+                    let (lo, hi) = (score(&mut rng), score(&mut rng));
+                    let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+                    let (off, cnt) = (rng.next() % 5, (rng.next() % 7) as i64 - 1);
+                    let rev = rng.next().is_multiple_of(2);
+                    let mut inside: Vec<(Vec<u8>, f64)> =
+                        v.into_iter().filter(|(_, s)| lo < *s && *s <= hi).collect();
+                    if rev {
+                        inside.reverse();
+                    }
+                    let take = if cnt < 0 { usize::MAX } else { cnt as usize };
+                    let chosen: Vec<_> = inside.into_iter().skip(off as usize).take(take).collect();
+                    let (a, b) = if rev { (hi, lo) } else { (lo, hi) };
+                    let (a, b) = if rev {
+                        (fmt(a), format!("({}", fmt(b)))
+                    } else {
+                        (format!("({}", fmt(a)), fmt(b))
+                    };
+                    let r = if rev { " REV" } else { "" };
+                    let line = format!("ZRANGE z {a} {b} BYSCORE{r} LIMIT {off} {cnt} WITHSCORES");
+                    (line, pairs(&chosen))
+                }
+                8 => {
+                    let v = sorted(&m);
+                    let max = rng.next().is_multiple_of(2);
+                    let n = (rng.next() % 4) as usize;
+                    let chosen: Vec<(Vec<u8>, f64)> = if max {
+                        v.iter().rev().take(n).cloned().collect()
+                    } else {
+                        v.iter().take(n).cloned().collect()
+                    };
+                    for (k, _) in &chosen {
+                        m.remove(k);
+                    }
+                    let want = if v.is_empty() || n == 0 {
+                        Reply::Array(vec![])
+                    } else {
+                        pairs(&chosen)
+                    };
+                    let name = if max { "ZPOPMAX" } else { "ZPOPMIN" };
+                    (format!("{name} z {n}"), want)
+                }
+                _ => {
+                    let v = sorted(&m);
+                    let k = member(&mut rng);
+                    let want = match v.iter().position(|(x, _)| *x == k) {
+                        None => Reply::Nil,
+                        Some(r) => Reply::Int((v.len() - 1 - r) as i64),
+                    };
+                    (format!("ZREVRANK z {}", String::from_utf8_lossy(&k)), want)
+                }
+            };
+            assert_eq!(
+                run_line(&mut h, &line),
+                want,
+                "seed {seed} step {step}: {line}"
+            );
+            if step.is_multiple_of(50) {
+                let v = sorted(&m);
+                assert_eq!(run_line(&mut h, "ZCARD z"), Reply::Int(v.len() as i64));
+                if !v.is_empty() {
+                    let lo = v[v.len() / 3].1;
+                    let n = v.iter().filter(|(_, s)| *s >= lo).count();
+                    let line = format!("ZCOUNT z {} +inf", fmt(lo));
+                    assert_eq!(run_line(&mut h, &line), Reply::Int(n as i64), "{line}");
+                }
+            }
+        }
+        let v = sorted(&m);
+        assert_eq!(run_line(&mut h, "ZRANGE z 0 -1 WITHSCORES"), pairs(&v));
+        // Shrink by rank and by score, then all of it.
+        let line = "ZREMRANGEBYRANK z 0 9";
+        let n = v.len().min(10) as i64;
+        assert_eq!(run_line(&mut h, line), Reply::Int(n));
+        let rest = &v[n as usize..];
+        let cut = rest.iter().filter(|(_, s)| *s <= 0.0).count() as i64;
+        assert_eq!(
+            run_line(&mut h, "ZREMRANGEBYSCORE z -inf 0"),
+            Reply::Int(cut)
+        );
+        let left = rest.len() as i64 - cut;
+        assert_eq!(
+            run_line(&mut h, "ZREMRANGEBYSCORE z -inf +inf"),
+            Reply::Int(left)
+        );
+        assert_eq!(run_line(&mut h, "EXISTS z"), Reply::Int(0));
+    }
+}
+
+/// ZSCAN of a skiplist: every member present throughout is returned, whatever happens to the
+/// set between calls; a packed set comes whole with cursor 0.
+#[test]
+fn zscan_returns_every_member_present_throughout_despite_writes() {
+    let mut h = Harness::new();
+    let mut zadd = vec!["ZADD".to_string(), "z".to_string()];
+    for i in 0..2000 {
+        zadd.push(i.to_string());
+        zadd.push(format!("stay{i}"));
+    }
+    assert_eq!(h.run(&line(&zadd)), Reply::Int(2000));
+    let seen = full_scan(&mut h, "ZSCAN", "z", 25, true, |h, call| {
+        let words: Vec<String> = if call <= 20 {
+            let mut w = vec!["ZADD".to_string(), "z".to_string()];
+            for j in 0..500 {
+                w.push("1.5".to_string());
+                w.push(format!("tmp{call}-{j}"));
+            }
+            w
+        } else {
+            let mut w = vec!["ZREM".to_string(), "z".to_string()];
+            for c in 1..=20 {
+                for j in 0..500 {
+                    w.push(format!("tmp{c}-{j}"));
+                }
+            }
+            w
+        };
+        h.run(&line(&words));
+    });
+    for i in 0..2000 {
+        assert!(
+            seen.contains(format!("stay{i}").as_bytes()),
+            "ZSCAN missed stay{i}"
+        );
+    }
+    run_line(&mut h, "ZADD small 1 a 2 b");
+    assert_eq!(
+        run_line(&mut h, "ZSCAN small 0 COUNT 1"),
+        Reply::Array(vec![
+            bulk(b"0"),
+            Reply::Array(vec![bulk(b"a"), bulk(b"1"), bulk(b"b"), bulk(b"2")])
+        ])
+    );
+}
+
+/// Two replicas applying the same writes agree on every reply and on the data, including
+/// where the answer depends on the skiplist's shape (lex ranges over mixed scores) and on
+/// random choices.
+#[test]
+fn replicas_applying_the_same_list_and_zset_writes_agree() {
+    let mut rng = TestRng(77);
+    let mut lines = Vec::new();
+    for _ in 0..3000 {
+        let m = format!(
+            "{}{}",
+            ["a", "b", "c", "dd"][(rng.next() % 4) as usize],
+            rng.next() % 150
+        );
+        let s = (rng.next() % 20) as i64 - 10;
+        let lex = ["-", "+", "[b", "(c5", "[dd"][(rng.next() % 5) as usize];
+        let lex2 = ["-", "+", "[b", "(c5", "[dd"][(rng.next() % 5) as usize];
+        lines.push(match rng.next() % 8 {
+            0..=2 => format!("ZADD z {s} {m}"),
+            3 => format!("ZRANGEBYLEX z {lex} {lex2}"),
+            4 => format!("ZREMRANGEBYLEX z {lex} {lex2}"),
+            5 => format!("ZLEXCOUNT z {lex} {lex2}"),
+            6 => format!("RPUSH l {m}"),
+            _ => format!("LMPOP 2 l z RIGHT COUNT {}", 1 + rng.next() % 3),
+        });
+    }
+    let mut a = Harness::new();
+    let mut b = Harness::new();
+    for l in &lines {
+        assert_eq!(run_line(&mut a, l), run_line(&mut b, l), "{l}");
+    }
+    assert_eq!(a.store.digest(), b.store.digest());
+}
+
+/// A blocking pop with data pops; without, it replies Redis's timeout reply (the connection's
+/// cue to wait), or inside MULTI what Redis answers there.
+#[test]
+fn blocking_pops_with_nothing_to_pop_reply_as_redis_does_when_they_cannot_wait() {
+    let mut h = Harness::new();
+    for cmd in [
+        "BLPOP a b 0",
+        "BRPOP a 1",
+        "BLMOVE a b LEFT RIGHT 0",
+        "BRPOPLPUSH a b 0",
+        "BLMPOP 0 2 a b LEFT",
+        "BZPOPMIN a 0",
+        "BZPOPMAX a b 0",
+        "BZMPOP 0 1 a MIN COUNT 2",
+    ] {
+        assert_eq!(run_line(&mut h, cmd), timeout_reply(), "{cmd}");
+        assert_eq!(run_line(&mut h, "DBSIZE"), Reply::Int(0));
+    }
+    let cmds: Vec<Vec<Bytes>> = [
+        "BLMOVE a b LEFT RIGHT 0",
+        "BRPOPLPUSH a b 0",
+        "BLPOP a 0",
+        "BZPOPMIN a 0",
+        "BLMPOP 0 1 a LEFT",
+        "BZMPOP 0 1 a MAX",
+    ]
+    .iter()
+    .map(|l| tokenize(l))
+    .collect();
+    let batch: Vec<(u32, &'static CommandSpec, &[Bytes])> = cmds
+        .iter()
+        .map(|c| (0, resolve(c).unwrap(), &c[..]))
+        .collect();
+    let replies = execute_transaction(&h.store, 1000, 7, &batch);
+    assert_eq!(
+        replies,
+        vec![
+            Reply::Nil,
+            Reply::Nil,
+            Reply::NilArray,
+            Reply::NilArray,
+            Reply::NilArray,
+            Reply::NilArray
+        ]
+    );
+    run_line(&mut h, "RPUSH b x");
+    assert_eq!(
+        run_line(&mut h, "BLPOP a b 0"),
+        Reply::Array(vec![bulk(b"b"), bulk(b"x")])
+    );
+    run_line(&mut h, "ZADD z 1 m");
+    assert_eq!(
+        run_line(&mut h, "BZPOPMAX a z 5"),
+        Reply::Array(vec![bulk(b"z"), bulk(b"m"), Reply::Double(1.0)])
+    );
+    assert_eq!(run_line(&mut h, "DBSIZE"), Reply::Int(0));
+}
+
+#[test]
+fn blocking_keys_describe_the_wait_of_blocking_commands_only() {
+    let keys = |l: &str| blocking_keys(&tokenize(l));
+    assert_eq!(keys("GET a"), None);
+    assert_eq!(keys("LPOP a"), None);
+    assert_eq!(keys(""), None);
+    let b = |ks: &[&str], timeout_ms| {
+        Some(Ok(Blocking {
+            keys: ks
+                .iter()
+                .map(|k| Bytes::copy_from_slice(k.as_bytes()))
+                .collect(),
+            timeout_ms,
+        }))
+    };
+    assert_eq!(keys("blpop a b 1.5"), b(&["a", "b"], 1500));
+    assert_eq!(keys("BRPOP a 0"), b(&["a"], 0));
+    assert_eq!(keys("BLMOVE s d RIGHT LEFT 0.25"), b(&["s"], 250));
+    assert_eq!(keys("BRPOPLPUSH s d 2"), b(&["s"], 2000));
+    assert_eq!(keys("BLMPOP 3 2 x y LEFT COUNT 2"), b(&["x", "y"], 3000));
+    assert_eq!(keys("BZPOPMIN x y 0"), b(&["x", "y"], 0));
+    assert_eq!(keys("BZPOPMAX x 0.001"), b(&["x"], 1));
+    assert_eq!(keys("BZMPOP 0 1 x MAX"), b(&["x"], 0));
+    assert_eq!(
+        keys("BZMPOP 0 1 x SIDEWAYS"),
+        Some(Err(Reply::error(errors::SYNTAX)))
+    );
+    assert_eq!(
+        keys("BLPOP a -2"),
+        Some(Err(Reply::error(errors::TIMEOUT_NEGATIVE)))
+    );
+    assert_eq!(
+        keys("BZPOPMIN a soon"),
+        Some(Err(Reply::error(errors::TIMEOUT_NOT_FLOAT)))
+    );
+    // Every command flagged blocking that raftis runs has a description.
+    for spec in table() {
+        if spec.is_blocking() && !matches!(spec.exec, Exec::Session) {
+            let args = tokenize(&format!("{} k 0", spec.name));
+            assert!(blocking_keys(&args).is_some(), "{}", spec.name);
+        }
+    }
 }

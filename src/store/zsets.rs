@@ -595,11 +595,13 @@ impl ZSkip {
     }
 }
 
-/// The listpack entry of a score: an integer when it is one exactly. Redis writes a packed
-/// score as text with `d2string`, which prints -0 as "0": a packed -0 reads back as 0 (a
-/// skiplist keeps -0), and so does raftis's.
+/// The listpack entry of a score: an integer when Redis's `double2ll` takes it (whole and
+/// within +-LLONG_MAX/2, so 1e17 is packed as the integer 100000000000000000, which ZSCAN
+/// shows), else the double. -0 is the integer 0: a packed -0 reads back as 0 (a skiplist keeps
+/// -0), as in Redis.
 fn score_item(s: f64) -> Item<'static> {
-    if s.fract() == 0.0 && s.abs() < 9.007_199_254_740_992e15 {
+    const LIMIT: f64 = 4_611_686_018_427_387_904.0;
+    if (-LIMIT..=LIMIT).contains(&s) && (s as i64) as f64 == s {
         Item::Int(s as i64)
     } else {
         Item::Float(s)
