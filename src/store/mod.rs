@@ -46,6 +46,7 @@ mod intset;
 mod lazyfree;
 mod lists;
 pub mod lru;
+pub mod mem;
 mod pack;
 mod sets;
 mod sha1;
@@ -54,7 +55,7 @@ mod value;
 mod zsets;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -83,6 +84,11 @@ pub struct Shard {
     /// How many entries have a deadline (INFO keyspace's `expires`; lets the expire sampler
     /// skip shards with none).
     volatile: usize,
+    /// How much the entries grew (or shrank) in place since the dictionary counted them at
+    /// insert (see `Locks::settle`). With the dictionary's own count this keeps the shard's
+    /// memory current at every mutation (see `mem`). Atomic only so that a lock guard generic
+    /// over reading and writing can settle it; only the holder of the write lock changes it.
+    resized: AtomicIsize,
 }
 
 impl Shard {
@@ -90,6 +96,22 @@ impl Shard {
         Shard {
             dict: Dict::new(),
             volatile: 0,
+            resized: AtomicIsize::new(0),
+        }
+    }
+
+    /// What the shard's keys cost now (nodes, keys, values). O(1).
+    fn entry_bytes(&self) -> usize {
+        (self.dict.entry_bytes() + self.resized.load(Ordering::Relaxed)) as usize
+    }
+
+    /// The counts the store mirrors: (keys, keys with a TTL, entry bytes, table bytes).
+    fn counts(&self) -> Counts {
+        Counts {
+            keys: self.dict.len(),
+            volatile: self.volatile,
+            entries: self.entry_bytes(),
+            table: self.dict.table_bytes(),
         }
     }
 
@@ -119,6 +141,65 @@ fn dispose(volatile: &mut usize, e: Entry) {
 #[repr(align(128))]
 struct Slot(RwLock<Shard>);
 
+/// A shard's figures, mirrored per database and for the store in atomics that readers (INFO,
+/// the leader's eviction) read without locks.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+struct Counts {
+    keys: usize,
+    volatile: usize,
+    entries: usize,
+    table: usize,
+}
+
+/// A database's share of the store's figures (sums of its shards' `Counts`), updated when a
+/// write lock on one of its shards is released.
+#[derive(Default)]
+struct DbTotals {
+    keys: AtomicU64,
+    volatile: AtomicU64,
+    entries: AtomicU64,
+    table: AtomicU64,
+}
+
+impl DbTotals {
+    fn apply(&self, from: Counts, to: Counts) {
+        adjust(&self.keys, from.keys, to.keys);
+        adjust(&self.volatile, from.volatile, to.volatile);
+        adjust(&self.entries, from.entries, to.entries);
+        adjust(&self.table, from.table, to.table);
+    }
+}
+
+/// Move an atomic total by `to - from`.
+#[inline]
+fn adjust(total: &AtomicU64, from: usize, to: usize) {
+    if to > from {
+        total.fetch_add((to - from) as u64, Ordering::Relaxed);
+    } else if from > to {
+        total.fetch_sub((from - to) as u64, Ordering::Relaxed);
+    }
+}
+
+/// What the store costs in memory, from its running counts (INFO memory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// The store's fixed structures (shard array, locks, counters), from its creation.
+    pub startup: u64,
+    /// The shards' bucket arrays.
+    pub tables: u64,
+    /// Keys and values: dictionary nodes, keys, values and their containers.
+    pub dataset: u64,
+    /// The highest `total()` seen when a write finished.
+    pub peak: u64,
+}
+
+impl MemoryUsage {
+    /// What eviction compares with `maxmemory` (INFO's `used_memory`).
+    pub fn total(&self) -> u64 {
+        self.startup + self.tables + self.dataset
+    }
+}
+
 /// Where the leader's active expire cycle resumes in a database.
 #[derive(Default)]
 struct ExpireCursor {
@@ -146,10 +227,17 @@ pub struct Store {
     shards_per_db: usize,
     slots: Box<[Slot]>,
     expire_cursors: Box<[Mutex<ExpireCursor>]>,
-    /// The access field's meaning (see `lru`): 0 = LRU, else LFU with the log factor in the
-    /// low 16 bits and the decay time in the high 16 (one word, so readers see a consistent
-    /// pair).
-    access: AtomicU32,
+    /// Per database: sums of its shards' `Counts` (see `Locks`'s drop).
+    totals: Box<[DbTotals]>,
+    /// Sum over databases of entry and table bytes; the highest it reached.
+    used: AtomicU64,
+    peak: AtomicU64,
+    /// Keys deleted by applied eviction entries (INFO's `evicted_keys`).
+    evicted: AtomicU64,
+    /// The access field's meaning (see `lru`): 0 = LRU, else LFU (top bit) with the log
+    /// factor in the low 32 bits and the decay time in the next 31 (one word, so readers see a
+    /// consistent pair).
+    access: AtomicU64,
 }
 
 impl Store {
@@ -173,8 +261,84 @@ impl Store {
                 .map(|_| Slot(RwLock::new(Shard::new())))
                 .collect(),
             expire_cursors: (0..databases).map(|_| Mutex::default()).collect(),
-            access: AtomicU32::new(0),
+            totals: (0..databases).map(|_| DbTotals::default()).collect(),
+            used: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            access: AtomicU64::new(0),
         }
+    }
+
+    /// What the store costs in memory now (O(1): running counts, no scan).
+    pub fn memory(&self) -> MemoryUsage {
+        let tables: u64 = self
+            .totals
+            .iter()
+            .map(|t| t.table.load(Ordering::Relaxed))
+            .sum();
+        let used = self.used.load(Ordering::Relaxed);
+        let startup = self.startup_bytes();
+        MemoryUsage {
+            startup,
+            tables,
+            dataset: used.saturating_sub(tables),
+            peak: self.peak.load(Ordering::Relaxed).max(startup + used),
+        }
+    }
+
+    /// The store's own fixed structures.
+    fn startup_bytes(&self) -> u64 {
+        (mem::alloc_size(std::mem::size_of::<Store>())
+            + mem::vec_bytes::<Slot>(self.slots.len())
+            + mem::vec_bytes::<Mutex<ExpireCursor>>(self.expire_cursors.len())
+            + mem::vec_bytes::<DbTotals>(self.totals.len())) as u64
+    }
+
+    /// What eviction compares with `maxmemory`: `memory().total()` with one load.
+    pub fn used_memory(&self) -> u64 {
+        self.startup_bytes() + self.used.load(Ordering::Relaxed)
+    }
+
+    /// `(keys, keys with a TTL)` of `db` from the running counts, without locking.
+    pub fn db_counts(&self, db: u32) -> (u64, u64) {
+        let t = &self.totals[db as usize];
+        (
+            t.keys.load(Ordering::Relaxed),
+            t.volatile.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Recompute the running totals from the shards (after replacing shards wholesale, as a
+    /// snapshot restore does). O(shards).
+    pub fn recount(&self) {
+        let mut used = 0u64;
+        for db in 0..self.databases as u32 {
+            let mut sum = Counts::default();
+            for idx in self.db_shards(db) {
+                let c = self.slots[idx as usize].0.read().counts();
+                sum.keys += c.keys;
+                sum.volatile += c.volatile;
+                sum.entries += c.entries;
+                sum.table += c.table;
+            }
+            let t = &self.totals[db as usize];
+            t.keys.store(sum.keys as u64, Ordering::Relaxed);
+            t.volatile.store(sum.volatile as u64, Ordering::Relaxed);
+            t.entries.store(sum.entries as u64, Ordering::Relaxed);
+            t.table.store(sum.table as u64, Ordering::Relaxed);
+            used += (sum.entries + sum.table) as u64;
+        }
+        self.used.store(used, Ordering::Relaxed);
+    }
+
+    /// Count keys deleted by an applied eviction entry (every replica counts the same).
+    pub fn note_evicted(&self, keys: u64) {
+        self.evicted.fetch_add(keys, Ordering::Relaxed);
+    }
+
+    /// Keys deleted by applied eviction entries since the process started.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// What the keys' access field tracks, from the node's `maxmemory-policy`. Node-local:
@@ -185,7 +349,11 @@ impl Store {
             AccessPolicy::Lfu {
                 log_factor,
                 decay_minutes,
-            } => 0x8000_0000 | (decay_minutes.min(0x7fff) << 16) | log_factor.min(0xffff),
+            } => {
+                (1 << 63)
+                    | (u64::from(decay_minutes.min(i32::MAX as u32)) << 32)
+                    | u64::from(log_factor)
+            }
         };
         self.access.store(word, Ordering::Relaxed);
     }
@@ -196,8 +364,8 @@ impl Store {
             AccessPolicy::Lru
         } else {
             AccessPolicy::Lfu {
-                log_factor: word & 0xffff,
-                decay_minutes: (word >> 16) & 0x7fff,
+                log_factor: word as u32,
+                decay_minutes: ((word >> 32) as u32) & (i32::MAX as u32),
             }
         }
     }
@@ -308,14 +476,127 @@ impl Store {
         out
     }
 
-    /// Bytes the keyspace holds on the heap (tables, nodes, keys, values), before allocator
-    /// rounding. Walks everything: for tests and estimates, not for a hot path.
-    pub fn heap_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|s| s.0.read().dict.heap_bytes())
-            .sum()
+    /// Check every running count against a walk of everything (tests only).
+    #[cfg(test)]
+    pub fn check_accounting(&self) {
+        let mut used = 0usize;
+        for db in 0..self.databases as u32 {
+            let mut sum = Counts::default();
+            for idx in self.db_shards(db) {
+                let shard = self.slots[idx as usize].0.read();
+                let c = shard.counts();
+                assert_eq!(
+                    c.entries + c.table,
+                    shard.dict.walk_bytes(),
+                    "shard {idx}: running bytes differ from a walk"
+                );
+                let volatile = shard.dict.iter().filter(|e| e.deadline_ms() != 0).count();
+                assert_eq!(c.volatile, volatile, "shard {idx}: TTL count");
+                sum.keys += c.keys;
+                sum.volatile += c.volatile;
+                sum.entries += c.entries;
+                sum.table += c.table;
+            }
+            let t = &self.totals[db as usize];
+            let mirrored = Counts {
+                keys: t.keys.load(Ordering::Relaxed) as usize,
+                volatile: t.volatile.load(Ordering::Relaxed) as usize,
+                entries: t.entries.load(Ordering::Relaxed) as usize,
+                table: t.table.load(Ordering::Relaxed) as usize,
+            };
+            assert_eq!(mirrored, sum, "db {db}: totals differ from its shards");
+            used += sum.entries + sum.table;
+        }
+        assert_eq!(self.used.load(Ordering::Relaxed) as usize, used);
     }
+
+    /// Up to `count` entries of `db` from around a random place, for the leader's eviction
+    /// sampling (Redis's `dictGetSomeKeys`): a random shard and bucket, then the buckets after
+    /// it, into the next shards, visiting at most `10 * count` buckets (scaled up when only
+    /// keys with a TTL are wanted and few have one). `volatile` keeps only keys with a TTL.
+    /// Each entry is visited under its shard's read lock; `rand` supplies the randomness.
+    pub fn sample_entries(
+        &self,
+        db: u32,
+        count: usize,
+        volatile: bool,
+        rand: &mut dyn FnMut() -> u64,
+        visit: &mut dyn FnMut(&Entry),
+    ) {
+        let range = self.db_shards(db);
+        let n = self.shards_per_db;
+        let (keys, with_ttl) = self.db_counts(db);
+        let wanted = if volatile { with_ttl } else { keys };
+        if count == 0 || wanted == 0 {
+            return;
+        }
+        let sparse = (keys / wanted.max(1)).clamp(1, 100) as usize;
+        let mut budget = count
+            .saturating_mul(10)
+            .saturating_mul(if volatile { sparse } else { 1 });
+        let mut seen = 0usize;
+        let first = (rand() % n as u64) as usize;
+        let mut bucket = rand();
+        for step in 0..n {
+            let idx = range.start as usize + (first + step) % n;
+            let shard = self.slots[idx].0.read();
+            if shard.dict.len() == 0 || (volatile && shard.volatile == 0) {
+                continue;
+            }
+            loop {
+                bucket = shard.dict.scan(bucket, |e| {
+                    if seen < count && (!volatile || e.deadline_ms() != 0) {
+                        seen += 1;
+                        visit(e);
+                    }
+                });
+                budget = budget.saturating_sub(1);
+                if seen >= count || budget == 0 {
+                    return;
+                }
+                if bucket == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Record an access to `key` in `db` at `now_ms` (a follower's read reported to the
+    /// leader): node-local metadata only, under a read lock. False if the key is missing.
+    pub fn touch_key(&self, db: u32, key: &[u8], now_ms: u64, coin: f64) -> bool {
+        if db as usize >= self.databases {
+            return false;
+        }
+        let h = hash_key(key);
+        let shard = self.slots[self.shard_of(db, h) as usize].0.read();
+        match shard.dict.get(h, key).filter(|e| e.live_at(now_ms)) {
+            Some(e) => {
+                lru::touch(e.lru(), self.access_policy(), now_ms, coin);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Store {
+    /// `(cost, deadline)` of `key` in `db` if it is stored, expired or not (for the leader's
+    /// eviction to check a candidate it sampled earlier). One read lock.
+    pub fn key_info(&self, db: u32, key: &[u8]) -> Option<(u64, u64)> {
+        if db as usize >= self.databases {
+            return None;
+        }
+        let h = hash_key(key);
+        let shard = self.slots[self.shard_of(db, h) as usize].0.read();
+        let e = shard.dict.get(h, key)?;
+        Some((entry_bytes(e) as u64, e.deadline_ms()))
+    }
+}
+
+/// What `e` costs in the keyspace (MEMORY USAGE): its node, key, value and containers, as the
+/// allocator counts them. O(1).
+pub fn entry_bytes(e: &Entry) -> usize {
+    dict::entry_bytes(e)
 }
 
 fn xor_digest_raw(d: &mut [u8; 20], other: &[u8; 20]) {
@@ -458,7 +739,12 @@ impl<'s> ShardSet<'s> {
     /// Lock the set for writing, in ascending shard order.
     pub fn write(self) -> WriteLocks<'s> {
         let (store, ids) = self.sorted();
-        Locks::take(store, ids, |slot| slot.0.write())
+        let mut locks = Locks::take(store, ids, |slot| slot.0.write());
+        locks.before = match &locks.held {
+            Held::One(id, g) => vec![(*id, g.counts())],
+            Held::Many(v) => v.iter().map(|(id, g)| (*id, g.counts())).collect(),
+        };
+        locks
     }
 }
 
@@ -469,9 +755,24 @@ enum Held<G> {
 }
 
 /// A set of locked shards and the accessors to the keys in them.
-pub struct Locks<'s, G> {
+pub struct Locks<'s, G: Deref<Target = Shard>> {
     store: &'s Store,
     held: Held<G>,
+    /// Write locks: each held shard's counts when it was locked, to mirror what changed into
+    /// the store's totals when the locks are released (empty for read locks).
+    before: Vec<(u32, Counts)>,
+    /// The entry last handed out as an `EntryMut`, whose change in size is counted
+    /// (`settle`) before anything else touches the shards: the `EntryMut` borrowed these locks,
+    /// so once they are used again (or dropped) it is gone.
+    pending: Option<Pending>,
+    pending_key: Vec<u8>,
+}
+
+/// An entry handed out for writing: where it is and its heap bytes then.
+struct Pending {
+    id: u32,
+    hash: u64,
+    before: usize,
 }
 
 pub type ReadLocks<'s> = Locks<'s, RwLockReadGuard<'s, Shard>>;
@@ -488,7 +789,29 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
                     .collect(),
             ),
         };
-        Locks { store, held }
+        Locks {
+            store,
+            held,
+            before: Vec::new(),
+            pending: None,
+            pending_key: Vec::new(),
+        }
+    }
+
+    /// Count the size change of the entry last handed out as an `EntryMut` (see `pending`).
+    /// Every method that changes the keyspace calls it first, and so does `drop`.
+    fn settle(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let shard = self.shard(p.id);
+        // Only these locks can remove it, and they settle first: the entry is still there.
+        if let Some(e) = shard.dict.get(p.hash, &self.pending_key) {
+            shard.resized.fetch_add(
+                e.heap_bytes() as isize - p.before as isize,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     fn position(&self, id: u32) -> usize {
@@ -531,6 +854,36 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
             .db_shards(db)
             .map(|id| self.shard(id).dict.len())
             .sum()
+    }
+}
+
+impl<G: Deref<Target = Shard>> Drop for Locks<'_, G> {
+    /// Mirror what the writes changed into the per-database and store totals, before the
+    /// shards are unlocked.
+    fn drop(&mut self) {
+        if self.before.is_empty() {
+            return;
+        }
+        self.settle();
+        let store = self.store;
+        let (mut from, mut to) = (0usize, 0usize);
+        for &(id, was) in &self.before {
+            let now = self.shard(id).counts();
+            if now != was {
+                store.totals[id as usize / store.shards_per_db].apply(was, now);
+                from += was.entries + was.table;
+                to += now.entries + now.table;
+            }
+        }
+        if from != to {
+            adjust(&store.used, from, to);
+            if to > from {
+                let used = store.used.load(Ordering::Relaxed);
+                store
+                    .peak
+                    .fetch_max(store.startup_bytes() + used, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -661,6 +1014,7 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
 }
 
 /// Write access to one entry; changes to its deadline keep the shard's TTL count right.
+/// Changes to its size are counted by the `Locks` it came from (see `Pending`).
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
     volatile: &'a mut usize,
@@ -753,8 +1107,23 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// The entry for `key` if it exists at `now_ms`, for writing. An expired entry found on the
     /// way is deleted (every replica does the same at the same log position).
     pub fn get_mut(&mut self, db: u32, key: &[u8], now_ms: u64) -> Option<EntryMut<'_>> {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
+        if let Some(e) = self
+            .shard(id)
+            .dict
+            .get(h, key)
+            .filter(|e| e.live_at(now_ms))
+        {
+            self.pending = Some(Pending {
+                id,
+                hash: h,
+                before: e.heap_bytes(),
+            });
+            self.pending_key.clear();
+            self.pending_key.extend_from_slice(key);
+        }
         let shard = self.shard_mut(id);
         let found = shard.dict.find_mut(h, key, now_ms);
         match found {
@@ -780,6 +1149,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
         now_ms: u64,
         kind: Kind,
     ) -> Result<(EntryMut<'_>, bool), WrongType> {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let access = lru::initial(self.store.access_policy(), now_ms);
@@ -798,6 +1168,15 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
             e.lru().store(access, Ordering::Relaxed);
             shard.dict.insert(h, e);
         }
+        let before = shard.dict.get(h, key).map_or(0, Entry::heap_bytes);
+        self.pending = Some(Pending {
+            id,
+            hash: h,
+            before,
+        });
+        self.pending_key.clear();
+        self.pending_key.extend_from_slice(key);
+        let shard = self.shard_mut(id);
         let Found::Live(entry) = shard.dict.find_mut(h, key, now_ms) else {
             unreachable!("the entry was just found or inserted");
         };
@@ -812,6 +1191,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
 
     /// Delete `key` if it holds an empty container (a command removed its last element).
     pub fn remove_if_empty(&mut self, db: u32, key: &[u8]) {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -825,6 +1205,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Set `key` to a string value with the given deadline (0: none), creating it or replacing
     /// whatever it held, at `now_ms` (the access field's stamp).
     pub fn set_str(&mut self, db: u32, key: &[u8], value: &[u8], deadline_ms: u64, now_ms: u64) {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let policy = self.store.access_policy();
@@ -839,12 +1220,17 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
                         .lru()
                         .store(lru::initial(policy, now_ms), Ordering::Relaxed);
                 }
+                let before = entry.heap_bytes();
                 let mut e = EntryMut {
                     entry,
                     volatile: &mut shard.volatile,
                 };
                 e.set_str(value);
                 e.set_deadline(deadline_ms);
+                let after = e.heap_bytes();
+                shard
+                    .resized
+                    .fetch_add(after as isize - before as isize, Ordering::Relaxed);
             }
             _ => {
                 let new = Entry::new_str(key, value, deadline_ms);
@@ -863,6 +1249,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Add `entry` under its own key, replacing (and freeing) whatever the key held. A new
     /// entry (access field 0) is stamped at `now_ms`; a moved one keeps its field (RENAME).
     pub fn insert(&mut self, db: u32, entry: Entry, now_ms: u64) {
+        self.settle();
         let h = hash_key(entry.key());
         let id = self.store.shard_of(db, h);
         if entry.lru().load(Ordering::Relaxed) == 0 {
@@ -881,6 +1268,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Remove `key` and return its entry if it exists at `now_ms` (RENAME, MOVE); an expired
     /// entry is deleted and `None` returned.
     pub fn take_entry(&mut self, db: u32, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -898,6 +1286,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Delete `key`. True if it existed at `now_ms` (an expired key is deleted too, but it did
     /// not exist, so DEL does not count it).
     pub fn remove(&mut self, db: u32, key: &[u8], now_ms: u64) -> bool {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -914,6 +1303,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Delete `key` if its deadline is at or before `now_ms` (the leader's expire proposals:
     /// by the time one applies, the key may have been given a new life). True if deleted.
     pub fn remove_if_expired(&mut self, db: u32, key: &[u8], now_ms: u64) -> bool {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -928,10 +1318,12 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
 
     /// Delete every key of `db` (its shards must be locked). Returns how many there were.
     pub fn clear_db(&mut self, db: u32, free: Free) -> usize {
+        self.settle();
         let mut old = Vec::with_capacity(self.store.shards_per_db);
         for id in self.store.db_shards(db) {
             let shard = self.shard_mut(id);
             shard.volatile = 0;
+            shard.resized.store(0, Ordering::Relaxed);
             old.push(shard.dict.take());
         }
         let n = old.iter().map(Dict::len).sum();
@@ -943,6 +1335,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
 
     /// Exchange the contents of databases `a` and `b` (SWAPDB; every shard of both locked).
     pub fn swap_dbs(&mut self, a: u32, b: u32) {
+        self.settle();
         if a == b {
             return;
         }

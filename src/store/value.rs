@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::hashes::{FieldValue, HashRef};
 use super::lists::{ListRef, QuickList};
+use super::mem::alloc_size;
 use super::pack::parse_i64;
 use super::sets::SetRef;
 use super::table::Table;
@@ -503,11 +504,37 @@ impl Entry {
         e
     }
 
-    /// Heap bytes this entry owns beyond its own 32 bytes (for memory estimates).
+    /// Heap bytes this entry owns beyond its own 32 bytes, as the allocator counts them
+    /// (`mem::alloc_size`). O(1): big containers keep their count current.
+    #[inline]
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
-            Repr::Inline { blob, .. } => blob.len(),
-            Repr::Boxed(o) => std::mem::size_of::<Obj>() + o.key.len() + o.value.heap_bytes(),
+            Repr::Inline { blob, .. } => alloc_size(blob.len()),
+            Repr::Boxed(o) => {
+                alloc_size(std::mem::size_of::<Obj>())
+                    + alloc_size(o.key.len())
+                    + o.value.heap_bytes()
+            }
+        }
+    }
+
+    /// `heap_bytes` recomputed by walking the container (to check the running counts).
+    #[cfg(test)]
+    pub(super) fn walk_heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { blob, .. } => alloc_size(blob.len()),
+            Repr::Boxed(o) => {
+                alloc_size(std::mem::size_of::<Obj>())
+                    + alloc_size(o.key.len())
+                    + match &o.value {
+                        Big::Hash(t) => t.walk_heap_bytes(),
+                        Big::Set(t) => t.walk_heap_bytes(),
+                        Big::ZSet(z) => {
+                            alloc_size(std::mem::size_of::<ZSkip>()) + z.walk_heap_bytes()
+                        }
+                        Big::List(l) => l.walk_heap_bytes(),
+                    }
+            }
         }
     }
 
@@ -534,9 +561,9 @@ impl Big {
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Big::Hash(t) => t.heap_bytes(|fv| fv.heap_bytes()),
-            Big::Set(t) => t.heap_bytes(|m| m.len()),
-            Big::ZSet(z) => std::mem::size_of::<ZSkip>() + z.heap_bytes(),
+            Big::Hash(t) => t.heap_bytes(),
+            Big::Set(t) => t.heap_bytes(),
+            Big::ZSet(z) => alloc_size(std::mem::size_of::<ZSkip>()) + z.heap_bytes(),
             Big::List(l) => l.heap_bytes(),
         }
     }
