@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use crate::glob;
+use crate::store::AccessPolicy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fsync {
@@ -45,6 +46,67 @@ impl LogLevel {
         }
     }
 }
+
+/// `maxmemory-policy`: what the leader evicts when used memory is over `maxmemory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    /// Evict nothing: refuse `denyoom` writes with -OOM instead.
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    /// The `volatile-*` policies evict only keys with a TTL.
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    /// The key whose deadline is nearest first.
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    /// Whether only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+}
+
+/// In Redis's order (its CONFIG SET error lists them so).
+const POLICIES: &[(&str, EvictionPolicy)] = &[
+    ("volatile-lru", EvictionPolicy::VolatileLru),
+    ("volatile-lfu", EvictionPolicy::VolatileLfu),
+    ("volatile-random", EvictionPolicy::VolatileRandom),
+    ("volatile-ttl", EvictionPolicy::VolatileTtl),
+    ("allkeys-lru", EvictionPolicy::AllKeysLru),
+    ("allkeys-lfu", EvictionPolicy::AllKeysLfu),
+    ("allkeys-random", EvictionPolicy::AllKeysRandom),
+    ("noeviction", EvictionPolicy::NoEviction),
+];
 
 /// A voter of the Raft group: its id and client address (`host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +153,17 @@ pub struct Settings {
     pub wal_segment_bytes: u64,
     pub raft_max_batch_bytes: u64,
     pub raft_max_inflight: usize,
+    /// Used memory the leader keeps the dataset under (0 = no limit).
+    pub maxmemory: u64,
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per database for each eviction pool refill.
+    pub maxmemory_samples: u32,
+    pub lfu_log_factor: u32,
+    /// Minutes per one-step decay of the LFU counter (0 = never decays).
+    pub lfu_decay_time: u32,
+    /// Keys a follower reports per 100 ms as read there, so the leader's LRU/LFU view includes
+    /// reads it did not serve (0 = report nothing).
+    pub access_hints: u32,
 }
 
 impl Default for Settings {
@@ -118,6 +191,12 @@ impl Default for Settings {
             wal_segment_bytes: 64 << 20,
             raft_max_batch_bytes: 1 << 20,
             raft_max_inflight: 64,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            access_hints: 4096,
         }
     }
 }
@@ -152,6 +231,18 @@ impl Settings {
             }
         }
         m
+    }
+
+    /// What the keys' LRU/LFU field tracks under the current `maxmemory-policy`.
+    pub fn access_policy(&self) -> AccessPolicy {
+        if self.maxmemory_policy.is_lfu() {
+            AccessPolicy::Lfu {
+                log_factor: self.lfu_log_factor,
+                decay_minutes: self.lfu_decay_time,
+            }
+        } else {
+            AccessPolicy::Lru
+        }
     }
 
     /// This node's advertised address (`host:port@busport`), as other nodes reach it.
@@ -227,6 +318,33 @@ pub fn parse_memory(v: &str) -> Option<u64> {
         _ => return None,
     };
     num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// Redis's `memtoull`, byte for byte: digits then an optional unit (b, k, kb, m, mb, g, gb in
+/// any case); no sign, no spaces; an empty number is 0; a number past 2^64 - 1 saturates and
+/// the unit's multiplication wraps, as in Redis.
+pub fn memtoull(v: &str) -> Option<u64> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if num.len() >= 128 {
+        return None;
+    }
+    let n = if num.is_empty() {
+        0
+    } else {
+        num.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    Some(n.wrapping_mul(mul))
 }
 
 fn memory_in(v: &str, min: u64) -> Result<u64, String> {
@@ -418,6 +536,39 @@ pub static DIRECTIVES: &[Directive] = &[
         false,
         |s| s.wal_segment_bytes.to_string(),
         |s, v| s.wal_segment_bytes = memory_in(v, 1 << 16)?
+    ),
+    directive!("maxmemory", true, |s| s.maxmemory.to_string(), |s, v| s
+        .maxmemory =
+        memtoull(v).ok_or("argument must be a memory value")?),
+    directive!(
+        "maxmemory-policy",
+        true,
+        |s| s.maxmemory_policy.as_str().to_string(),
+        |s, v| s.maxmemory_policy = enum_of(v, POLICIES)?
+    ),
+    directive!(
+        "maxmemory-samples",
+        true,
+        |s| s.maxmemory_samples.to_string(),
+        |s, v| s.maxmemory_samples = int_in(v, 1, i32::MAX as i64)? as u32
+    ),
+    directive!(
+        "lfu-log-factor",
+        true,
+        |s| s.lfu_log_factor.to_string(),
+        |s, v| s.lfu_log_factor = int_in(v, 0, i32::MAX as i64)? as u32
+    ),
+    directive!(
+        "lfu-decay-time",
+        true,
+        |s| s.lfu_decay_time.to_string(),
+        |s, v| s.lfu_decay_time = int_in(v, 0, i32::MAX as i64)? as u32
+    ),
+    directive!(
+        "raft-access-hints",
+        true,
+        |s| s.access_hints.to_string(),
+        |s, v| s.access_hints = int_in(v, 0, 1 << 20)? as u32
     ),
 ];
 
