@@ -88,6 +88,18 @@ pub enum Body {
     TransferLeader {
         to: NodeId,
     },
+    /// The leader refused these forwarded writes before proposing them (nothing was
+    /// appended); `reason` is the node's code for why, opaque to Raft.
+    ProposeRefused {
+        ids: Vec<ProposalId>,
+        reason: u8,
+    },
+    /// Between the node shells, opaque to Raft and never given to `Raft::step` (a follower's
+    /// report of the keys read there, for the leader's eviction). `kind` says what `data` is.
+    Node {
+        kind: u8,
+        data: Bytes,
+    },
 }
 
 impl Body {
@@ -105,6 +117,9 @@ impl Body {
             Body::ReadIndexResp { .. } => 10,
             Body::TimeoutNow => 11,
             Body::TransferLeader { .. } => 12,
+            // Numbered apart from the rest, which other branches extend.
+            Body::ProposeRefused { .. } => 20,
+            Body::Node { .. } => 21,
         }
     }
 }
@@ -201,6 +216,15 @@ impl Message {
             }
             Body::TimeoutNow => {}
             Body::TransferLeader { to } => out.put_u64_le(*to),
+            Body::ProposeRefused { ids, reason } => {
+                put_ids(out, ids);
+                out.put_u8(*reason);
+            }
+            Body::Node { kind, data } => {
+                out.put_u8(*kind);
+                out.put_u32_le(data.len() as u32);
+                out.put_slice(data);
+            }
         }
     }
 
@@ -293,6 +317,14 @@ impl Message {
             }
             11 => Body::TimeoutNow,
             12 => Body::TransferLeader { to: get_u64(r)? },
+            20 => Body::ProposeRefused {
+                ids: get_ids(r)?,
+                reason: get_u8(r)?,
+            },
+            21 => Body::Node {
+                kind: get_u8(r)?,
+                data: get_bytes(r)?,
+            },
             _ => return None,
         };
         if r.has_remaining() {
@@ -409,6 +441,14 @@ mod tests {
             },
             Body::TimeoutNow,
             Body::TransferLeader { to: 3 },
+            Body::ProposeRefused {
+                ids: vec![7, 8],
+                reason: 1,
+            },
+            Body::Node {
+                kind: 1,
+                data: Bytes::from_static(b"\x00hints"),
+            },
         ]
     }
 
