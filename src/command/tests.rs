@@ -452,7 +452,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 104);
+    assert_eq!(t.len(), 105);
 }
 
 #[test]
@@ -725,7 +725,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(104 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(105 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be
