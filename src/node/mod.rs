@@ -17,6 +17,7 @@
 //! - The commit index is published before the messages that tell followers about it, so a
 //!   leader's lease read can never miss a write another node already acknowledged.
 
+mod evict;
 mod persist;
 pub mod pubsub;
 
@@ -56,6 +57,8 @@ pub enum WriteError {
     WalFailed(String),
     /// A membership change refused, and why.
     Rejected(&'static str),
+    /// The leader refused the write before proposing it (the error line, e.g. -OOM).
+    Refused(&'static str),
 }
 
 impl WriteError {
@@ -65,6 +68,7 @@ impl WriteError {
             WriteError::NotCommitted => Reply::error(errors::NOT_COMMITTED),
             WriteError::Uncertain => Reply::error(errors::UNCERTAIN),
             WriteError::Rejected(why) => Reply::error(format!("ERR {why}")),
+            WriteError::Refused(error) => Reply::error(*error),
             WriteError::WalFailed(why) => {
                 Reply::error(format!("MISCONF Errors writing to the Raft log: {why}"))
             }
@@ -129,6 +133,7 @@ pub struct NodeStats {
     pub lease_reads: AtomicU64,
     pub uncertain_writes: AtomicU64,
     pub expired_keys_proposed: AtomicU64,
+    pub evicted_keys_proposed: AtomicU64,
 }
 
 /// What the driver publishes for the front end.
@@ -152,6 +157,7 @@ struct Shared {
     transport: Arc<TransportStats>,
     stopped: AtomicBool,
     pubsub: pubsub::PubSub,
+    hints: evict::Hints,
 }
 
 #[derive(Clone)]
@@ -263,6 +269,7 @@ impl Node {
         };
         let core = Raft::new(cfg, restored, bootstrap, 0);
         let store = Arc::new(Store::new(s.databases, 64));
+        store.set_access_policy(s.access_policy());
 
         let (events_tx, events_rx) = channel::unbounded();
         let (peer_tx, peer_rx) = channel::bounded::<Message>(PEER_INBOX_MESSAGES_MAX);
@@ -311,6 +318,7 @@ impl Node {
             transport: transport.stats.clone(),
             stopped: AtomicBool::new(false),
             pubsub: pubsub::PubSub::default(),
+            hints: evict::Hints::default(),
         });
 
         let persist_settings = settings.clone();
@@ -335,6 +343,7 @@ impl Node {
             expire_db_cursor: 0,
             last_role: Role::Follower,
             last_leader: 0,
+            evict: evict::Evictor::new(wall_ms()),
         };
         std::thread::Builder::new()
             .name("raftis-raft".into())
@@ -568,6 +577,8 @@ struct Driver {
     expire_db_cursor: usize,
     last_role: Role,
     last_leader: NodeId,
+    /// The leader's eviction state (maxmemory), see `evict`.
+    evict: evict::Evictor,
 }
 
 impl Driver {
@@ -664,7 +675,14 @@ impl Driver {
                     }
                     return;
                 }
+                let mut reply = reply;
+                let mut cost = 0;
                 if self.core.role() == Role::Leader {
+                    // maxmemory: evict first, or refuse (see `evict`).
+                    match self.admit_local(&mut payload, &mut reply) {
+                        Some(c) => cost = c,
+                        None => return,
+                    }
                     let t = self.stamp();
                     machine::set_time(&mut payload, t);
                 }
@@ -679,6 +697,7 @@ impl Driver {
                     },
                 );
                 self.core.propose(id, payload.freeze());
+                self.evict.note_write(self.core.last_index(), cost);
             }
             ClientEvent::ReadIndex { reply } => {
                 let id = self.next_id;
@@ -727,8 +746,15 @@ impl Driver {
     }
 
     fn on_peer(&mut self, mut m: Message) {
+        if let Body::Node { kind, data } = &m.body {
+            self.on_node_message(*kind, data);
+            return;
+        }
+        let mut cost = 0;
         if self.core.role() == Role::Leader {
             if let Body::Propose { proposals } = &mut m.body {
+                // maxmemory: evict first, or refuse (see `evict`).
+                cost = self.admit_forwarded(m.from, proposals);
                 // Forwarded writes carry the follower's clock: the leader stamps its own.
                 for (_, data) in proposals.iter_mut() {
                     let t = self.stamp();
@@ -739,6 +765,7 @@ impl Driver {
             }
         }
         self.core.step(m);
+        self.evict.note_write(self.core.last_index(), cost);
     }
 
     fn on_persisted(&mut self, d: PersistDone) {
@@ -830,6 +857,7 @@ impl Driver {
                     w.answer(Err(WriteError::NoLeader))
                 }
                 Err(ProposeError::Rejected(why)) => w.answer(Err(WriteError::Rejected(why))),
+                Err(ProposeError::Refused(code)) => w.answer(Err(evict::refused(code))),
                 Err(ProposeError::Uncertain) => {
                     self.shared
                         .stats
@@ -891,6 +919,7 @@ impl Driver {
         if self.expire_pending_until != 0 && last >= self.expire_pending_until {
             self.expire_pending_until = 0;
         }
+        self.evict.applied(last);
         self.shared
             .stats
             .entries_applied
@@ -946,6 +975,7 @@ impl Driver {
             }
         }
         self.expire_cycle();
+        self.evict_cycle();
         self.publish_members(now);
     }
 
@@ -1027,6 +1057,7 @@ impl Driver {
             if role != Role::Leader {
                 self.expire_pending_until = 0;
             }
+            self.evict_role_changed(role);
         }
     }
 

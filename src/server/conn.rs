@@ -442,6 +442,7 @@ impl Conn {
                         node.read_time_ms(),
                         &args,
                     );
+                    node.note_read(self.db as u32, spec, &args);
                     self.reply(r);
                 }
                 Exec::Session => {
@@ -1154,6 +1155,10 @@ impl Conn {
                 match config::config_set(&mut s, &pairs) {
                     Ok(()) => {
                         crate::logging::set_level(s.loglevel);
+                        self.server
+                            .node
+                            .store()
+                            .set_access_policy(s.access_policy());
                         Reply::OK
                     }
                     Err(e) => Reply::error(e),
