@@ -1657,6 +1657,222 @@ mod tests {
     }
 }
 
+/// Tests of the memory accounting: the running counts against a walk of everything.
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// xorshift64*, so every run is the same.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A member or value: small, long (past the packed limits), or an integer.
+    fn element(rng: &mut Rng) -> Vec<u8> {
+        match rng.below(6) {
+            0 => vec![b'x'; 65 + rng.below(200) as usize],
+            1 => rng.below(100_000).to_string().into_bytes(),
+            _ => format!("e{}", rng.below(700)).into_bytes(),
+        }
+    }
+
+    /// One random change to key `k` of `db`, through the same calls commands make.
+    fn mutate(w: &mut WriteLocks<'_>, rng: &mut Rng, db: u32, k: &[u8], now: u64) {
+        let kinds = [Kind::Hash, Kind::Set, Kind::ZSet, Kind::List];
+        match rng.below(16) {
+            0 => w.set_str(db, k, &element(rng), rng.below(3) * (now + 50), now),
+            1 => {
+                w.remove(db, k, now);
+            }
+            2 => {
+                if let Some(mut e) = w.get_mut(db, k, now) {
+                    let d = if rng.below(2) == 0 {
+                        0
+                    } else {
+                        now + rng.below(100)
+                    };
+                    e.set_deadline(d);
+                    if e.as_str().is_some() {
+                        let mut v = e.as_str().unwrap().to_vec();
+                        v.extend_from_slice(&element(rng));
+                        e.set_str_raw(&v);
+                    }
+                }
+            }
+            3 => {
+                // RENAME / MOVE: the entry leaves and comes back under another key.
+                if let Some(e) = w.take_entry(db, k, now) {
+                    let to = format!("k{}", rng.below(30)).into_bytes();
+                    let to_db = rng.below(2) as u32;
+                    w.insert(to_db, e.rekey(&to), now);
+                }
+            }
+            4 => {
+                // COPY.
+                let copy = w.get(db, k, now).map(|e| e.duplicate(b"copy", 0));
+                if let Some(c) = copy {
+                    w.insert(db, c, now);
+                }
+            }
+            5 => {
+                w.remove_if_expired(db, k, now);
+            }
+            _ => {
+                // Each key keeps to one type, so containers grow past the packed forms.
+                let kind = kinds[k.iter().map(|&b| usize::from(b)).sum::<usize>() % 4];
+                let Ok((mut e, _)) = w.get_or_create(db, k, now, kind) else {
+                    return;
+                };
+                let many = rng.below(4) == 0;
+                let n = 1 + rng.below(if many { 600 } else { 20 });
+                for _ in 0..n {
+                    let m = element(rng);
+                    let add = rng.below(3) != 0;
+                    match kind {
+                        Kind::Hash => {
+                            let mut h = e.hash_mut().unwrap();
+                            if add {
+                                h.set(&m, &element(rng));
+                            } else {
+                                h.remove(&m);
+                            }
+                        }
+                        Kind::Set => {
+                            let mut st = e.set_mut().unwrap();
+                            if add {
+                                st.add(&m);
+                            } else if rng.below(2) == 0 {
+                                st.remove(&m);
+                            } else {
+                                st.pop(rng.next());
+                            }
+                        }
+                        Kind::ZSet => {
+                            let mut z = e.zset_mut().unwrap();
+                            if add {
+                                z.insert(&m, rng.below(1000) as f64);
+                            } else if rng.below(2) == 0 {
+                                z.remove(&m);
+                            } else {
+                                z.pop(rng.below(2) == 0);
+                            }
+                        }
+                        Kind::List => {
+                            let mut l = e.list_mut().unwrap();
+                            let len = l.len();
+                            match rng.below(8) {
+                                0..=2 => l.push(&m, rng.below(2) == 0),
+                                3 => {
+                                    l.pop(rng.below(2) == 0);
+                                }
+                                4 if len > 0 => {
+                                    l.set(rng.below(len as u64) as usize, &m);
+                                }
+                                5 | 6 => l.insert_at(rng.below(len as u64 + 1) as usize, &m),
+                                7 if len > 0 => {
+                                    let start = rng.below(len as u64) as usize;
+                                    l.remove_range(start, 1 + rng.below(50) as usize);
+                                }
+                                _ => l.push(&m, false),
+                            }
+                        }
+                        Kind::String => {}
+                    }
+                }
+                w.remove_if_empty(db, k);
+            }
+        }
+    }
+
+    #[test]
+    fn running_counts_equal_a_walk_after_random_changes_to_every_type() {
+        for seed in 1..=6u64 {
+            let store = Store::new(2, 4);
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut now = 1000;
+            for step in 0..3000 {
+                now += rng.below(3);
+                let db = rng.below(2) as u32;
+                let k = format!("k{}", rng.below(30)).into_bytes();
+                let mut set = store.shards();
+                set.add_all();
+                let mut w = set.write();
+                // Several changes under one set of locks, as a transaction makes them.
+                for _ in 0..1 + rng.below(3) {
+                    mutate(&mut w, &mut rng, db, &k, now);
+                }
+                match rng.below(300) {
+                    0 => {
+                        w.clear_db(db, Free::Sync);
+                    }
+                    1 => w.swap_dbs(0, 1),
+                    _ => {}
+                }
+                drop(w);
+                if step % 50 == 0 {
+                    store.check_accounting();
+                }
+            }
+            store.check_accounting();
+            let m = store.memory();
+            assert_eq!(m.total(), m.startup + m.tables + m.dataset);
+        }
+    }
+
+    #[test]
+    fn an_entry_changed_by_a_read_lock_holder_is_not_possible_and_reads_cost_nothing() {
+        let store = Store::new(1, 2);
+        let mut s = store.shards();
+        s.add_db(0);
+        s.write().set_str(0, b"k", b"v", 0, 0);
+        let before = store.memory();
+        let mut s = store.shards();
+        s.add_db(0);
+        let r = s.read();
+        assert!(r.get(0, b"k", 0).is_some());
+        drop(r);
+        assert_eq!(store.memory(), before);
+        // One key: its node, and its blob of key and value.
+        let node = mem::alloc_size(40);
+        assert_eq!(before.dataset as usize, node + mem::alloc_size(2));
+        assert_eq!(store.used_memory(), before.total());
+        assert_eq!(store.db_counts(0), (1, 0));
+    }
+
+    #[test]
+    fn recount_restores_totals_from_the_shards() {
+        let store = Store::new(2, 4);
+        let mut s = store.shards();
+        s.add_all();
+        let mut w = s.write();
+        for i in 0..100 {
+            w.set_str(
+                i % 2,
+                format!("k{i}").as_bytes(),
+                b"value",
+                u64::from(i % 3),
+                0,
+            );
+        }
+        drop(w);
+        let want = store.memory();
+        store.used.store(0, Ordering::Relaxed);
+        store.totals[1].keys.store(7, Ordering::Relaxed);
+        store.recount();
+        assert_eq!(store.memory().dataset, want.dataset);
+        store.check_accounting();
+    }
+}
+
 /// Tests of the keyspace walks (KEYS, SCAN, RANDOMKEY).
 #[cfg(test)]
 mod walk_tests {
