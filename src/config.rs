@@ -876,4 +876,120 @@ mod tests {
         assert!(config_get(&s, &[b"raft-*"]).len() >= 5);
         assert!(config_get(&s, &[b"nothing"]).is_empty());
     }
+
+    /// Values and answers recorded from redis-server 7.0.15 (CONFIG SET maxmemory <v>, then
+    /// CONFIG GET maxmemory).
+    #[test]
+    fn maxmemory_parses_like_redis_memtoull() {
+        for (v, want) in [
+            ("100", Some(100)),
+            ("1gb", Some(1 << 30)),
+            ("1GB", Some(1 << 30)),
+            ("10k", Some(10_000)),
+            ("5Kb", Some(5120)),
+            ("5g", Some(5_000_000_000)),
+            ("007", Some(7)),
+            ("1B", Some(1)),
+            ("", Some(0)),
+            ("kb", Some(0)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", Some(u64::MAX)),
+            ("18446744073709551615kb", Some(18_446_744_073_709_550_592)),
+            ("20000000000gb", Some(3_028_092_406_290_448_384)),
+            ("-1", None),
+            ("abc", None),
+            ("1.5mb", None),
+            ("100 ", None),
+            ("+5", None),
+            (" 5", None),
+            ("1tb", None),
+        ] {
+            assert_eq!(memtoull(v), want, "{v:?}");
+        }
+        let mut s = Settings::default();
+        assert_eq!(
+            config_set(&mut s, &[("maxmemory", "1.5mb")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+        );
+        config_set(&mut s, &[("maxmemory", "5Kb")]).unwrap();
+        assert_eq!(
+            config_get(&s, &[b"maxmemory"]),
+            vec![("maxmemory".into(), "5120".into())]
+        );
+    }
+
+    #[test]
+    fn eviction_directives_answer_as_redis() {
+        let mut s = Settings::default();
+        let got: Vec<(String, String)> = config_get(&s, &[b"maxmemory*", b"lfu*"]);
+        assert_eq!(
+            got,
+            [
+                ("maxmemory", "0"),
+                ("maxmemory-policy", "noeviction"),
+                ("maxmemory-samples", "5"),
+                ("lfu-log-factor", "10"),
+                ("lfu-decay-time", "1"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        config_set(&mut s, &[("maxmemory-policy", "ALLKEYS-LFU")]).unwrap();
+        assert_eq!(s.maxmemory_policy, EvictionPolicy::AllKeysLfu);
+        assert_eq!(
+            s.access_policy(),
+            AccessPolicy::Lfu {
+                log_factor: 10,
+                decay_minutes: 1
+            }
+        );
+        config_set(&mut s, &[("maxmemory-policy", "volatile-ttl")]).unwrap();
+        assert_eq!(s.access_policy(), AccessPolicy::Lru);
+        for (name, value, why) in [
+            (
+                "maxmemory-policy",
+                "foo",
+                "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+            ),
+            ("maxmemory-samples", "0", "argument must be between 1 and 2147483647 inclusive"),
+            ("maxmemory-samples", "x", "argument couldn't be parsed into an integer"),
+            (
+                "maxmemory-samples",
+                "2147483648",
+                "argument must be between 1 and 2147483647 inclusive",
+            ),
+            ("lfu-log-factor", "-1", "argument must be between 0 and 2147483647 inclusive"),
+            ("lfu-decay-time", "abc", "argument couldn't be parsed into an integer"),
+        ] {
+            assert_eq!(
+                config_set(&mut s, &[(name, value)]).unwrap_err(),
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            );
+        }
+        config_set(
+            &mut s,
+            &[
+                ("maxmemory-samples", "2147483647"),
+                ("lfu-log-factor", "0"),
+                ("lfu-decay-time", "2147483647"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.maxmemory_samples, s.lfu_log_factor, s.lfu_decay_time),
+            (i32::MAX as u32, 0, i32::MAX as u32)
+        );
+        // And on the command line.
+        let s = from_args(args(&[
+            "--maxmemory",
+            "2mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (s.maxmemory, s.maxmemory_policy),
+            (2 << 20, EvictionPolicy::AllKeysLru)
+        );
+        assert!(from_args(args(&["--maxmemory-policy", "lru"])).is_err());
+    }
 }

@@ -909,4 +909,130 @@ mod tests {
             assert!(reader.join().unwrap() >= 1000);
         });
     }
+
+    #[test]
+    fn evict_keys_deletes_what_is_there_and_skips_what_is_gone() {
+        let store = Store::new(16, 4);
+        let mut replies = Vec::new();
+        apply(
+            &store,
+            1,
+            &encode(
+                100,
+                &[
+                    cmd(0, &["SET", "a", "1"]),
+                    cmd(0, &["HSET", "h", "f", "v"]),
+                    cmd(0, &["SET", "dying", "x", "PX", "50"]),
+                    cmd(1, &["SET", "a", "other db"]),
+                ],
+            ),
+            &mut replies,
+            &mut NoEffects,
+        );
+        replies.clear();
+        let evict = Op::EvictKeys {
+            db: 0,
+            keys: vec![b("a"), b("h"), b("gone"), b("dying"), b("a")],
+        };
+        // At 200 "dying" has expired: deleted, but not counted as evicted.
+        apply(
+            &store,
+            2,
+            &encode(200, &[evict.clone()]),
+            &mut replies,
+            &mut NoEffects,
+        );
+        assert_eq!(replies, vec![Reply::Int(2)]);
+        assert_eq!(store.evicted_keys(), 2);
+        assert_eq!(store.db_stats(0), (0, 0));
+        assert_eq!(store.db_stats(1), (1, 0));
+        // Applying it again changes nothing: the keys are gone.
+        replies.clear();
+        apply(
+            &store,
+            3,
+            &encode(300, &[evict]),
+            &mut replies,
+            &mut NoEffects,
+        );
+        assert_eq!(replies, vec![Reply::Int(0)]);
+        assert_eq!(store.evicted_keys(), 2);
+        replies.clear();
+        apply(
+            &store,
+            4,
+            &encode(
+                300,
+                &[Op::EvictKeys {
+                    db: 99,
+                    keys: vec![b("a")],
+                }],
+            ),
+            &mut replies,
+            &mut NoEffects,
+        );
+        assert_eq!(replies, vec![Reply::error(errors::INVALID_DB)]);
+    }
+
+    #[test]
+    fn refused_ops_answer_their_error_and_change_nothing() {
+        let store = Store::new(16, 4);
+        let ops = vec![
+            Op::Refused {
+                error: Bytes::from_static(errors::OOM.as_bytes()),
+            },
+            cmd(0, &["SET", "k", "v"]),
+            Op::EvictKeys {
+                db: 2,
+                keys: vec![b("x")],
+            },
+        ];
+        let payload = encode(5, &ops);
+        assert_eq!(decode(&payload).unwrap().ops, ops);
+        let mut replies = Vec::new();
+        apply(&store, 1, &payload, &mut replies, &mut NoEffects);
+        assert_eq!(
+            replies,
+            vec![Reply::error(errors::OOM), Reply::OK, Reply::Int(0)]
+        );
+        // A Refused op carries exactly one item.
+        let mut bad = encode(
+            5,
+            &[Op::Publish {
+                items: vec![b("c"), b("m")],
+            }],
+        )
+        .to_vec();
+        bad[10] = TAG_REFUSED;
+        assert_eq!(
+            decode(&Bytes::from(bad)),
+            Err(DecodeError::UnknownOp(TAG_REFUSED))
+        );
+    }
+
+    #[test]
+    fn screen_keeps_refuses_or_rewrites_a_batch() {
+        let refuse_sets = |op: &Op| match op {
+            Op::Command { args, .. } if args[0] == "SET" => Some("ERR no".to_string()),
+            _ => None,
+        };
+        let keep = encode(7, &[cmd(0, &["DEL", "a"])]);
+        assert_eq!(screen(&keep, refuse_sets), Ok(Screened::Keep));
+        let all = encode(7, &[cmd(0, &["SET", "a", "1"]), cmd(0, &["SET", "b", "2"])]);
+        assert_eq!(
+            screen(&all, refuse_sets),
+            Ok(Screened::RefuseAll(vec!["ERR no".into(), "ERR no".into()]))
+        );
+        let mixed = encode(7, &[cmd(0, &["SET", "a", "1"]), cmd(0, &["DEL", "b"])]);
+        let Ok(Screened::Rewrite(p)) = screen(&mixed, refuse_sets) else {
+            panic!("not rewritten")
+        };
+        let batch = decode(&p.freeze()).unwrap();
+        assert_eq!(batch.time_ms, 7);
+        assert_eq!(
+            batch.ops,
+            vec![Op::Refused { error: b("ERR no") }, cmd(0, &["DEL", "b"])]
+        );
+        assert!(screen(&[1, 2, 3], refuse_sets).is_err());
+    }
 }
