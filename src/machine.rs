@@ -938,7 +938,7 @@ mod tests {
         apply(
             &store,
             2,
-            &encode(200, &[evict.clone()]),
+            &encode(200, std::slice::from_ref(&evict)),
             &mut replies,
             &mut NoEffects,
         );

@@ -4,9 +4,7 @@
 //! at once.
 
 use bytes::Bytes;
-use raftis::raft::{
-    Body, Config, Membership, Message, ProposeError, Raft, Ready, Restored, Role,
-};
+use raftis::raft::{Body, Config, Membership, Message, ProposeError, Raft, Ready, Restored, Role};
 
 fn config(id: u64) -> Config {
     Config {
@@ -20,12 +18,15 @@ fn config(id: u64) -> Config {
     }
 }
 
+/// A proposal's id and where it went (or why not).
+type Outcome = (u64, Result<(u64, u64), ProposeError>);
+
 struct Net {
     nodes: Vec<Raft>,
     now: u64,
     /// Messages in flight; a filter may take Propose messages out for the test to handle.
     queue: Vec<Message>,
-    outcomes: Vec<(u64, Result<(u64, u64), ProposeError>)>,
+    outcomes: Vec<Outcome>,
 }
 
 impl Net {
@@ -118,18 +119,17 @@ fn a_refused_forwarded_write_ends_refused_with_the_code_and_appends_nothing() {
     // The same write, not refused, lands in the log.
     net.nodes[follower].propose(78, Bytes::from_static(b"write"));
     net.run(50, &mut |_, _| false);
-    assert!(net
-        .outcomes
-        .iter()
-        .any(|(id, r)| *id == 78 && r.is_ok()));
+    assert!(net.outcomes.iter().any(|(id, r)| *id == 78 && r.is_ok()));
     assert_eq!(net.nodes[leader].last_index(), last + 1);
 
     // A follower cannot refuse for the leader: the call does nothing there.
     net.nodes[follower].refuse_forwarded(leader as u64 + 1, vec![1], 9);
-    assert!(!net.nodes[follower].has_ready() || {
-        let rd = net.nodes[follower].ready();
-        rd.messages
-            .iter()
-            .all(|m| !matches!(m.body, Body::ProposeRefused { .. }))
-    });
+    assert!(
+        !net.nodes[follower].has_ready() || {
+            let rd = net.nodes[follower].ready();
+            rd.messages
+                .iter()
+                .all(|m| !matches!(m.body, Body::ProposeRefused { .. }))
+        }
+    );
 }

@@ -34,7 +34,7 @@
 //!
 //! Not here: the accounting itself (`store::mem`), the `EvictKeys` apply (`machine`).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -47,7 +47,7 @@ use crate::errors;
 use crate::machine::{self, Op, Screened};
 use crate::raft::{Body, Message, NodeId, ProposalId, Role};
 use crate::reply::Reply;
-use crate::store::{lru, AccessPolicy, Entry, Store};
+use crate::store::{hash_key, lru, AccessPolicy, Entry, Store};
 use crate::{log_notice, log_warning};
 
 /// Candidates kept between rounds (Redis's `EVPOOL_SIZE`).
@@ -198,11 +198,16 @@ pub struct Chosen {
     pub exhausted: bool,
 }
 
-/// A key of a database.
-type DbKey = (u32, Bytes);
+/// A key of a database, hashed (`key_id`): what the evictor remembers of the keys it chose.
+/// Two keys with the same id are 2^-64 likely; the cost would be one key not chosen for a while.
+type KeyId = u64;
 
 /// An eviction entry proposed and not applied yet: its index, what it frees, its keys.
-type InFlight = (u64, u64, Vec<DbKey>);
+type InFlight = (u64, u64, Vec<KeyId>);
+
+fn key_id(db: u32, key: &[u8]) -> KeyId {
+    hash_key(key) ^ u64::from(db).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
 
 /// The leader's eviction state. Node-local; reset whenever leadership changes.
 #[derive(Debug)]
@@ -216,8 +221,8 @@ pub struct Evictor {
     /// Eviction entries in flight: (index, bytes they free, their keys).
     evictions: VecDeque<InFlight>,
     evictions_bytes: u64,
-    /// Keys of `evictions`, never chosen twice.
-    in_flight: HashSet<(u32, Bytes)>,
+    /// Keys of `evictions` (with how many entries hold each), never chosen again meanwhile.
+    in_flight: HashMap<KeyId, u32>,
     /// Whether the last check found memory over the limit with nothing to evict (logged once
     /// per episode).
     oom: bool,
@@ -233,7 +238,7 @@ impl Evictor {
             writes_bytes: 0,
             evictions: VecDeque::new(),
             evictions_bytes: 0,
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             oom: false,
         }
     }
@@ -269,7 +274,12 @@ impl Evictor {
             let (_, b, keys) = self.evictions.pop_front().expect("checked");
             self.evictions_bytes -= b;
             for k in keys {
-                self.in_flight.remove(&k);
+                if let Some(n) = self.in_flight.get_mut(&k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.in_flight.remove(&k);
+                    }
+                }
             }
         }
     }
@@ -288,7 +298,7 @@ impl Evictor {
             limits.policy,
             EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom
         );
-        let mut chosen: HashSet<(u32, Bytes)> = HashSet::new();
+        let mut chosen: HashSet<KeyId> = HashSet::new();
         while out.bytes < to_free && out.victims.len() < VICTIMS_PER_CALL_MAX {
             let picked = if random {
                 self.pick_random(store, volatile, &chosen)
@@ -299,16 +309,11 @@ impl Evictor {
                 out.exhausted = true;
                 break;
             };
-            chosen.insert((db, key.clone()));
+            chosen.insert(key_id(db, &key));
             out.victims.push((db, key));
             out.bytes += bytes;
         }
         out
-    }
-
-    fn taken(&self, chosen: &HashSet<(u32, Bytes)>, db: u32, key: &Bytes) -> bool {
-        let k = (db, key.clone());
-        chosen.contains(&k) || self.in_flight.contains(&k)
     }
 
     /// Redis's pool path: refill from every database with keys, then take the best candidate
@@ -318,11 +323,13 @@ impl Evictor {
         store: &Store,
         limits: Limits,
         now_ms: u64,
-        chosen: &HashSet<(u32, Bytes)>,
+        chosen: &HashSet<KeyId>,
     ) -> Option<(u32, Bytes, u64)> {
         let volatile = limits.policy.volatile_only();
         let access = store.access_policy();
-        for _ in 0..REFILLS_PER_VICTIM_MAX {
+        for refill in 0..REFILLS_PER_VICTIM_MAX {
+            // The last refill walks whole databases: giving up must mean nothing is left.
+            let thorough = refill + 1 == REFILLS_PER_VICTIM_MAX;
             let mut total = 0;
             for db in 0..store.databases() as u32 {
                 let (keys, with_ttl) = store.db_counts(db);
@@ -333,8 +340,16 @@ impl Evictor {
                 total += n;
                 let pool = &mut self.pool;
                 let rng = &mut self.rng;
+                let in_flight = &self.in_flight;
                 let mut rand = || rng.next();
-                store.sample_entries(db, limits.samples, volatile, &mut rand, &mut |e| {
+                let (n, how) = (limits.samples, (volatile, thorough));
+                store.sample_entries(db, n, how, &mut rand, &mut |e| {
+                    // A key already going is no sample: it would crowd out the keys that may
+                    // still go.
+                    let id = key_id(db, e.key());
+                    if chosen.contains(&id) || in_flight.contains_key(&id) {
+                        return false;
+                    }
                     let s = score(limits.policy, access, e, now_ms);
                     if pool.accepts(s) {
                         pool.insert(Candidate {
@@ -343,13 +358,15 @@ impl Evictor {
                             key: Bytes::copy_from_slice(e.key()),
                         });
                     }
+                    true
                 });
             }
             if total == 0 {
                 return None;
             }
             while let Some(c) = self.pool.pop_best() {
-                if self.taken(chosen, c.db, &c.key) {
+                let id = key_id(c.db, &c.key);
+                if chosen.contains(&id) || self.in_flight.contains_key(&id) {
                     continue;
                 }
                 match store.key_info(c.db, &c.key) {
@@ -368,10 +385,11 @@ impl Evictor {
         &mut self,
         store: &Store,
         volatile: bool,
-        chosen: &HashSet<(u32, Bytes)>,
+        chosen: &HashSet<KeyId>,
     ) -> Option<(u32, Bytes, u64)> {
         let dbs = store.databases();
-        for _ in 0..REFILLS_PER_VICTIM_MAX {
+        for refill in 0..REFILLS_PER_VICTIM_MAX {
+            let thorough = refill + 1 == REFILLS_PER_VICTIM_MAX;
             let mut any = false;
             for _ in 0..dbs {
                 self.next_db = (self.next_db + 1) % dbs;
@@ -386,14 +404,16 @@ impl Evictor {
                 let rng = &mut self.rng;
                 let mut rand = || rng.next();
                 let in_flight = &self.in_flight;
-                store.sample_entries(db, POOL_SIZE, volatile, &mut rand, &mut |e| {
-                    if found.is_none() {
-                        let key = Bytes::copy_from_slice(e.key());
-                        let k = (db, key);
-                        if !chosen.contains(&k) && !in_flight.contains(&k) {
-                            found = Some((k.1, crate::store::entry_bytes(e) as u64));
-                        }
+                store.sample_entries(db, 1, (volatile, thorough), &mut rand, &mut |e| {
+                    let id = key_id(db, e.key());
+                    if found.is_some() || chosen.contains(&id) || in_flight.contains_key(&id) {
+                        return false;
                     }
+                    found = Some((
+                        Bytes::copy_from_slice(e.key()),
+                        crate::store::entry_bytes(e) as u64,
+                    ));
+                    true
                 });
                 if let Some((key, bytes)) = found {
                     return Some((db, key, bytes));
@@ -472,6 +492,16 @@ fn decode_hints(data: &Bytes) -> Option<Vec<(u32, Bytes)>> {
 }
 
 impl Node {
+    /// The settings changed (CONFIG SET): what the store's access field tracks and how many
+    /// keys a follower reports take effect now, not at the next housekeeping turn.
+    pub fn settings_changed(&self, s: &crate::config::Settings) {
+        self.shared.store.set_access_policy(s.access_policy());
+        self.shared
+            .hints
+            .max
+            .store(s.access_hints, Ordering::Relaxed);
+    }
+
     /// A read served by this node: a follower samples its keys for the leader (see the module
     /// header). Cheap when off, on the leader, or when another reader holds the buffer.
     pub fn note_read(&self, db: u32, spec: &CommandSpec, args: &[Bytes]) {
@@ -604,11 +634,12 @@ impl Driver {
             // Bytes are spread over the entries in proportion to their keys.
             let share = bytes * batch.len() as u64 / total.max(1);
             let index = self.core.last_index();
-            for k in &batch {
-                self.evict.in_flight.insert(k.clone());
+            let ids: Vec<KeyId> = batch.iter().map(|(db, k)| key_id(*db, k)).collect();
+            for id in &ids {
+                *self.evict.in_flight.entry(*id).or_insert(0) += 1;
             }
             self.evict.evictions_bytes += share;
-            self.evict.evictions.push_back((index, share, batch));
+            self.evict.evictions.push_back((index, share, ids));
         }
         self.shared
             .stats
@@ -678,8 +709,6 @@ impl Driver {
     /// Housekeeping: the leader evicts when over the limit with no write to prompt it (after
     /// CONFIG SET maxmemory, or while evictions catch up); a follower sends its read hints.
     pub(super) fn evict_cycle(&mut self) {
-        let hints_max = self.shared.settings.read().access_hints;
-        self.shared.hints.max.store(hints_max, Ordering::Relaxed);
         match self.core.role() {
             Role::Leader if self.core.committed_in_term() && !self.wal_failed => {
                 if let Some(limits) = self.limits() {
@@ -959,10 +988,11 @@ mod tests {
         let mut ev = Evictor::new(1);
         let a = ev.choose(&store, limits(EvictionPolicy::AllKeysRandom), 1, NOW);
         assert_eq!(a.victims.len(), 1);
-        for k in &a.victims {
-            ev.in_flight.insert(k.clone());
+        let ids: Vec<KeyId> = a.victims.iter().map(|(db, k)| key_id(*db, k)).collect();
+        for id in &ids {
+            ev.in_flight.insert(*id, 1);
         }
-        ev.evictions.push_back((10, a.bytes, a.victims.clone()));
+        ev.evictions.push_back((10, a.bytes, ids));
         ev.evictions_bytes += a.bytes;
         let rest = ev.choose(&store, limits(EvictionPolicy::AllKeysRandom), u64::MAX, NOW);
         assert_eq!(rest.victims.len(), 4);
@@ -1072,5 +1102,36 @@ mod tests {
         assert_eq!(b.keys.len(), 100);
         let hot = b.keys.iter().filter(|(_, k)| &k[..] == b"hot").count();
         assert!((30..70).contains(&hot), "{hot} of 100");
+    }
+
+    /// Redis's pool keeps its candidates across rounds; here keys already chosen (or in
+    /// flight) must not crowd the pool, or a policy with few candidates left gives up early.
+    #[test]
+    fn few_keys_with_a_ttl_among_many_are_all_found_one_call_at_a_time() {
+        let store = Store::new(16, 64);
+        let mut s = store.shards();
+        s.add_db(0);
+        let mut w = s.write();
+        for i in 0..4000 {
+            w.set_str(0, format!("keep:{i}").as_bytes(), b"v", 0, NOW);
+        }
+        for i in 0..30 {
+            w.set_str(0, format!("ttl:{i}").as_bytes(), b"v", NOW * 2, NOW);
+        }
+        drop(w);
+        for policy in [EvictionPolicy::VolatileLru, EvictionPolicy::VolatileRandom] {
+            let mut ev = Evictor::new(3);
+            let mut seen = HashSet::new();
+            for call in 0..30 {
+                let c = ev.choose(&store, limits(policy), 1, NOW);
+                assert_eq!(c.victims.len(), 1, "{policy:?}: call {call} found nothing");
+                let (db, key) = c.victims[0].clone();
+                assert!(key.starts_with(b"ttl:"));
+                assert!(seen.insert(key.clone()), "{policy:?}: chosen twice");
+                // Proposed, not applied: it stays in the store.
+                ev.in_flight.insert(key_id(db, &key), 1);
+            }
+            assert!(ev.choose(&store, limits(policy), 1, NOW).exhausted);
+        }
     }
 }

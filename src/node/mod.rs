@@ -269,7 +269,6 @@ impl Node {
         };
         let core = Raft::new(cfg, restored, bootstrap, 0);
         let store = Arc::new(Store::new(s.databases, 64));
-        store.set_access_policy(s.access_policy());
 
         let (events_tx, events_rx) = channel::unbounded();
         let (peer_tx, peer_rx) = channel::bounded::<Message>(PEER_INBOX_MESSAGES_MAX);
@@ -350,7 +349,9 @@ impl Node {
             .spawn(move || driver.run(events_rx, peer_rx, done_rx))
             .map_err(|e| e.to_string())?;
         log_notice!("Raft node {} started", s.node_id);
-        Ok(Node { shared })
+        let node = Node { shared };
+        node.settings_changed(&s);
+        Ok(node)
     }
 
     pub fn store(&self) -> &Store {

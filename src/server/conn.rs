@@ -1155,10 +1155,7 @@ impl Conn {
                 match config::config_set(&mut s, &pairs) {
                     Ok(()) => {
                         crate::logging::set_level(s.loglevel);
-                        self.server
-                            .node
-                            .store()
-                            .set_access_policy(s.access_policy());
+                        self.server.node.settings_changed(&s);
                         Reply::OK
                     }
                     Err(e) => Reply::error(e),

@@ -513,15 +513,17 @@ impl Store {
     /// Up to `count` entries of `db` from around a random place, for the leader's eviction
     /// sampling (Redis's `dictGetSomeKeys`): a random shard and bucket, then the buckets after
     /// it, into the next shards, visiting at most `10 * count` buckets (scaled up when only
-    /// keys with a TTL are wanted and few have one). `volatile` keeps only keys with a TTL.
-    /// Each entry is visited under its shard's read lock; `rand` supplies the randomness.
+    /// keys with a TTL are wanted and few have one), or the whole database if `thorough`
+    /// (for a caller that must know whether any key is left). `volatile` keeps only keys with
+    /// a TTL. Each entry is visited under its shard's read lock; `visit` returns false for an
+    /// entry it does not count as a sample (the walk goes on); `rand` supplies the randomness.
     pub fn sample_entries(
         &self,
         db: u32,
         count: usize,
-        volatile: bool,
+        (volatile, thorough): (bool, bool),
         rand: &mut dyn FnMut() -> u64,
-        visit: &mut dyn FnMut(&Entry),
+        visit: &mut dyn FnMut(&Entry) -> bool,
     ) {
         let range = self.db_shards(db);
         let n = self.shards_per_db;
@@ -531,12 +533,17 @@ impl Store {
             return;
         }
         let sparse = (keys / wanted.max(1)).clamp(1, 100) as usize;
-        let mut budget = count
-            .saturating_mul(10)
-            .saturating_mul(if volatile { sparse } else { 1 });
+        let mut budget = if thorough {
+            usize::MAX
+        } else {
+            count
+                .saturating_mul(10)
+                .saturating_mul(if volatile { sparse } else { 1 })
+        };
         let mut seen = 0usize;
         let first = (rand() % n as u64) as usize;
-        let mut bucket = rand();
+        // A thorough walk takes every shard whole.
+        let mut bucket = if thorough { 0 } else { rand() };
         for step in 0..n {
             let idx = range.start as usize + (first + step) % n;
             let shard = self.slots[idx].0.read();
@@ -545,9 +552,8 @@ impl Store {
             }
             loop {
                 bucket = shard.dict.scan(bucket, |e| {
-                    if seen < count && (!volatile || e.deadline_ms() != 0) {
+                    if seen < count && (!volatile || e.deadline_ms() != 0) && visit(e) {
                         seen += 1;
-                        visit(e);
                     }
                 });
                 budget = budget.saturating_sub(1);
