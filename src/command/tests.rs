@@ -1212,13 +1212,13 @@ fn memory_usage_checks_options_like_redis_and_counts_the_key() {
     ] {
         assert_eq!(run(&mut h, args), want, "{args}");
     }
-    // A 48-byte dictionary node (40 rounded by the allocator), the key and value in one
-    // 33-byte blob (48 with rounding).
-    assert_eq!(run(&mut h, "MEMORY USAGE k"), Reply::Int(96));
-    assert_eq!(run(&mut h, "MEMORY USAGE k SAMPLES 0"), Reply::Int(96));
+    // A 32-byte dictionary node, the key and value in one 33-byte blob (48 with the
+    // allocator's rounding). Redis 7.0.15 answered 96.
+    assert_eq!(run(&mut h, "MEMORY USAGE k"), Reply::Int(80));
+    assert_eq!(run(&mut h, "MEMORY USAGE k SAMPLES 0"), Reply::Int(80));
     assert_eq!(
         run(&mut h, "MEMORY USAGE k samples 5 SAMPLES 3"),
-        Reply::Int(96)
+        Reply::Int(80)
     );
     // A big container's count follows its writes, and the store's dataset is the sum.
     let mut sadd = vec!["SADD".to_string(), "s".to_string()];
@@ -1228,7 +1228,7 @@ fn memory_usage_checks_options_like_redis_and_counts_the_key() {
         panic!("not an integer")
     };
     assert!((40_000..80_000).contains(&set), "{set}");
-    assert_eq!(h.store.memory().dataset, 96 + set as u64);
+    assert_eq!(h.store.memory().dataset, 80 + set as u64);
     run(&mut h, "SREM s member:1 member:2");
     let Reply::Int(smaller) = run(&mut h, "MEMORY USAGE s") else {
         panic!("not an integer")

@@ -5,7 +5,7 @@
 //! of power-of-two size, bucket chains, and Redis's reverse-binary cursor give both: a full scan
 //! returns every key that was present for the whole scan, even across resizes, and the layout
 //! depends only on the history of inserts and removes (the hash is fixed, see `hash`). It is
-//! also small: 8 bytes per bucket plus a 40-byte node per key.
+//! also small: 8 bytes per bucket plus a 32-byte node per key (an allocator size class exactly).
 //!
 //! Invariants: `table.len()` is 0 or a power of two; every node in bucket `i` has a key whose
 //! hash has low bits `i`; no two nodes hold the same key; `len` counts the nodes. The table grows
@@ -273,8 +273,8 @@ mod tests {
     }
 
     #[test]
-    fn node_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 40);
+    fn node_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 32);
         assert_eq!(std::mem::size_of::<Link>(), 8);
     }
 

@@ -1848,7 +1848,7 @@ mod memory_tests {
         drop(r);
         assert_eq!(store.memory(), before);
         // One key: its node, and its blob of key and value.
-        let node = mem::alloc_size(40);
+        let node = mem::alloc_size(32);
         assert_eq!(before.dataset as usize, node + mem::alloc_size(2));
         assert_eq!(store.used_memory(), before.total());
         assert_eq!(store.db_counts(0), (1, 0));
