@@ -11,10 +11,12 @@ bytes   Bytes per key: 1M keys of 16 bytes with 32-byte values, then 100k hashes
 hits    Hit ratio under a Zipf read/write workload, maxmemory at 10% of the data, for
         allkeys-lru and allkeys-lfu: the same seeded sequence against each target. The cache is
         used cache-aside: GET, and on a miss SET the value (a write); besides, 10% of the
-        operations are plain SETs. maxmemory is 10% of what redis-server holds for the whole
-        key space (so both get the same bytes; raftis, more compact, may hold more keys).
+        operations are plain SETs. maxmemory is each server's used_memory when empty plus 10%
+        of what the whole key space costs it, so both hold about a tenth of the keys and the
+        hit ratios compare the eviction policies (with the same bytes, raftis, more compact,
+        would hold more keys).
         Targets: redis-server, one raftis node, and three raftis nodes whose reads all go to
-        a follower, with the follower's access hints on (4096 keys per 100 ms) and off.
+        a follower, with the follower's access hints on (50000 keys per second) and off.
 
 hintcost  The cost of the access hints: GET throughput (redis-benchmark -P 16 -c 50) against a
         follower with hints on and off, the leader's CPU time during the run, and the hint
@@ -226,23 +228,30 @@ def workload(port_read, port_write, n, ops, value, seed, batch=100):
     return hits, gets
 
 
-def run_hits(a, tmp):
-    n, ops, value = a.keys // 10, a.ops, "v" * 100
-    # The data: every key once, as loaded into redis-server.
-    probe = start_redis(tmp, "probe", ["--appendonly", "no"])
+def data_bytes(tmp, kind, n, value):
+    """used_memory growth of a fresh server of `kind` when every key is loaded once."""
+    t = (start_redis(tmp, f"probe-{kind}", ["--appendonly", "no"]) if kind == "redis"
+         else start_raftis(tmp, f"probe-{kind}", 1)[0])
     try:
-        used0 = int(info(probe.port)["used_memory"])
-        load(probe.port, [("SET", "key:%08d" % i, value) for i in range(n)])
-        data = int(info(probe.port)["used_memory"]) - used0
+        used0 = int(info(t.port)["used_memory"])
+        load(t.port, [("SET", "key:%08d" % i, value) for i in range(n)])
+        settle(t.port)
+        return int(info(t.port)["used_memory"]) - used0
     finally:
-        for p in probe.procs:
+        for p in t.procs:
             p.kill()
             p.wait()
-    maxmemory = data // 10
-    print(f"{n} keys of 100 bytes, Zipf s=0.99, {ops} operations (90% GET cache-aside, 10% SET); "
-          f"data {data} bytes in redis-server, maxmemory {maxmemory}")
+
+
+def run_hits(a, tmp):
+    n, ops, value = a.keys // 10, a.ops, "v" * 100
+    data = {k: data_bytes(tmp, k, n, value) for k in ("redis", "raftis")}
+    print(f"{n} keys of 100 bytes, Zipf s=0.99, {ops} operations after {ops // 5} of warm-up "
+          f"(90% GET cache-aside, 10% SET); the whole data set: {data['redis']} bytes in "
+          f"redis-server, {data['raftis']} in raftis; maxmemory = a server's used_memory when "
+          f"empty + 10% of its data set")
     rows = []
-    for policy in ("allkeys-lru", "allkeys-lfu"):
+    for policy in a.policies.split(","):
         res = {}
         setups = [("redis-server", "redis"), ("raftis", "raftis-1"),
                   ("raftis 3 nodes, follower reads, hints on", "hints"),
@@ -250,42 +259,39 @@ def run_hits(a, tmp):
         for label, kind in setups:
             if kind == "redis":
                 t = start_redis(tmp, f"{policy}-{kind}", ["--appendonly", "no"])
-                ports, procs = [t.port], t.procs
-                rport = wport = t.port
+                ports, procs, rport = [t.port], t.procs, t.port
             elif kind == "raftis-1":
                 t = start_raftis(tmp, f"{policy}-{kind}", 1)[0]
-                ports, procs = [t.port], t.procs
-                rport = wport = t.port
+                ports, procs, rport = [t.port], t.procs, t.port
             else:
+                # Reads and writes at a follower; CONFIG SET is per node: every node is set.
                 leader, follower = start_raftis(tmp, f"{policy}-{kind}", 3)
-                procs = leader.procs
-                # Every node's settings (CONFIG SET is per node); reads and writes at a follower.
-                for node_port in all_ports(leader):
-                    cli(node_port, "CONFIG", "SET", "raft-access-hints",
-                        "4096" if kind == "hints" else "0")
-                ports = all_ports(leader)
-                rport = wport = follower.port
+                ports, procs, rport = all_ports(leader), leader.procs, follower.port
             try:
+                empty = int(info(ports[0])["used_memory"])
+                maxmemory = empty + data["redis" if kind == "redis" else "raftis"] // 10
                 for p in ports:
                     cli(p, "CONFIG", "SET", "maxmemory", str(maxmemory))
                     cli(p, "CONFIG", "SET", "maxmemory-policy", policy)
                     if kind != "redis":
                         cli(p, "CONFIG", "SET", "appendfsync", "no")
+                        cli(p, "CONFIG", "SET", "raft-access-hints",
+                            "0" if kind == "nohints" else "50000")
                 # Warm up with the same distribution, then measure.
-                workload(rport, wport, n, ops // 5, value, seed=1)
-                hits, gets = workload(rport, wport, n, ops, value, seed=2)
+                workload(rport, rport, n, ops // 5, value, seed=a.seed)
+                hits, gets = workload(rport, rport, n, ops, value, seed=a.seed + 1)
                 i = info(ports[0])
                 keys = int(i.get("db0", "keys=0").split(",")[0].split("=")[1])
-                res[label] = (hits / gets, keys, int(i["used_memory"]), int(i.get("evicted_keys", 0)))
+                res[label] = (hits / gets, keys, maxmemory, int(i.get("evicted_keys", 0)))
             finally:
                 for p in procs:
                     p.kill()
                     p.wait()
         base = res["redis-server"][0]
-        for label, (ratio, keys, used, evicted) in res.items():
+        for label, (ratio, keys, maxmemory, evicted) in res.items():
             rows.append([policy, label, "%.2f%%" % (100 * ratio),
-                         "%+.2f" % (100 * (ratio - base)), keys, used, evicted])
-    table(["policy", "target", "hit ratio", "vs redis (points)", "keys held", "used_memory",
+                         "%+.2f" % (100 * (ratio - base)), keys, maxmemory, evicted])
+    table(["policy", "target", "hit ratio", "vs redis (points)", "keys held", "maxmemory",
            "evicted_keys"], rows)
 
 
@@ -303,7 +309,7 @@ def leader_pid(leader):
 
 def run_hintcost(a, tmp):
     rows = []
-    for hints in ("4096", "0"):
+    for hints in ("50000", "0"):
         leader, follower = start_raftis(tmp, f"cost-{hints}", 3)
         try:
             for p in all_ports(leader):
@@ -317,7 +323,7 @@ def run_hintcost(a, tmp):
             secs = time.time() - t0
             cpu = cpu_s(pid) - cpu0
             sent = int(info(follower.port)["raft_bus_messages_sent"]) - sent0
-            rows.append(["on (4096 keys/100 ms)" if hints != "0" else "off", "%.0f" % rps,
+            rows.append(["on (50000 keys/s)" if hints != "0" else "off", "%.0f" % rps,
                          "%.2f" % (cpu / secs), "%.1f" % (sent / secs)])
         finally:
             for p in leader.procs:
@@ -334,6 +340,8 @@ def main():
     ap.add_argument("what", nargs="?", default="all", choices=["bytes", "hits", "hintcost", "all"])
     ap.add_argument("--keys", type=int, default=1_000_000, help="keys of the bytes benchmark; a tenth for hits")
     ap.add_argument("--ops", type=int, default=500_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--policies", default="allkeys-lru,allkeys-lfu")
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
     for tool in ("redis-server", "redis-benchmark", "redis-cli"):

@@ -161,8 +161,8 @@ pub struct Settings {
     pub lfu_log_factor: u32,
     /// Minutes per one-step decay of the LFU counter (0 = never decays).
     pub lfu_decay_time: u32,
-    /// Keys a follower reports per 100 ms as read there, so the leader's LRU/LFU view includes
-    /// reads it did not serve (0 = report nothing).
+    /// Keys a follower reports per second, at most, as read there, so the leader's LRU/LFU
+    /// view includes reads it did not serve (0 = report nothing).
     pub access_hints: u32,
 }
 
@@ -196,7 +196,7 @@ impl Default for Settings {
             maxmemory_samples: 5,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
-            access_hints: 4096,
+            access_hints: 50_000,
         }
     }
 }

@@ -314,7 +314,10 @@ fn reads_served_by_followers_reach_the_leaders_lru_view() {
         assert_eq!(f.cmd(&["GET", "unreported"]), bulk("v"));
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(f.cmd(&["CONFIG", "SET", "raft-access-hints", "4096"]), ok());
+    assert_eq!(
+        f.cmd(&["CONFIG", "SET", "raft-access-hints", "50000"]),
+        ok()
+    );
     for _ in 0..5 {
         assert_eq!(f.cmd(&["GET", "hot"]), bulk("v"));
     }

@@ -25,23 +25,22 @@
 //! their entry applies).
 //!
 //! Followers' reads. A read served by a follower changes only that follower's access field.
-//! Each follower samples the keys it serves (`Node::note_read`: every key of every read while
-//! under `raft-access-hints` keys per 100 ms, then a uniform sample of the interval's reads)
-//! and sends them to the leader every 100 ms in one message (`Body::Node`); the leader records
-//! an access to each, with its own clock, as if it had served the read. So the leader ranks
-//! keys by the accesses of the whole group, at the cost of one message per follower per 100 ms
-//! of at most `raft-access-hints` keys.
+//! Each follower samples the accesses its reads record (`Store::note_read`: the keys a read
+//! found, every one while under `raft-access-hints` keys per second, then a uniform sample)
+//! and sends them to the leader every `HINT_INTERVAL_MS` (20 ms) in one message (`Body::Node`);
+//! the leader records an access to each, with its own clock, as if it had served the read. So
+//! the leader ranks keys by the accesses of the whole group, at the cost of up to 50 messages
+//! per second per follower, carrying at most `raft-access-hints` keys per second.
 //!
 //! Not here: the accounting itself (`store::mem`), the `EvictKeys` apply (`machine`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use parking_lot::Mutex;
 
 use super::{Driver, Node, Waiter};
-use crate::command::{self, CommandSpec};
+use crate::command;
 use crate::config::EvictionPolicy;
 use crate::errors;
 use crate::machine::{self, Op, Screened};
@@ -70,8 +69,10 @@ pub const REFUSED_OOM_EXEC: u8 = 2;
 
 /// `Body::Node` kinds.
 const NODE_ACCESS_HINTS: u8 = 1;
-/// Keys longer than this are not reported (the hint would cost more than the key's rank).
-const HINT_KEY_BYTES_MAX: usize = 256;
+/// How often a follower sends its hints. Short, because a hint arrives as late as this: a key
+/// created on a miss and read again at once must not look unread to the leader meanwhile (LFU
+/// evicts the least counted keys, and a new key's counter is low).
+const HINT_INTERVAL_MS: u64 = 20;
 
 /// The error a refused forwarded write answers on the follower.
 pub fn refusal_error(code: u8) -> &'static str {
@@ -226,6 +227,8 @@ pub struct Evictor {
     /// Whether the last check found memory over the limit with nothing to evict (logged once
     /// per episode).
     oom: bool,
+    /// When a follower sends its next hints (driver's clock).
+    hints_due_ms: u64,
 }
 
 impl Evictor {
@@ -240,6 +243,7 @@ impl Evictor {
             evictions_bytes: 0,
             in_flight: HashMap::new(),
             oom: false,
+            hints_due_ms: 0,
         }
     }
 
@@ -428,37 +432,11 @@ impl Evictor {
     }
 }
 
-/// A follower's sample of the keys read here, waiting to be sent to the leader.
-#[derive(Default)]
-pub struct Hints {
-    /// Keys per interval at most (`raft-access-hints`; 0 = off), mirrored from the settings.
-    max: AtomicU32,
-    buf: Mutex<HintBuf>,
-}
-
-#[derive(Default)]
-struct HintBuf {
-    keys: Vec<(u32, Bytes)>,
-    /// Keys read in this interval (the reservoir's denominator).
-    seen: u64,
-    rng: u64,
-}
-
-impl HintBuf {
-    /// Reservoir sampling: every key read in the interval is equally likely to be reported.
-    fn offer(&mut self, db: u32, key: &[u8], max: usize) {
-        self.seen += 1;
-        if self.keys.len() < max {
-            self.keys.push((db, Bytes::copy_from_slice(key)));
-            return;
-        }
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let j = self.rng % self.seen;
-        if (j as usize) < max {
-            self.keys[j as usize] = (db, Bytes::copy_from_slice(key));
-        }
+/// Keys a follower sends per `HINT_INTERVAL_MS`, from `raft-access-hints` (keys per second).
+fn hints_per_interval(s: &crate::config::Settings) -> u32 {
+    match u64::from(s.access_hints) * HINT_INTERVAL_MS / 1000 {
+        0 if s.access_hints > 0 => 1,
+        n => n.min(u64::from(u32::MAX)) as u32,
     }
 }
 
@@ -496,28 +474,10 @@ impl Node {
     /// keys a follower reports take effect now, not at the next housekeeping turn.
     pub fn settings_changed(&self, s: &crate::config::Settings) {
         self.shared.store.set_access_policy(s.access_policy());
+        let follower = self.shared.role.load(Ordering::Relaxed) == 0;
         self.shared
-            .hints
-            .max
-            .store(s.access_hints, Ordering::Relaxed);
-    }
-
-    /// A read served by this node: a follower samples its keys for the leader (see the module
-    /// header). Cheap when off, on the leader, or when another reader holds the buffer.
-    pub fn note_read(&self, db: u32, spec: &CommandSpec, args: &[Bytes]) {
-        let hints = &self.shared.hints;
-        let max = hints.max.load(Ordering::Relaxed) as usize;
-        if max == 0 || self.shared.role.load(Ordering::Relaxed) != 0 {
-            return;
-        }
-        let Some(mut buf) = hints.buf.try_lock() else {
-            return;
-        };
-        command::for_each_key(spec, args, |i, _| {
-            if args[i].len() <= HINT_KEY_BYTES_MAX {
-                buf.offer(db, &args[i], max);
-            }
-        });
+            .store
+            .set_access_log_max(if follower { hints_per_interval(s) } else { 0 });
     }
 }
 
@@ -707,25 +667,28 @@ impl Driver {
     }
 
     /// Housekeeping: the leader evicts when over the limit with no write to prompt it (after
-    /// CONFIG SET maxmemory, or while evictions catch up); a follower sends its read hints.
+    /// CONFIG SET maxmemory, or while evictions catch up).
     pub(super) fn evict_cycle(&mut self) {
-        match self.core.role() {
-            Role::Leader if self.core.committed_in_term() && !self.wal_failed => {
-                if let Some(limits) = self.limits() {
-                    self.make_room(limits);
-                }
+        if self.core.role() == Role::Leader && self.core.committed_in_term() && !self.wal_failed {
+            if let Some(limits) = self.limits() {
+                self.make_room(limits);
             }
-            Role::Follower => self.send_hints(),
-            _ => {}
+        }
+    }
+
+    /// Every turn of the driver: a follower sends its read hints every `HINT_INTERVAL_MS`.
+    pub(super) fn hints_tick(&mut self, now_ms: u64) {
+        if now_ms < self.evict.hints_due_ms {
+            return;
+        }
+        self.evict.hints_due_ms = now_ms + HINT_INTERVAL_MS;
+        if self.core.role() == Role::Follower {
+            self.send_hints();
         }
     }
 
     fn send_hints(&mut self) {
-        let keys = {
-            let mut buf = self.shared.hints.buf.lock();
-            buf.seen = 0;
-            std::mem::take(&mut buf.keys)
-        };
+        let keys = self.shared.store.take_access_log();
         let leader = self.core.leader();
         if keys.is_empty() || leader == 0 || leader == self.core.id() {
             return;
@@ -760,6 +723,12 @@ impl Driver {
     /// A role change: eviction state belongs to a term's leader.
     pub(super) fn evict_role_changed(&mut self, role: Role) {
         self.evict.reset();
+        // Only a follower samples its reads for the leader.
+        let max = match role {
+            Role::Follower => hints_per_interval(&self.shared.settings.read()),
+            _ => 0,
+        };
+        self.shared.store.set_access_log_max(max);
         if role == Role::Leader {
             if let Some(l) = self.limits() {
                 log_notice!(
@@ -1082,26 +1051,6 @@ mod tests {
         huge.put_u32_le(0);
         huge.put_u32_le(u32::MAX);
         assert_eq!(decode_hints(&huge.freeze()), None);
-    }
-
-    #[test]
-    fn the_hint_sample_is_bounded_and_covers_hot_keys() {
-        let mut b = HintBuf {
-            rng: 99,
-            ..HintBuf::default()
-        };
-        for i in 0..10_000u32 {
-            // Key "hot" is half of all reads.
-            let key = if i % 2 == 0 {
-                "hot".to_string()
-            } else {
-                format!("cold{i}")
-            };
-            b.offer(0, key.as_bytes(), 100);
-        }
-        assert_eq!(b.keys.len(), 100);
-        let hot = b.keys.iter().filter(|(_, k)| &k[..] == b"hot").count();
-        assert!((30..70).contains(&hot), "{hot} of 100");
     }
 
     /// Redis's pool keeps its candidates across rounds; here keys already chosen (or in

@@ -157,7 +157,6 @@ struct Shared {
     transport: Arc<TransportStats>,
     stopped: AtomicBool,
     pubsub: pubsub::PubSub,
-    hints: evict::Hints,
 }
 
 #[derive(Clone)]
@@ -317,7 +316,6 @@ impl Node {
             transport: transport.stats.clone(),
             stopped: AtomicBool::new(false),
             pubsub: pubsub::PubSub::default(),
-            hints: evict::Hints::default(),
         });
 
         let persist_settings = settings.clone();
@@ -658,6 +656,7 @@ impl Driver {
                 next_housekeeping = now + HOUSEKEEPING_MS;
                 self.housekeeping(now);
             }
+            self.hints_tick(now);
             while self.core.has_ready() {
                 let rd = self.core.ready();
                 self.handle_ready(rd);

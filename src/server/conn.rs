@@ -442,7 +442,6 @@ impl Conn {
                         node.read_time_ms(),
                         &args,
                     );
-                    node.note_read(self.db as u32, spec, &args);
                     self.reply(r);
                 }
                 Exec::Session => {

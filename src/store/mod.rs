@@ -39,6 +39,7 @@
 //! Not here: command parsing and replies (`command`), deciding what expires or is evicted (the
 //! leader proposes it), memory limits (issue 4).
 
+mod access_log;
 mod dict;
 mod hash;
 mod hashes;
@@ -234,6 +235,8 @@ pub struct Store {
     peak: AtomicU64,
     /// Keys deleted by applied eviction entries (INFO's `evicted_keys`).
     evicted: AtomicU64,
+    /// A follower's sample of the keys its reads found (node-local, see `access_log`).
+    access_log: access_log::AccessLog,
     /// The access field's meaning (see `lru`): 0 = LRU, else LFU (top bit) with the log
     /// factor in the low 32 bits and the decay time in the next 31 (one word, so readers see a
     /// consistent pair).
@@ -265,6 +268,7 @@ impl Store {
             used: AtomicU64::new(0),
             peak: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
+            access_log: access_log::AccessLog::default(),
             access: AtomicU64::new(0),
         }
     }
@@ -339,6 +343,23 @@ impl Store {
     /// Keys deleted by applied eviction entries since the process started.
     pub fn evicted_keys(&self) -> u64 {
         self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// A read found `e` in `db` and recorded an access in its LRU/LFU field: note it for the
+    /// leader too, if this node samples its accesses (`set_access_log_max`).
+    #[inline]
+    pub fn note_read(&self, db: u32, e: &Entry) {
+        self.access_log.note(db, e.key());
+    }
+
+    /// How many accesses per interval `note_read` keeps (0 = none, as on a leader).
+    pub fn set_access_log_max(&self, max: u32) {
+        self.access_log.set_max(max);
+    }
+
+    /// The accesses noted since the last call.
+    pub fn take_access_log(&self) -> Vec<(u32, Bytes)> {
+        self.access_log.take()
     }
 
     /// What the keys' access field tracks, from the node's `maxmemory-policy`. Node-local:
