@@ -94,6 +94,15 @@ impl EvictionPolicy {
             EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
         )
     }
+
+    /// LRU or LFU: ranks keys by their access field (Redis's MAXMEMORY_FLAG_LRU | _LFU).
+    pub fn ranks_by_access(self) -> bool {
+        self.is_lfu()
+            || matches!(
+                self,
+                EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru
+            )
+    }
 }
 
 /// In Redis's order (its CONFIG SET error lists them so).
@@ -196,7 +205,7 @@ impl Default for Settings {
             maxmemory_samples: 5,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
-            access_hints: 50_000,
+            access_hints: 10_000,
         }
     }
 }

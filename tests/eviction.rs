@@ -230,6 +230,14 @@ fn each_policy_evicts_only_what_it_may() {
     ] {
         assert_eq!(c.cmd(&["FLUSHALL"]), ok());
         assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-policy", policy]), ok());
+        // As Redis: with maxmemory and an LRU or LFU policy, small integers are not shared.
+        assert_eq!(c.cmd(&["SET", "int", "5"]), ok());
+        let shared = !(policy.ends_with("lru") || policy.ends_with("lfu"));
+        assert_eq!(
+            int(&c.cmd(&["OBJECT", "REFCOUNT", "int"])),
+            if shared { i64::from(i32::MAX) } else { 1 },
+            "{policy}"
+        );
         let evicted0 = info_u64(&mut c, "evicted_keys");
         // 2000 keys without a TTL (about 400 KB), then keys with one, well past the limit.
         for b in 0..2000 / BATCH {

@@ -284,8 +284,9 @@ fn object_encoding(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
 }
 
 fn object_refcount(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
-    ctx.peek(&args[2])
-        .map_or(Reply::Nil, |e| Reply::Int(e.refcount()))
+    ctx.peek(&args[2]).map_or(Reply::Nil, |e| {
+        Reply::Int(e.refcount(ctx.store().shares_integers()))
+    })
 }
 
 fn object_idletime(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {

@@ -474,6 +474,9 @@ impl Node {
     /// keys a follower reports take effect now, not at the next housekeeping turn.
     pub fn settings_changed(&self, s: &crate::config::Settings) {
         self.shared.store.set_access_policy(s.access_policy());
+        self.shared
+            .store
+            .set_shares_integers(s.maxmemory == 0 || !s.maxmemory_policy.ranks_by_access());
         let follower = self.shared.role.load(Ordering::Relaxed) == 0;
         self.shared
             .store

@@ -6,8 +6,14 @@
 //! own fields learnt. Recording is off (`max == 0`) on the leader, which updates its fields
 //! directly; a reader that finds the buffer busy skips its record rather than wait.
 //!
+//! Cost. Most reads take no lock: each is first kept with a probability (`rate`) that adapts
+//! every interval so that about twice `max` reach the buffer, where a reservoir keeps `max` of
+//! them. Both steps are uniform, so the sample is too: a key read twice as often is reported
+//! twice as often.
+//!
 //! Not here: sending the sample, or applying it on the leader (`node::evict`).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
@@ -16,11 +22,38 @@ use parking_lot::Mutex;
 /// Keys longer than this are not recorded (a hint would cost more than the key's rank).
 pub const KEY_BYTES_MAX: usize = 256;
 
-#[derive(Default)]
 pub struct AccessLog {
     /// Keys kept per interval at most; 0 = off.
     max: AtomicU32,
+    /// A read is offered to the buffer with probability `rate / 2^32` (`u32::MAX`: always).
+    rate: AtomicU32,
     buf: Mutex<Sample>,
+}
+
+impl Default for AccessLog {
+    fn default() -> AccessLog {
+        AccessLog {
+            max: AtomicU32::new(0),
+            rate: AtomicU32::new(u32::MAX),
+            buf: Mutex::default(),
+        }
+    }
+}
+
+thread_local! {
+    /// Each reader thread's coin for the first step (xorshift; any seed but 0).
+    static COIN: Cell<u32> = const { Cell::new(0x9e37_79b9) };
+}
+
+fn coin() -> u32 {
+    COIN.with(|c| {
+        let mut x = c.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        c.set(x);
+        x
+    })
 }
 
 #[derive(Default)]
@@ -66,14 +99,27 @@ impl AccessLog {
         if max == 0 || key.len() > KEY_BYTES_MAX {
             return;
         }
+        let rate = self.rate.load(Ordering::Relaxed);
+        if rate != u32::MAX && coin() >= rate {
+            return;
+        }
         if let Some(mut s) = self.buf.try_lock() {
             s.offer(db, key, max);
         }
     }
 
-    /// The interval's sample; a new interval starts.
+    /// The interval's sample; a new interval starts, with the first step's rate set so that
+    /// about `2 * max` reads would have reached the buffer in the interval that ended.
     pub fn take(&self) -> Vec<(u32, Bytes)> {
         let mut s = self.buf.lock();
+        let max = u64::from(self.max.load(Ordering::Relaxed));
+        let rate = u64::from(self.rate.load(Ordering::Relaxed));
+        let next = if s.seen == 0 {
+            u64::from(u32::MAX)
+        } else {
+            (rate * 2 * max / s.seen).clamp(1, u64::from(u32::MAX))
+        };
+        self.rate.store(next as u32, Ordering::Relaxed);
         s.seen = 0;
         std::mem::take(&mut s.keys)
     }
@@ -101,6 +147,37 @@ mod tests {
         let hot = keys.iter().filter(|(_, k)| &k[..] == b"hot").count();
         assert!((30..70).contains(&hot), "{hot} of 100");
         assert!(log.take().is_empty(), "a new interval starts empty");
+    }
+
+    #[test]
+    fn under_heavy_reads_few_take_the_lock_and_the_sample_stays_uniform() {
+        let log = AccessLog::default();
+        log.set_max(100);
+        let mut hot = 0;
+        for interval in 0..20 {
+            for i in 0..100_000u32 {
+                let key = if i % 4 == 0 {
+                    "hot".to_string()
+                } else {
+                    format!("cold{i}")
+                };
+                log.note(0, key.as_bytes());
+            }
+            let offered = log.buf.lock().seen;
+            let keys = log.take();
+            assert_eq!(keys.len(), 100, "interval {interval}");
+            if interval >= 5 {
+                // The rate settled: about 2 * max reads reached the buffer, not 100000.
+                assert!((100..=400).contains(&offered), "{offered} offered");
+                hot += keys.iter().filter(|(_, k)| &k[..] == b"hot").count();
+            }
+        }
+        // "hot" is a quarter of the reads: about 375 of the 1500 keys reported.
+        assert!((300..450).contains(&hot), "{hot}");
+        // Reads slow down: the rate rises again.
+        log.note(0, b"k");
+        log.take();
+        assert_eq!(log.rate.load(Ordering::Relaxed), u32::MAX);
     }
 
     #[test]

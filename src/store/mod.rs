@@ -25,19 +25,30 @@
 //! reach a container through `EntryMut::{hash,set,zset,list}_mut` and the read-only views of
 //! `Entry::as_*`; `WriteLocks::get_or_create` makes a missing key of the right type.
 //!
-//! Memory. A key costs a 40-byte node (key+value blob pointer, deadline, key length, LRU field,
-//! chain link), its blob (key and string value in one allocation) and 8 bytes per bucket at a
-//! load factor between 0.5 and 1. Measured with mimalloc, 1M keys of 16 bytes with 32-byte
-//! values: 104-110 bytes of RSS per key, with or without a TTL (redis-server 7.0.15: 136 bytes
-//! of used_memory, 149 of RSS, and about 40 more with a TTL). A small container is packed in
-//! the same blob as its key (a 10-field hash of `field:N`/`value:N`: 40 + 189 bytes, against
-//! Redis's 240 of MEMORY USAGE and 266 of used_memory per key).
+//! Memory. A key costs a 32-byte node (key+value blob pointer, key length, LRU field, chain
+//! link), its blob (the deadline if it has one, the key and the string value in one
+//! allocation) and 8 bytes per bucket at a load factor between 0.5 and 1. With mimalloc, 1M
+//! keys of 16 bytes with 32-byte values: 88 bytes of used_memory per key (redis-server 7.0.15:
+//! 136); 100k hashes of 10 fields `field:N`/`value:N`, packed in the same blob as their key:
+//! 266.5 (Redis: 266.7). `benches/memory.py bytes` measures both side by side.
+//!
+//! Accounting (`mem`). Every shard keeps its byte count current as it changes: the dictionary
+//! counts entries it inserts and removes, an entry changed in place through an `EntryMut` is
+//! counted when its `Locks` are next used or released (`settle`), and big containers keep
+//! their own counts, so an entry's cost is O(1). Write locks mirror what changed into
+//! per-database and store totals when released; readers (INFO, the leader's eviction) read
+//! those atomics without locking. Sizes are the allocator's (`mem::alloc_size`).
+//!
+//! Eviction support: `sample_entries` (Redis's dictGetSomeKeys across a database's shards),
+//! `key_info`, `touch_key` (an access a follower reported) and the access log a follower keeps
+//! of its reads (`access_log`). The leader decides (`node::evict`); apply deletes what its
+//! entries name.
 //!
 //! Freeing. A big value that leaves the keyspace (DEL, overwrite, FLUSHDB ASYNC) is dropped on a
 //! background thread (`lazyfree`), so apply does not stall on it.
 //!
 //! Not here: command parsing and replies (`command`), deciding what expires or is evicted (the
-//! leader proposes it), memory limits (issue 4).
+//! leader proposes it), memory limits (`node::evict`).
 
 mod access_log;
 mod dict;
@@ -56,7 +67,7 @@ mod value;
 mod zsets;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -237,6 +248,8 @@ pub struct Store {
     evicted: AtomicU64,
     /// A follower's sample of the keys its reads found (node-local, see `access_log`).
     access_log: access_log::AccessLog,
+    /// Whether small integers count as Redis's shared objects (OBJECT REFCOUNT).
+    shared_integers: AtomicBool,
     /// The access field's meaning (see `lru`): 0 = LRU, else LFU (top bit) with the log
     /// factor in the low 32 bits and the decay time in the next 31 (one word, so readers see a
     /// consistent pair).
@@ -269,6 +282,7 @@ impl Store {
             peak: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             access_log: access_log::AccessLog::default(),
+            shared_integers: AtomicBool::new(true),
             access: AtomicU64::new(0),
         }
     }
@@ -377,6 +391,17 @@ impl Store {
             }
         };
         self.access.store(word, Ordering::Relaxed);
+    }
+
+    /// Redis shares the objects of small integers unless maxmemory is set with an LRU or LFU
+    /// policy (each key then needs its own access field): OBJECT REFCOUNT follows. Node-local,
+    /// from the node's settings.
+    pub fn set_shares_integers(&self, shared: bool) {
+        self.shared_integers.store(shared, Ordering::Relaxed);
+    }
+
+    pub fn shares_integers(&self) -> bool {
+        self.shared_integers.load(Ordering::Relaxed)
     }
 
     pub fn access_policy(&self) -> AccessPolicy {

@@ -370,10 +370,11 @@ impl Entry {
         }
     }
 
-    /// OBJECT REFCOUNT: Redis shares the objects of small integer strings (when no maxmemory
-    /// policy forbids it, and raftis has none), every other value is referenced once.
-    pub fn refcount(&self) -> i64 {
-        if self.tag() == Some(TAG_STR) {
+    /// OBJECT REFCOUNT: Redis shares the objects of small integer strings when `shared` (no
+    /// maxmemory, or a policy that ranks no keys by their own access field: see
+    /// `Store::shares_integers`); every other value is referenced once.
+    pub fn refcount(&self, shared: bool) -> i64 {
+        if shared && self.tag() == Some(TAG_STR) {
             if let Some(n) = parse_i64(self.payload()) {
                 if (0..SHARED_INTEGERS).contains(&n) && self.payload().len() <= 20 {
                     return SHARED_REFCOUNT;
@@ -716,9 +717,10 @@ mod tests {
         assert_eq!(e.encoding(), "raw");
         e.set_str(b"12");
         assert_eq!(e.encoding(), "int");
-        assert_eq!(e.refcount(), SHARED_REFCOUNT);
+        assert_eq!(e.refcount(true), SHARED_REFCOUNT);
+        assert_eq!(e.refcount(false), 1);
         e.set_str(b"10000");
-        assert_eq!(e.refcount(), 1);
+        assert_eq!(e.refcount(true), 1);
     }
 
     #[test]
