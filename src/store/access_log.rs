@@ -114,11 +114,9 @@ impl AccessLog {
         let mut s = self.buf.lock();
         let max = u64::from(self.max.load(Ordering::Relaxed));
         let rate = u64::from(self.rate.load(Ordering::Relaxed));
-        let next = if s.seen == 0 {
-            u64::from(u32::MAX)
-        } else {
-            (rate * 2 * max / s.seen).clamp(1, u64::from(u32::MAX))
-        };
+        let next = (rate * 2 * max)
+            .checked_div(s.seen)
+            .map_or(u64::from(u32::MAX), |r| r.clamp(1, u64::from(u32::MAX)));
         self.rate.store(next as u32, Ordering::Relaxed);
         s.seen = 0;
         std::mem::take(&mut s.keys)
