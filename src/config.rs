@@ -162,6 +162,10 @@ pub struct Settings {
     pub wal_segment_bytes: u64,
     pub raft_max_batch_bytes: u64,
     pub raft_max_inflight: usize,
+    /// Take a snapshot once this many entries were applied since the last one.
+    pub raft_snapshot_entries: u64,
+    /// Entries kept in memory (and in the WAL) behind a snapshot, for followers a little behind.
+    pub raft_log_keep_entries: u64,
     /// Used memory the leader keeps the dataset under (0 = no limit).
     pub maxmemory: u64,
     pub maxmemory_policy: EvictionPolicy,
@@ -200,6 +204,8 @@ impl Default for Settings {
             wal_segment_bytes: 64 << 20,
             raft_max_batch_bytes: 1 << 20,
             raft_max_inflight: 64,
+            raft_snapshot_entries: 100_000,
+            raft_log_keep_entries: 10_000,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
             maxmemory_samples: 5,
@@ -539,6 +545,18 @@ pub static DIRECTIVES: &[Directive] = &[
         false,
         |s| s.raft_max_inflight.to_string(),
         |s, v| s.raft_max_inflight = int_in(v, 1, 4096)? as usize
+    ),
+    directive!(
+        "raft-snapshot-entries",
+        true,
+        |s| s.raft_snapshot_entries.to_string(),
+        |s, v| s.raft_snapshot_entries = int_in(v, 100, i64::MAX)? as u64
+    ),
+    directive!(
+        "raft-log-keep-entries",
+        true,
+        |s| s.raft_log_keep_entries.to_string(),
+        |s, v| s.raft_log_keep_entries = int_in(v, 0, i64::MAX)? as u64
     ),
     directive!(
         "wal-segment-size",

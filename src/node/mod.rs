@@ -20,6 +20,7 @@
 mod evict;
 mod persist;
 pub mod pubsub;
+mod snapfile;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::ToSocketAddrs;
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use crossbeam::channel::{self, Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{oneshot, watch};
@@ -205,7 +206,7 @@ impl Node {
             dir: s.dir.join("wal"),
             segment_bytes: s.wal_segment_bytes,
         };
-        let (wal, rec) = Wal::open(opts)
+        let (mut wal, rec) = Wal::open(opts)
             .map_err(|e| format!("can't open the Raft log in {}: {e}", s.dir.display()))?;
         if let Some(cut) = &rec.cut {
             log_warning!("Raft log recovery cut a damaged tail: {cut}");
@@ -254,26 +255,88 @@ impl Node {
             max_inflight_msgs: s.raft_max_inflight,
             seed: wall_ms() ^ (std::process::id() as u64) << 32,
         };
-        if rec.first_index != 1 {
-            return Err(format!(
-                "the Raft log in {} starts at index {} but no snapshot covers the entries before it",
-                s.dir.display(),
-                rec.first_index
-            ));
-        }
+        // The latest snapshot, if any, then the log after it (§7: the log continues after the
+        // snapshot only if it holds the snapshot's last entry; otherwise it is discarded).
+        let snap = snapfile::read(&s.dir)?;
+        let mut snap_time = 0;
+        let (store, snapshot) = match &snap {
+            None => (Store::new(s.databases, STORE_SHARDS_PER_DB), None),
+            Some(bytes) => {
+                let loading = Instant::now();
+                let (header, range) = snapfile::decode(bytes)?;
+                let meta = header.meta;
+                if header.databases != s.databases {
+                    return Err(format!(
+                        "the snapshot in {} has {} databases; this node is configured with {}",
+                        s.dir.display(),
+                        header.databases,
+                        s.databases
+                    ));
+                }
+                snap_time = header.time_ms;
+                let store = Store::deserialize(s.databases, STORE_SHARDS_PER_DB, &bytes[range])?;
+                log_notice!(
+                    "Snapshot at index {} (term {}) loaded in {:.3}s",
+                    meta.index,
+                    meta.term,
+                    loading.elapsed().as_secs_f64()
+                );
+                (store, Some(meta))
+            }
+        };
+        let entries = match &snapshot {
+            None => {
+                if rec.first_index != 1 {
+                    return Err(format!(
+                        "the Raft log in {} starts at index {} but no snapshot covers the entries before it",
+                        s.dir.display(),
+                        rec.first_index
+                    ));
+                }
+                rec.entries
+            }
+            Some(m) => {
+                let holds = rec
+                    .entries
+                    .iter()
+                    .any(|e| e.index == m.index && e.term == m.term)
+                    || (rec.first_index == m.index + 1 && rec.prev_term == m.term);
+                if holds {
+                    rec.entries
+                        .into_iter()
+                        .filter(|e| e.index > m.index)
+                        .collect()
+                } else {
+                    if rec.first_index > m.index + 1 {
+                        return Err(format!(
+                            "the Raft log in {} starts at index {}, after the snapshot at {}",
+                            s.dir.display(),
+                            rec.first_index,
+                            m.index
+                        ));
+                    }
+                    wal.reset(m.index, m.term, &rec.hard_state)
+                        .and_then(|_| wal.sync())
+                        .map_err(|e| format!("can't reset the Raft log after the snapshot: {e}"))?;
+                    Vec::new()
+                }
+            }
+        };
+        let snapshot_index = snapshot.as_ref().map_or(0, |m| m.index);
+        let last_time = last_time.max(snap_time);
         let restored = raft::Restored {
             hard_state: rec.hard_state,
-            snapshot: None,
-            entries: rec.entries,
+            snapshot: snapshot.clone(),
+            entries,
         };
         let core = Raft::new(cfg, restored, bootstrap, 0);
-        let store = Arc::new(Store::new(s.databases, 64));
+        let store = Arc::new(store);
 
         let (events_tx, events_rx) = channel::unbounded();
         let (peer_tx, peer_rx) = channel::bounded::<Message>(PEER_INBOX_MESSAGES_MAX);
         let (persist_tx, persist_rx) = channel::unbounded();
         let (done_tx, done_rx) = channel::unbounded();
-        let (applied_tx, applied_rx) = watch::channel(0u64);
+        let (applied_tx, applied_rx) = watch::channel(snapshot_index);
 
         let listen = format!("{}:{}", s.bind, s.bus_port());
         let listen = listen
@@ -304,7 +367,7 @@ impl Node {
             events: events_tx,
             applied_rx,
             commit_index: AtomicU64::new(0),
-            applied_index: AtomicU64::new(0),
+            applied_index: AtomicU64::new(snapshot_index),
             lease_until_ms: AtomicU64::new(0),
             term: AtomicU64::new(0),
             leader: AtomicU64::new(0),
@@ -340,6 +403,12 @@ impl Node {
             expire_db_cursor: 0,
             last_role: Role::Follower,
             last_leader: 0,
+            snapshot,
+            snapshot_time_ms: snap_time,
+            snapshot_running: false,
+            snap_done: channel::unbounded(),
+            senders: HashMap::new(),
+            receiving: None,
             evict: evict::Evictor::new(wall_ms()),
         };
         std::thread::Builder::new()
@@ -528,6 +597,13 @@ impl Node {
     }
 }
 
+/// Shards per database in the store (each behind its own lock).
+const STORE_SHARDS_PER_DB: usize = 64;
+/// Snapshot bytes per chunk on the peer bus.
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// A snapshot stream with no answer for this long is abandoned (the leader retries later).
+const SNAPSHOT_STALL_MS: u64 = 10_000;
+
 /// Peer messages waiting for the driver, at most; more are dropped (Raft retransmits).
 const PEER_INBOX_MESSAGES_MAX: usize = 1 << 16;
 /// Client events the driver takes per loop turn, at most, so peer traffic is never starved.
@@ -578,6 +654,36 @@ struct Driver {
     last_leader: NodeId,
     /// The leader's eviction state (maxmemory), see `evict`.
     evict: evict::Evictor,
+    /// The latest durable snapshot, and the time of its last entry.
+    snapshot: Option<raft::SnapshotMeta>,
+    snapshot_time_ms: u64,
+    /// A snapshot is being written by the background thread.
+    snapshot_running: bool,
+    snap_done: (Sender<SnapDone>, Receiver<SnapDone>),
+    /// Leader: snapshot streams to followers.
+    senders: HashMap<NodeId, SnapSender>,
+    /// Follower: the snapshot being received, from which leader, and when a chunk last came.
+    receiving: Option<(NodeId, snapfile::Receiving, u64)>,
+}
+
+/// The background thread finished writing a snapshot.
+struct SnapDone {
+    meta: raft::SnapshotMeta,
+    time_ms: u64,
+    result: Result<(), String>,
+    pause_ms: f64,
+    write_ms: f64,
+    bytes: usize,
+}
+
+/// A snapshot file on its way to one follower.
+struct SnapSender {
+    bytes: Arc<Vec<u8>>,
+    index: u64,
+    term: u64,
+    /// Bytes the follower confirmed.
+    acked: u64,
+    last_activity_ms: u64,
 }
 
 impl Driver {
@@ -626,6 +732,9 @@ impl Driver {
             }
             while let Ok(d) = done.try_recv() {
                 self.on_persisted(d);
+            }
+            while let Ok(d) = self.snap_done.1.try_recv() {
+                self.on_snapshot_written(d);
             }
             let mut took = 0;
             while took < CLIENT_EVENTS_PER_TURN_MAX {
@@ -746,9 +855,19 @@ impl Driver {
     }
 
     fn on_peer(&mut self, mut m: Message) {
-        if let Body::Node { kind, data } = &m.body {
-            self.on_node_message(*kind, data);
-            return;
+        match m.body {
+            Body::SnapshotChunk {
+                index,
+                term,
+                offset,
+                total,
+                data,
+            } => {
+                return self.on_snapshot_chunk(m.from, m.term, index, term, offset, total, data);
+            }
+            Body::SnapshotAck { index, next } => return self.on_snapshot_ack(m.from, index, next),
+            Body::Node { kind, data } => return self.on_node_message(kind, &data),
+            _ => {}
         }
         let mut cost = 0;
         if self.core.role() == Role::Leader {
@@ -821,12 +940,23 @@ impl Driver {
                 self.last_time_ms = self.last_time_ms.max(t);
             }
         }
+        let mut reset = None;
+        if let Some((meta, discarded)) = rd.restored {
+            reset = discarded.then_some((meta.index, meta.term));
+            self.installed_snapshot(meta);
+        }
+        for to in rd.send_snapshots {
+            self.start_sending_snapshot(to);
+        }
         if !self.wal_failed
-            && (rd.hard_state.is_some()
+            && (reset.is_some()
+                || rd.hard_state.is_some()
                 || !rd.entries.is_empty()
                 || !rd.persist_messages.is_empty())
         {
             let job = PersistJob {
+                reset,
+                compact_upto: None,
                 hard_state: rd.hard_state,
                 entries: rd.entries,
                 messages: rd.persist_messages,
@@ -977,6 +1107,8 @@ impl Driver {
         self.expire_cycle();
         self.evict_cycle();
         self.publish_members(now);
+        self.maybe_snapshot();
+        self.snapshot_stalls(now);
     }
 
     /// The leader proposes the deletion of keys whose deadline passed (as a Redis primary
@@ -1056,6 +1188,7 @@ impl Driver {
             self.last_leader = self.core.leader();
             if role != Role::Leader {
                 self.expire_pending_until = 0;
+                self.senders.clear();
             }
             self.evict_role_changed(role);
         }
@@ -1113,6 +1246,321 @@ impl Driver {
                 m.matched = Some(*matched);
                 m.last_contact_ms = Some(now.saturating_sub(*contact));
             }
+        }
+    }
+}
+
+/// Snapshots (§7): taking them, compacting the log behind them, streaming them to followers
+/// whose next entries were compacted away, and installing one received from the leader.
+impl Driver {
+    /// Takes a snapshot once `raft-snapshot-entries` entries were applied since the last one.
+    /// Apply pauses while the keyspace is serialized in memory (this thread applies, so the
+    /// image is exactly the state at the applied index; readers keep going); a background
+    /// thread writes and syncs the file.
+    fn maybe_snapshot(&mut self) {
+        if self.snapshot_running || self.wal_failed {
+            return;
+        }
+        let every = self.shared.settings.read().raft_snapshot_entries;
+        let applied = self.core.applied_index();
+        let last = self.snapshot.as_ref().map_or(0, |m| m.index);
+        if applied < last.saturating_add(every) {
+            return;
+        }
+        let Some(term) = self.core.log().term(applied) else {
+            return;
+        };
+        let meta = raft::SnapshotMeta {
+            index: applied,
+            term,
+            membership: self.core.membership_at(applied),
+        };
+        let time_ms = self.shared.applied_time_ms.load(Ordering::Acquire);
+        let started = Instant::now();
+        let mut keyspace = Vec::new();
+        self.shared.store.serialize(&mut keyspace);
+        let pause_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let databases = self.shared.store.databases();
+        let dir = self.shared.settings.read().dir.clone();
+        let tx = self.snap_done.0.clone();
+        self.snapshot_running = true;
+        let spawned = std::thread::Builder::new()
+            .name("raftis-snapshot".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let bytes = snapfile::encode(&meta, time_ms, databases, &keyspace);
+                drop(keyspace);
+                let result = snapfile::write(&dir, &bytes).map_err(|e| e.to_string());
+                let write_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let _ = tx.send(SnapDone {
+                    meta,
+                    time_ms,
+                    result,
+                    pause_ms,
+                    write_ms,
+                    bytes: bytes.len(),
+                });
+            });
+        if spawned.is_err() {
+            self.snapshot_running = false;
+        }
+    }
+
+    fn on_snapshot_written(&mut self, d: SnapDone) {
+        self.snapshot_running = false;
+        if let Err(e) = d.result {
+            log_warning!("Writing the snapshot at index {} failed: {e}", d.meta.index);
+            return;
+        }
+        log_notice!(
+            "Snapshot at index {} written ({} bytes): apply paused {:.1} ms to serialize, file written in {:.1} ms",
+            d.meta.index,
+            d.bytes,
+            d.pause_ms,
+            d.write_ms
+        );
+        let keep = self.shared.settings.read().raft_log_keep_entries;
+        let upto = d.meta.index.saturating_sub(keep);
+        self.snapshot = Some(d.meta);
+        self.snapshot_time_ms = d.time_ms;
+        self.core.compact(upto);
+        if !self.wal_failed {
+            let job = PersistJob {
+                reset: None,
+                compact_upto: Some(upto),
+                hard_state: None,
+                entries: Vec::new(),
+                messages: Vec::new(),
+            };
+            if self.persist_tx.send(job).is_err() {
+                self.wal_failed = true;
+            }
+        }
+    }
+
+    fn start_sending_snapshot(&mut self, to: NodeId) {
+        if self.senders.contains_key(&to) {
+            return;
+        }
+        let dir = self.shared.settings.read().dir.clone();
+        let (Some(meta), Ok(Some(bytes))) = (self.snapshot.clone(), snapfile::read(&dir)) else {
+            log_warning!("Node {to} needs a snapshot and this node has none to send");
+            self.core.snapshot_sent(to, false);
+            return;
+        };
+        log_notice!(
+            "Sending the snapshot at index {} ({} bytes) to node {to}",
+            meta.index,
+            bytes.len()
+        );
+        let now = self.mono_ms();
+        self.senders.insert(
+            to,
+            SnapSender {
+                bytes: Arc::new(bytes),
+                index: meta.index,
+                term: meta.term,
+                acked: 0,
+                last_activity_ms: now,
+            },
+        );
+        self.send_snapshot_chunk(to);
+    }
+
+    fn send_snapshot_chunk(&mut self, to: NodeId) {
+        let Some(s) = self.senders.get(&to) else {
+            return;
+        };
+        let start = s.acked as usize;
+        let end = (start + SNAPSHOT_CHUNK_BYTES).min(s.bytes.len());
+        let body = Body::SnapshotChunk {
+            index: s.index,
+            term: s.term,
+            offset: s.acked,
+            total: s.bytes.len() as u64,
+            data: Bytes::copy_from_slice(&s.bytes[start..end]),
+        };
+        self.transport.send(Message {
+            from: self.core.id(),
+            to,
+            term: self.core.term(),
+            body,
+        });
+    }
+
+    fn on_snapshot_ack(&mut self, from: NodeId, index: u64, next: u64) {
+        let now = self.mono_ms();
+        let Some(s) = self.senders.get_mut(&from) else {
+            return;
+        };
+        if s.index != index {
+            return;
+        }
+        let total = s.bytes.len() as u64;
+        if next == u64::MAX {
+            self.senders.remove(&from);
+            log_warning!("Node {from} refused the snapshot at index {index}");
+            self.core.snapshot_sent(from, false);
+        } else if next >= total {
+            self.senders.remove(&from);
+            log_notice!("Node {from} installed the snapshot at index {index}");
+            self.core.snapshot_sent(from, true);
+        } else {
+            s.acked = next;
+            s.last_activity_ms = now;
+            self.send_snapshot_chunk(from);
+        }
+    }
+
+    fn ack_snapshot(&mut self, to: NodeId, index: u64, next: u64) {
+        let body = Body::SnapshotAck { index, next };
+        self.transport.send(Message {
+            from: self.core.id(),
+            to,
+            term: self.core.term(),
+            body,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)] // one message's fields
+    fn on_snapshot_chunk(
+        &mut self,
+        from: NodeId,
+        msg_term: u64,
+        index: u64,
+        _term: u64,
+        offset: u64,
+        total: u64,
+        data: Bytes,
+    ) {
+        if msg_term < self.core.term() {
+            return;
+        }
+        let dir = self.shared.settings.read().dir.clone();
+        let now = self.mono_ms();
+        if offset == 0 {
+            if index <= self.core.commit_index() {
+                // Already covered: nothing to install.
+                return self.ack_snapshot(from, index, total);
+            }
+            match snapfile::Receiving::start(&dir, index) {
+                Ok(r) => self.receiving = Some((from, r, now)),
+                Err(e) => {
+                    log_warning!("Can't receive a snapshot: {e}");
+                    return self.ack_snapshot(from, index, u64::MAX);
+                }
+            }
+        }
+        let expected = match &self.receiving {
+            Some((_, r, _)) if r.index == index => r.received,
+            _ => 0,
+        };
+        if expected != offset || self.receiving.is_none() {
+            // Out of step (a lost chunk, or a restarted stream): ask for what is missing.
+            return self.ack_snapshot(from, index, expected);
+        }
+        let (_, r, last) = self.receiving.as_mut().expect("receiving");
+        if let Err(e) = r.append(&data) {
+            log_warning!("Can't write a received snapshot: {e}");
+            self.receiving = None;
+            return self.ack_snapshot(from, index, u64::MAX);
+        }
+        *last = now;
+        if r.received < total {
+            let next = r.received;
+            return self.ack_snapshot(from, index, next);
+        }
+        let (_, r, _) = self.receiving.take().expect("receiving");
+        match self.install_received(r, &dir) {
+            Ok(()) => self.ack_snapshot(from, index, total),
+            Err(e) => {
+                log_warning!("Refusing the snapshot at index {index} from node {from}: {e}");
+                self.ack_snapshot(from, index, u64::MAX)
+            }
+        }
+    }
+
+    /// A complete snapshot from the leader: checked, made this node's durable snapshot, loaded
+    /// into the store (replacing it, atomically for readers) and handed to the core. Apply
+    /// pauses meanwhile; the core learns of it only once the store holds it.
+    fn install_received(
+        &mut self,
+        r: snapfile::Receiving,
+        dir: &std::path::Path,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let bytes = r.finish(dir)?;
+        let (header, range) = snapfile::decode(&bytes)?;
+        let meta = header.meta;
+        if meta.index <= self.core.commit_index() {
+            return Ok(());
+        }
+        let store = self.shared.store.as_ref();
+        if header.databases != store.databases() {
+            return Err(format!(
+                "it has {} databases, this node {}",
+                header.databases,
+                store.databases()
+            ));
+        }
+        let fresh = Store::deserialize(store.databases(), store.shards_per_db(), &bytes[range])?;
+        snapfile::Receiving::install(dir).map_err(|e| e.to_string())?;
+        store.replace_with(fresh);
+        self.snapshot_time_ms = header.time_ms;
+        self.last_time_ms = self.last_time_ms.max(header.time_ms);
+        self.snapshot = Some(meta.clone());
+        let index = meta.index;
+        if !self.core.restore(meta) {
+            return Err("the core refused it".into());
+        }
+        log_notice!(
+            "Installed the snapshot at index {index} ({} bytes) in {:.3}s",
+            bytes.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// The core accepted an installed snapshot: this node's state is now at its index.
+    fn installed_snapshot(&mut self, meta: raft::SnapshotMeta) {
+        let sh = &self.shared;
+        sh.applied_time_ms
+            .fetch_max(self.snapshot_time_ms, Ordering::AcqRel);
+        sh.applied_index.store(meta.index, Ordering::Release);
+        self.applied_tx.send_replace(meta.index);
+        // Proposals whose entries the snapshot covers: applied, but their replies are unknown.
+        let covered: Vec<u64> = self
+            .by_index
+            .range(..=meta.index)
+            .map(|(i, _)| *i)
+            .collect();
+        for i in covered {
+            if let Some((_, w)) = self.by_index.remove(&i) {
+                w.answer(Err(WriteError::Uncertain));
+            }
+        }
+        self.expire_pending_until = 0;
+    }
+
+    /// Streams that stopped moving are given up (the leader will try again).
+    fn snapshot_stalls(&mut self, now: u64) {
+        let stalled: Vec<NodeId> = self
+            .senders
+            .iter()
+            .filter(|(_, s)| now > s.last_activity_ms + SNAPSHOT_STALL_MS)
+            .map(|(id, _)| *id)
+            .collect();
+        for to in stalled {
+            self.senders.remove(&to);
+            log_warning!("Snapshot stream to node {to} stalled; it will be retried");
+            self.core.snapshot_sent(to, false);
+        }
+        if self
+            .receiving
+            .as_ref()
+            .is_some_and(|(_, _, last)| now > last + SNAPSHOT_STALL_MS)
+        {
+            self.receiving = None;
         }
     }
 }

@@ -20,6 +20,12 @@ use crate::raft::{Entry, HardState, Message};
 use crate::wal::Wal;
 
 pub struct PersistJob {
+    /// A snapshot was installed whose index the log does not hold: the WAL continues after
+    /// (index, term). Written before this job's hard state and entries.
+    pub reset: Option<(u64, u64)>,
+    /// A snapshot covering every entry up to this index is durable: drop the WAL segments it
+    /// covers (after this round's sync).
+    pub compact_upto: Option<u64>,
     pub hard_state: Option<HardState>,
     pub entries: Vec<Entry>,
     pub messages: Vec<Message>,
@@ -46,6 +52,7 @@ pub fn run(
     settings: Arc<RwLock<Settings>>,
 ) {
     let mut last_sync = Instant::now();
+    let mut last_hs = wal.hard_state();
     let mut dirty = false;
     loop {
         let first = match jobs.recv_timeout(Duration::from_millis(200)) {
@@ -69,7 +76,19 @@ pub fn run(
         let mut last = None;
         let mut messages = Vec::new();
         let mut result = Ok(());
+        let mut compact_upto = None;
         for job in batch.iter_mut() {
+            if let Some(hs) = job.hard_state {
+                last_hs = hs;
+            }
+            if let Some((index, term)) = job.reset {
+                if let Err(e) = wal.reset(index, term, &last_hs) {
+                    result = Err(e);
+                    break;
+                }
+                dirty = true;
+            }
+            compact_upto = compact_upto.max(job.compact_upto);
             if job.hard_state.is_some() || !job.entries.is_empty() {
                 if let Err(e) = wal.append(job.hard_state.as_ref(), &job.entries) {
                     result = Err(e);
@@ -95,6 +114,9 @@ pub fn run(
                 dirty = false;
                 last_sync = Instant::now();
             }
+        }
+        if let (Ok(()), Some(upto)) = (&result, compact_upto) {
+            result = wal.compact(upto);
         }
         if let Err(e) = result {
             let _ = done.send(PersistDone::Failed(e.to_string()));

@@ -584,6 +584,8 @@ impl Raft {
                     let _ = self.transfer_leader(to);
                 }
             }
+            // Snapshot streaming is the nodes' business (they never hand these to the core).
+            Body::SnapshotChunk { .. } | Body::SnapshotAck { .. } => {}
             Body::TimeoutNow => {
                 if m.from == self.leader && self.role == Role::Follower {
                     self.campaign(false, true);

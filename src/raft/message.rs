@@ -88,6 +88,21 @@ pub enum Body {
     TransferLeader {
         to: NodeId,
     },
+    /// Part of a snapshot file the leader's node streams to a follower's node (§7
+    /// InstallSnapshot). Handled by the nodes, never by the core.
+    SnapshotChunk {
+        index: u64,
+        term: u64,
+        offset: u64,
+        total: u64,
+        data: Bytes,
+    },
+    /// The follower's node has the snapshot up to `next` bytes (`next == total`: installed or
+    /// already covered; `u64::MAX`: refused).
+    SnapshotAck {
+        index: u64,
+        next: u64,
+    },
     /// The leader refused these forwarded writes before proposing them (nothing was
     /// appended); `reason` is the node's code for why, opaque to Raft.
     ProposeRefused {
@@ -117,6 +132,8 @@ impl Body {
             Body::ReadIndexResp { .. } => 10,
             Body::TimeoutNow => 11,
             Body::TransferLeader { .. } => 12,
+            Body::SnapshotChunk { .. } => 13,
+            Body::SnapshotAck { .. } => 14,
             // Numbered apart from the rest, which other branches extend.
             Body::ProposeRefused { .. } => 20,
             Body::Node { .. } => 21,
@@ -216,6 +233,24 @@ impl Message {
             }
             Body::TimeoutNow => {}
             Body::TransferLeader { to } => out.put_u64_le(*to),
+            Body::SnapshotChunk {
+                index,
+                term,
+                offset,
+                total,
+                data,
+            } => {
+                out.put_u64_le(*index);
+                out.put_u64_le(*term);
+                out.put_u64_le(*offset);
+                out.put_u64_le(*total);
+                out.put_u32_le(data.len() as u32);
+                out.put_slice(data);
+            }
+            Body::SnapshotAck { index, next } => {
+                out.put_u64_le(*index);
+                out.put_u64_le(*next);
+            }
             Body::ProposeRefused { ids, reason } => {
                 put_ids(out, ids);
                 out.put_u8(*reason);
@@ -317,6 +352,17 @@ impl Message {
             }
             11 => Body::TimeoutNow,
             12 => Body::TransferLeader { to: get_u64(r)? },
+            13 => Body::SnapshotChunk {
+                index: get_u64(r)?,
+                term: get_u64(r)?,
+                offset: get_u64(r)?,
+                total: get_u64(r)?,
+                data: get_bytes(r)?,
+            },
+            14 => Body::SnapshotAck {
+                index: get_u64(r)?,
+                next: get_u64(r)?,
+            },
             20 => Body::ProposeRefused {
                 ids: get_ids(r)?,
                 reason: get_u8(r)?,
@@ -441,6 +487,14 @@ mod tests {
             },
             Body::TimeoutNow,
             Body::TransferLeader { to: 3 },
+            Body::SnapshotChunk {
+                index: 9,
+                term: 2,
+                offset: 0,
+                total: 3,
+                data: Bytes::from_static(b"abc"),
+            },
+            Body::SnapshotAck { index: 9, next: 3 },
             Body::ProposeRefused {
                 ids: vec![7, 8],
                 reason: 1,

@@ -77,7 +77,7 @@ impl QuickList {
     }
 
     /// A quicklist of the elements of `items`, in order, nodes filled to the limit.
-    fn from_items<'i>(items: impl IntoIterator<Item = Item<'i>>) -> QuickList {
+    pub(super) fn from_items<'i>(items: impl IntoIterator<Item = Item<'i>>) -> QuickList {
         let mut q = QuickList::default();
         for it in items {
             q.push(it, false);

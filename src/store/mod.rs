@@ -62,6 +62,7 @@ pub mod mem;
 mod pack;
 mod sets;
 mod sha1;
+mod snapshot;
 mod table;
 mod value;
 mod zsets;

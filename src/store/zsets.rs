@@ -231,7 +231,7 @@ fn cmp_key(score: f64, member: &[u8], s: f64, m: &[u8]) -> Ordering {
 }
 
 impl ZSkip {
-    fn new() -> ZSkip {
+    pub(super) fn new() -> ZSkip {
         ZSkip {
             nodes: Table::new(),
             head: [Level {
@@ -319,7 +319,7 @@ impl ZSkip {
     }
 
     /// Insert a member that is not in the list (`zslInsert`). Returns its address.
-    fn insert(&mut self, score: f64, member: &[u8]) -> u32 {
+    pub(super) fn insert(&mut self, score: f64, member: &[u8]) -> u32 {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;

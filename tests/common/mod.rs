@@ -3,6 +3,8 @@
 //! redis-protocol) and condition waits with deadlines.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod history;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -397,4 +399,13 @@ pub fn ok() -> Frame {
 /// True for an error reply starting with `prefix`.
 pub fn is_err(f: &Frame, prefix: &str) -> bool {
     matches!(f, Frame::Error(e) if e.starts_with(prefix))
+}
+
+// ---- Additions for the linearizability tests (tests/linearizability.rs) ----
+
+impl Client {
+    /// How long a reply may take before `read_reply` gives up (None: wait forever).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Option<()> {
+        self.stream.set_read_timeout(timeout).ok()
+    }
 }

@@ -1,0 +1,802 @@
+//! Jepsen-style tests against real raftis processes: concurrent clients run random reads,
+//! writes, increments, swaps, conditional sets and deletes on a few keys (plus write-once keys,
+//! Jepsen's set workload) while a nemesis kills, pauses and deposes nodes on a seeded schedule.
+//! Then every fault is healed, every node is read back, and the whole history is checked for
+//! linearizability (tests/common/history.rs) and the replicas for identical digests.
+//!
+//! Each test prints its seed, its fault schedule (planned and as applied, on the history's
+//! clock), its op counts and the checker's verdict per key. `RAFTIS_JEPSEN_SEED=n` replays a
+//! seed (the OS scheduling is not deterministic, the schedule of faults and ops is), and
+//! `RAFTIS_JEPSEN_SECS=n` runs each test longer. On a violation the history is written to a
+//! file named in the failure message, and the cluster's data and logs are kept.
+//!
+//! What it does not do: network partitions. On loopback they need iptables (root) or a proxy
+//! on every peer link; the tests run unprivileged, so the nemesis kills, pauses and transfers
+//! leadership but never partitions. The deterministic simulation (tests/raft_sim.rs) covers
+//! partitions of the consensus core.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::history::{self, Op, OpKind, Outcome, Recorder, Ret, Rng, Value};
+use common::{Client, Cluster, Frame};
+
+/// The tests run one at a time: two clusters at once on a 2-core machine would time each
+/// other out more than the nemesis does.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A client gives up on a reply after this long (the op is then of unknown outcome).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(4);
+/// raftis answers UNCERTAIN after this long, before the client gives up.
+const WRITE_TIMEOUT_MS: &str = "2000";
+/// Search steps per key before the checker answers unknown.
+const CHECK_STEPS_MAX: u64 = 20_000_000;
+/// Ops per client thread at most, whatever the duration.
+const OPS_PER_CLIENT_MAX: u64 = 20_000;
+/// Share of client turns that send a pipeline instead of one op, percent.
+const PIPELINE_PERCENT: u64 = 15;
+/// Ops in a pipeline at most.
+const PIPELINE_OPS_MAX: u64 = 4;
+/// Process ids of the final reads start here (node id added); client processes stay below.
+const FINAL_PROCESS_BASE: u64 = 1_000_000;
+/// Keys with fewer ops than this are summarized in one line (the write-once keys).
+const SUMMARY_MIN_OPS: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FaultKind {
+    /// kill -9 the leader, restart it later.
+    KillLeader,
+    /// kill -9 any running node, restart it later.
+    KillAny,
+    /// kill -9 a majority of the nodes (no quorum until they are back), restart them later.
+    KillMajority,
+    /// kill -9 every node, restart them all: only what is on disk survives.
+    KillAll,
+    /// SIGSTOP the leader for longer than the longest election timeout, then SIGCONT: the
+    /// others elect a new leader meanwhile.
+    PauseLeader,
+    /// SIGSTOP the leader for about an election timeout: its lease runs out, and the others
+    /// may or may not have elected a new leader when it resumes.
+    PauseLeaderBrief,
+    /// SIGSTOP any node, then SIGCONT.
+    PauseAny,
+    /// RAFT.TRANSFER-LEADER on the leader, to a random voter or to its choice.
+    Transfer,
+}
+
+impl FaultKind {
+    /// How long the fault lasts, ms (the election timeout is 500-1000 ms, the lease 450 ms).
+    fn hold_ms(self, rng: &mut Rng) -> u64 {
+        match self {
+            FaultKind::KillLeader | FaultKind::KillAny => rng.range(100, 1500),
+            FaultKind::KillMajority | FaultKind::KillAll => rng.range(100, 1000),
+            FaultKind::PauseLeader | FaultKind::PauseAny => rng.range(1100, 2000),
+            FaultKind::PauseLeaderBrief => rng.range(300, 1100),
+            FaultKind::Transfer => 0,
+        }
+    }
+
+    fn is_kill(self) -> bool {
+        matches!(
+            self,
+            FaultKind::KillLeader
+                | FaultKind::KillAny
+                | FaultKind::KillMajority
+                | FaultKind::KillAll
+        )
+    }
+
+    /// How many of `n` nodes it hits, and whether the leader goes first.
+    fn targets(self, n: usize) -> (usize, bool) {
+        match self {
+            FaultKind::KillLeader | FaultKind::PauseLeader | FaultKind::PauseLeaderBrief => {
+                (1, true)
+            }
+            FaultKind::KillAny | FaultKind::PauseAny => (1, false),
+            FaultKind::KillMajority => (n / 2 + 1, false),
+            FaultKind::KillAll => (n, false),
+            FaultKind::Transfer => (0, false),
+        }
+    }
+}
+
+/// Faults applied together, held, then healed together.
+#[derive(Clone, Debug)]
+struct Step {
+    at_ms: u64,
+    faults: Vec<FaultKind>,
+    hold_ms: u64,
+    /// Seeds the choices made when the step runs (which node, which transfer target).
+    pick: u64,
+}
+
+struct Config {
+    name: &'static str,
+    seed: u64,
+    nodes: usize,
+    clients: usize,
+    /// Register keys shared by all clients.
+    keys: usize,
+    run: Duration,
+    faults: &'static [FaultKind],
+    /// Faults per step at most (2 only where a majority survives two).
+    faults_per_step_max: usize,
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn schedule(cfg: &Config, rng: &mut Rng) -> Vec<Step> {
+    let run_ms = cfg.run.as_millis() as u64;
+    let mut steps = Vec::new();
+    let mut t = rng.range(500, 900);
+    loop {
+        let n = 1 + rng.below(cfg.faults_per_step_max as u64) as usize;
+        let faults: Vec<FaultKind> = (0..n)
+            .map(|_| cfg.faults[rng.below(cfg.faults.len() as u64) as usize])
+            .collect();
+        let hold_ms = faults.iter().map(|f| f.hold_ms(rng)).max().unwrap_or(0);
+        if t + hold_ms + 500 > run_ms {
+            break;
+        }
+        steps.push(Step {
+            at_ms: t,
+            faults,
+            hold_ms,
+            pick: rng.next(),
+        });
+        t += hold_ms + rng.range(400, 1200);
+    }
+    steps
+}
+
+/// One client thread's view of the cluster and the shared recorder.
+struct Shared<'a> {
+    ports: Vec<u16>,
+    node_ids: Vec<u64>,
+    recorder: &'a Recorder,
+    stop: &'a AtomicBool,
+    keys: usize,
+    clients: u64,
+}
+
+/// A register op or a write-once (set workload) op.
+fn pick_op(rng: &mut Rng, value: Value, keys: usize, t: usize, seq: u64) -> (String, OpKind) {
+    let r = rng.below(100);
+    if r < 8 {
+        return (format!("add:{t}:{seq}"), OpKind::Write(1));
+    }
+    let key = format!("r{}", rng.below(keys as u64));
+    let kind = match r {
+        8..=42 => OpKind::Read,
+        43..=62 => OpKind::Write(value),
+        63..=74 => OpKind::Incr(rng.range(1, 10) as Value),
+        75..=84 => OpKind::GetSet(value),
+        85..=89 => OpKind::SetNx(value),
+        90..=94 => OpKind::SetXx(value),
+        _ => OpKind::Del,
+    };
+    (key, kind)
+}
+
+fn command(key: &str, kind: OpKind) -> Vec<String> {
+    let k = key.to_string();
+    match kind {
+        OpKind::Read => vec!["GET".into(), k],
+        OpKind::Write(v) => vec!["SET".into(), k, v.to_string()],
+        OpKind::Incr(n) => vec!["INCRBY".into(), k, n.to_string()],
+        OpKind::GetSet(v) => vec!["SET".into(), k, v.to_string(), "GET".into()],
+        OpKind::SetNx(v) => vec!["SET".into(), k, v.to_string(), "NX".into()],
+        OpKind::SetXx(v) => vec!["SET".into(), k, v.to_string(), "XX".into()],
+        OpKind::Del => vec!["DEL".into(), k],
+    }
+}
+
+fn value_of(f: &Frame) -> Option<Ret> {
+    match f {
+        Frame::Null => Some(Ret::Value(None)),
+        Frame::BulkString(b) => std::str::from_utf8(b)
+            .ok()?
+            .parse()
+            .ok()
+            .map(|v| Ret::Value(Some(v))),
+        _ => None,
+    }
+}
+
+/// The outcome of a reply to `kind`.
+fn outcome(kind: OpKind, reply: Option<Frame>) -> Outcome {
+    let Some(f) = reply else {
+        return Outcome::Info("no reply: connection closed or timed out".into());
+    };
+    if let Frame::Error(e) = &f {
+        if e.starts_with("TRYAGAIN") || e.starts_with("MISCONF") {
+            return Outcome::Fail(e.clone());
+        }
+        if e.starts_with("UNCERTAIN") {
+            return Outcome::Info(e.clone());
+        }
+    }
+    let ok = f == Frame::SimpleString(b"OK".to_vec());
+    let ret = match (kind, &f) {
+        (OpKind::Read | OpKind::GetSet(_), _) => value_of(&f),
+        (OpKind::Write(_), _) if ok => Some(Ret::Done),
+        (OpKind::Incr(_) | OpKind::Del, Frame::Integer(n)) => Some(Ret::Int(*n)),
+        (OpKind::SetNx(_) | OpKind::SetXx(_), Frame::Null) => Some(Ret::Applied(false)),
+        (OpKind::SetNx(_) | OpKind::SetXx(_), _) if ok => Some(Ret::Applied(true)),
+        _ => None,
+    };
+    Outcome::Ok(ret.unwrap_or_else(|| Ret::Unexpected(format!("{f:?}"))))
+}
+
+fn show_frame(f: &Frame) -> String {
+    match f {
+        Frame::SimpleString(b) | Frame::BulkString(b) => String::from_utf8_lossy(b).to_string(),
+        Frame::Error(e) => format!("-{e}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn connect(port: u16) -> Option<Client> {
+    let c = Client::try_connect(port)?;
+    c.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    Some(c)
+}
+
+/// Runs random ops until told to stop; returns how many it ran.
+fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> u64 {
+    let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
+    let mut process = t as u64;
+    let mut conn: Option<(usize, Client)> = None;
+    let mut seq = 0u64;
+    while !sh.stop.load(Ordering::Relaxed) && seq < OPS_PER_CLIENT_MAX {
+        if conn.is_none() {
+            let node = rng.below(sh.ports.len() as u64) as usize;
+            match connect(sh.ports[node]) {
+                Some(c) => conn = Some((node, c)),
+                None => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            }
+        }
+        let Some((node, c)) = conn.as_mut() else {
+            continue;
+        };
+        let node = *node;
+        // Mostly one op at a time; sometimes a pipeline, which raftis runs as one batch
+        // (consecutive writes in one log entry, reads behind one read barrier). Ops of a
+        // pipeline overlap in time, so the checker orders them freely.
+        let batch = if rng.below(100) < PIPELINE_PERCENT {
+            rng.range(2, PIPELINE_OPS_MAX + 1)
+        } else {
+            1
+        };
+        let mut ops = Vec::new();
+        let mut bytes = Vec::new();
+        for _ in 0..batch {
+            seq += 1;
+            // Unique per write. Increments add at most 9 each, so they would reach another
+            // write's value only after thousands in a row; a repeated value could only hide
+            // a violation, never invent one.
+            let value = (t as Value + 1) * 1_000_000_000_000 + seq as Value * 100_000;
+            let (key, kind) = pick_op(&mut rng, value, sh.keys, t, seq);
+            Client::encode(&command(&key, kind), &mut bytes);
+            ops.push((key, kind));
+        }
+        let pending: Vec<_> = ops
+            .iter()
+            .map(|(key, kind)| sh.recorder.invoke(process, sh.node_ids[node], key, *kind))
+            .collect();
+        // Once a reply is missing the connection is useless: the rest are unknown too.
+        let mut alive = c.send_raw(&bytes).is_some();
+        let mut worst = Outcome::Ok(Ret::Done);
+        for (p, (_, kind)) in pending.into_iter().zip(&ops) {
+            let reply = if alive { c.read_reply() } else { None };
+            alive &= reply.is_some();
+            let op = sh.recorder.complete(p, outcome(*kind, reply));
+            let rank = |o: &Outcome| match o {
+                Outcome::Ok(_) => 0,
+                Outcome::Fail(_) => 1,
+                Outcome::Info(_) => 2,
+            };
+            if rank(&op.outcome) > rank(&worst) {
+                worst = op.outcome;
+            }
+        }
+        let closed = !alive;
+        // The batch's worst outcome decides what the client does next.
+        match worst {
+            Outcome::Info(_) => {
+                // The op may still be in flight: carry on as a new process, as Jepsen does.
+                process += sh.clients;
+                if closed || rng.below(2) == 0 {
+                    conn = None;
+                }
+            }
+            Outcome::Fail(_) => {
+                // No leader right now: back off a little, and maybe try another node.
+                std::thread::sleep(Duration::from_millis(rng.range(10, 50)));
+                if rng.below(2) == 0 {
+                    conn = None;
+                }
+            }
+            Outcome::Ok(_) => {
+                if rng.below(50) == 0 {
+                    conn = None;
+                }
+            }
+        }
+    }
+    seq
+}
+
+/// The node every running, unpaused member calls leader, if they agree right now.
+fn current_leader(cluster: &Cluster, paused: &[bool]) -> Option<usize> {
+    (0..cluster.nodes.len()).find(|&i| {
+        cluster.nodes[i].is_running()
+            && !paused[i]
+            && cluster.nodes[i].info_field("raft_role").as_deref() == Some("leader")
+    })
+}
+
+/// Applies the fault schedule; returns the log of what was done, on the history's clock.
+fn nemesis(
+    cluster: &mut Cluster,
+    steps: &[Step],
+    recorder: &Recorder,
+    run: Duration,
+) -> Vec<String> {
+    let start = Instant::now();
+    let mut log = Vec::new();
+    let now = |r: &Recorder| r.now_ns() as f64 / 1e9;
+    let n = cluster.nodes.len();
+    for step in steps {
+        let due = Duration::from_millis(step.at_ms);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mut rng = Rng(step.pick);
+        let mut paused = vec![false; n];
+        let mut killed = Vec::new();
+        let mut taken = vec![false; n];
+        let leader = current_leader(cluster, &paused);
+        for &f in &step.faults {
+            if f == FaultKind::Transfer {
+                let Some(l) = leader else {
+                    log.push(format!(
+                        "{:8.3}s transfer: no leader right now, skipped",
+                        now(recorder)
+                    ));
+                    continue;
+                };
+                let others: Vec<u64> = (0..n)
+                    .filter(|&i| i != l)
+                    .map(|i| cluster.nodes[i].id)
+                    .collect();
+                let mut cmd = vec!["RAFT.TRANSFER-LEADER".to_string()];
+                if rng.below(2) == 0 {
+                    cmd.push(others[rng.below(others.len() as u64) as usize].to_string());
+                }
+                let at = now(recorder);
+                let reply = Client::try_connect(cluster.nodes[l].port)
+                    .and_then(|mut c| c.try_cmd(&cmd))
+                    .map_or_else(|| "no reply".to_string(), |f| show_frame(&f));
+                log.push(format!(
+                    "{at:8.3}s {} on node {} (the leader): {} at {:.3}s",
+                    cmd.join(" "),
+                    cluster.nodes[l].id,
+                    reply,
+                    now(recorder)
+                ));
+                continue;
+            }
+            let (count, leader_first) = f.targets(n);
+            let mut targets = Vec::new();
+            if let Some(l) = leader.filter(|&l| leader_first && !taken[l]) {
+                targets.push(l);
+                taken[l] = true;
+            }
+            while targets.len() < count {
+                let free: Vec<usize> = (0..n).filter(|&i| !taken[i]).collect();
+                if free.is_empty() {
+                    break;
+                }
+                let t = free[rng.below(free.len() as u64) as usize];
+                targets.push(t);
+                taken[t] = true;
+            }
+            for target in targets {
+                let role = match leader {
+                    Some(l) if l == target => "the leader",
+                    Some(_) => "a follower",
+                    None => "no leader known",
+                };
+                let id = cluster.nodes[target].id;
+                if f.is_kill() {
+                    cluster.nodes[target].kill9();
+                    killed.push(target);
+                    log.push(format!("{:8.3}s kill -9 node {id} ({role})", now(recorder)));
+                } else {
+                    cluster.nodes[target].signal("STOP");
+                    paused[target] = true;
+                    log.push(format!("{:8.3}s SIGSTOP node {id} ({role})", now(recorder)));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(step.hold_ms));
+        for (node, _) in cluster.nodes.iter().zip(&paused).filter(|(_, &p)| p) {
+            node.signal("CONT");
+            log.push(format!("{:8.3}s SIGCONT node {}", now(recorder), node.id));
+        }
+        for &i in &killed {
+            cluster.nodes[i].start();
+            log.push(format!(
+                "{:8.3}s restarted node {}",
+                now(recorder),
+                cluster.nodes[i].id
+            ));
+        }
+    }
+    if let Some(rest) = run.checked_sub(start.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    log
+}
+
+/// Reads every key from every node into the history (after the run, so they come last).
+fn final_reads(cluster: &Cluster, recorder: &Recorder, keys: &[String]) -> Vec<Vec<Option<Value>>> {
+    cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut c = connect(node.port).expect("connect for the final reads");
+            let process = FINAL_PROCESS_BASE + node.id;
+            keys.chunks(200)
+                .flat_map(|chunk| {
+                    let pending: Vec<_> = chunk
+                        .iter()
+                        .map(|k| recorder.invoke(process, node.id, k, OpKind::Read))
+                        .collect();
+                    let cmds: Vec<Vec<&str>> =
+                        chunk.iter().map(|k| vec!["GET", k.as_str()]).collect();
+                    let replies = c.pipeline(&cmds);
+                    pending
+                        .into_iter()
+                        .zip(replies)
+                        .map(|(p, r)| {
+                            let op = recorder.complete(p, outcome(OpKind::Read, Some(r)));
+                            match op.outcome {
+                                Outcome::Ok(Ret::Value(v)) => v,
+                                other => {
+                                    panic!("final read of {} on node {}: {other}", op.key, node.id)
+                                }
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Write-once keys: every acknowledged one reads back on every node, every failed one on
+/// none, and one of unknown outcome reads back everywhere or nowhere (`finals` agree is
+/// checked apart).
+fn check_set_workload(
+    history: &[Op],
+    keys: &[String],
+    finals: &[Vec<Option<Value>>],
+    node_ids: &[u64],
+) -> Vec<String> {
+    let writes: HashMap<&str, &Op> = history
+        .iter()
+        .filter(|o| o.key.starts_with("add:") && o.process < FINAL_PROCESS_BASE)
+        .map(|o| (o.key.as_str(), o))
+        .collect();
+    let mut problems = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        let Some(w) = writes.get(key.as_str()) else {
+            continue;
+        };
+        for (vals, id) in finals.iter().zip(node_ids) {
+            let v = vals[k];
+            let bad = match w.outcome {
+                Outcome::Ok(_) => v != Some(1),
+                Outcome::Fail(_) => v.is_some(),
+                Outcome::Info(_) => v.is_some_and(|x| x != 1),
+            };
+            if bad {
+                problems.push(format!(
+                    "{key}: the write of 1 ended {} but node {id} reads {v:?}",
+                    w.outcome
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Acknowledged ops per second of the run, by completion time: where the faults cost
+/// availability, and for how long.
+fn ok_per_second(ops: &[Op]) -> Vec<String> {
+    let mut per_second: Vec<u64> = Vec::new();
+    for o in ops.iter().filter(|o| matches!(o.outcome, Outcome::Ok(_))) {
+        let s = (o.complete_ns / 1_000_000_000) as usize;
+        if per_second.len() <= s {
+            per_second.resize(s + 1, 0);
+        }
+        per_second[s] += 1;
+    }
+    per_second.iter().map(u64::to_string).collect()
+}
+
+fn run(cfg: Config) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = env_u64("RAFTIS_JEPSEN_SEED").unwrap_or(cfg.seed);
+    let cfg = Config {
+        seed,
+        run: env_u64("RAFTIS_JEPSEN_SECS").map_or(cfg.run, Duration::from_secs),
+        ..cfg
+    };
+    let mut rng = Rng(seed);
+    let steps = schedule(&cfg, &mut rng);
+    eprintln!(
+        "==== {}: seed {seed} (RAFTIS_JEPSEN_SEED={seed} replays it), {} nodes, {} clients, {} keys, {:?}",
+        cfg.name, cfg.nodes, cfg.clients, cfg.keys, cfg.run
+    );
+    eprintln!("fault schedule:");
+    for s in &steps {
+        eprintln!("  at {:6} ms {:?} for {} ms", s.at_ms, s.faults, s.hold_ms);
+    }
+
+    let mut cluster = Cluster::start(cfg.nodes, &["--raft-write-timeout", WRITE_TIMEOUT_MS]);
+    cluster.wait_leader(Duration::from_secs(20));
+    let recorder = Recorder::new();
+    let stop = AtomicBool::new(false);
+    let sh = Shared {
+        ports: cluster.nodes.iter().map(|n| n.port).collect(),
+        node_ids: cluster.nodes.iter().map(|n| n.id).collect(),
+        recorder: &recorder,
+        stop: &stop,
+        keys: cfg.keys,
+        clients: cfg.clients as u64,
+    };
+    let fault_log = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..cfg.clients)
+            .map(|t| {
+                let sh = &sh;
+                s.spawn(move || client_loop(sh, t, seed))
+            })
+            .collect();
+        let log = nemesis(&mut cluster, &steps, &recorder, cfg.run);
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.join().expect("client thread");
+        }
+        log
+    });
+    eprintln!("faults as applied (seconds on the history's clock):");
+    for l in &fault_log {
+        eprintln!("  {l}");
+    }
+
+    // Heal: every node runs; wait until they agree and have applied the same index.
+    cluster.wait_leader(Duration::from_secs(20));
+    let digests = cluster.converged_digests(Duration::from_secs(30));
+    let mut keys: Vec<String> = recorder.history().iter().map(|o| o.key.clone()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let finals = final_reads(&cluster, &recorder, &keys);
+    let history = recorder.history();
+    let client_ops: Vec<Op> = history
+        .iter()
+        .filter(|o| o.process < FINAL_PROCESS_BASE)
+        .cloned()
+        .collect();
+    let c = history::counts(&client_ops);
+    eprintln!(
+        "{} client ops: {} ok, {} failed (TRYAGAIN), {} unknown; {} final reads",
+        client_ops.len(),
+        c.ok,
+        c.fail,
+        c.info,
+        history.len() - client_ops.len()
+    );
+    eprintln!(
+        "ok ops per second: {}",
+        ok_per_second(&client_ops).join(" ")
+    );
+
+    let t = Instant::now();
+    let report = history::check(&history, CHECK_STEPS_MAX);
+    eprintln!(
+        "checked in {:?}:\n{}",
+        t.elapsed(),
+        report.summary(SUMMARY_MIN_OPS)
+    );
+    let set_problems = check_set_workload(&history, &keys, &finals, &sh.node_ids);
+    let replicas_agree = digests.windows(2).all(|w| w[0] == w[1]);
+    let finals_agree = finals.windows(2).all(|w| w[0] == w[1]);
+
+    let mut failures = Vec::new();
+    for v in report.violations() {
+        failures.push(v.to_string());
+    }
+    let unknown = report.unknown_keys();
+    if !unknown.is_empty() {
+        failures.push(format!(
+            "the checker gave up on keys {unknown:?} (step or memory limit): neither proven nor refuted"
+        ));
+    }
+    failures.extend(set_problems);
+    if !replicas_agree {
+        failures.push(format!("replicas differ after convergence: {digests:?}"));
+    }
+    if !finals_agree {
+        failures.push("nodes read different final values".to_string());
+    }
+    assert!(
+        c.ok > 100,
+        "the clients made little progress ({} ok ops): the test checks nothing",
+        c.ok
+    );
+    if !failures.is_empty() {
+        let path = std::env::temp_dir().join(format!(
+            "raftis-jepsen-{}-seed{seed}-{}.txt",
+            cfg.name,
+            std::process::id()
+        ));
+        let mut text = format!("# seed {seed}\n# faults:\n");
+        for l in &fault_log {
+            text.push_str(&format!("# {l}\n"));
+        }
+        text.push_str(&history::dump(&history));
+        let _ = std::fs::write(&path, text);
+        panic!(
+            "{}: seed {seed}: {} problem(s); full history in {} (check it again with \
+             RAFTIS_JEPSEN_HISTORY=<file> cargo test --test linearizability recheck -- \
+             --ignored)\n\n{}",
+            cfg.name,
+            failures.len(),
+            path.display(),
+            failures.join("\n\n")
+        );
+    }
+}
+
+#[test]
+fn kill_9_of_leaders_followers_majorities_and_all_keeps_three_nodes_linearizable() {
+    run(Config {
+        name: "kill9",
+        seed: 1,
+        nodes: 3,
+        clients: 8,
+        keys: 5,
+        run: Duration::from_secs(12),
+        faults: &[
+            FaultKind::KillLeader,
+            FaultKind::KillAny,
+            FaultKind::KillMajority,
+            FaultKind::KillAll,
+        ],
+        faults_per_step_max: 1,
+    });
+}
+
+#[test]
+fn sigstop_of_the_leader_keeps_three_nodes_linearizable() {
+    run(Config {
+        name: "pause",
+        seed: 2,
+        nodes: 3,
+        // Many clients: more reads in flight at the paused leader when it resumes.
+        clients: 16,
+        keys: 5,
+        run: Duration::from_secs(12),
+        // Mostly long pauses of the leader: a new leader takes over while the old one holds
+        // reads it received before or during the pause.
+        faults: &[
+            FaultKind::PauseLeader,
+            FaultKind::PauseLeader,
+            FaultKind::PauseLeader,
+            FaultKind::PauseLeaderBrief,
+            FaultKind::PauseAny,
+        ],
+        faults_per_step_max: 1,
+    });
+}
+
+#[test]
+fn leadership_transfers_keep_three_nodes_linearizable() {
+    run(Config {
+        name: "transfer",
+        seed: 3,
+        nodes: 3,
+        clients: 8,
+        keys: 5,
+        run: Duration::from_secs(10),
+        faults: &[FaultKind::Transfer],
+        faults_per_step_max: 1,
+    });
+}
+
+#[test]
+fn mixed_faults_two_at_a_time_keep_five_nodes_linearizable() {
+    run(Config {
+        name: "mixed5",
+        seed: 4,
+        nodes: 5,
+        clients: 10,
+        keys: 6,
+        run: Duration::from_secs(15),
+        faults: &[
+            FaultKind::KillLeader,
+            FaultKind::KillAny,
+            FaultKind::KillMajority,
+            FaultKind::PauseLeader,
+            FaultKind::PauseLeaderBrief,
+            FaultKind::PauseAny,
+            FaultKind::Transfer,
+        ],
+        faults_per_step_max: 2,
+    });
+}
+
+/// The set workload's check, on hand-made final states: each way it can fail, fails.
+#[test]
+fn set_workload_check_catches_lost_and_phantom_writes() {
+    let recorder = Recorder::new();
+    let write = |key: &str, outcome: Outcome| {
+        let p = recorder.invoke(0, 1, key, OpKind::Write(1));
+        recorder.complete(p, outcome)
+    };
+    let history = vec![
+        write("add:0:1", Outcome::Ok(Ret::Done)),
+        write("add:0:2", Outcome::Fail("TRYAGAIN no leader".into())),
+        write("add:0:3", Outcome::Info("UNCERTAIN".into())),
+    ];
+    let keys: Vec<String> = history.iter().map(|o| o.key.clone()).collect();
+    let ids = [1, 2];
+    let good = vec![vec![Some(1), None, Some(1)], vec![Some(1), None, Some(1)]];
+    assert!(check_set_workload(&history, &keys, &good, &ids).is_empty());
+    let unknown_absent = vec![vec![Some(1), None, None], vec![Some(1), None, None]];
+    assert!(check_set_workload(&history, &keys, &unknown_absent, &ids).is_empty());
+    let lost = vec![vec![Some(1), None, None], vec![None, None, None]];
+    let problems = check_set_workload(&history, &keys, &lost, &ids);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("add:0:1:") && problems[0].contains("node 2"));
+    let phantom = vec![vec![Some(1), Some(1), None], vec![Some(1), None, None]];
+    let problems = check_set_workload(&history, &keys, &phantom, &ids);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("add:0:2:") && problems[0].contains("node 1"));
+    let garbage = vec![vec![Some(1), None, Some(7)], vec![Some(1), None, None]];
+    assert_eq!(check_set_workload(&history, &keys, &garbage, &ids).len(), 1);
+}
+
+/// Checks a history written by a failed run again (`RAFTIS_JEPSEN_HISTORY=<file>`), e.g.
+/// after a change to the checker, and prints the verdict.
+#[test]
+#[ignore = "needs RAFTIS_JEPSEN_HISTORY=<file of a failed run>"]
+fn recheck_a_dumped_history() {
+    let path = std::env::var("RAFTIS_JEPSEN_HISTORY").expect("RAFTIS_JEPSEN_HISTORY=<file>");
+    let text = std::fs::read_to_string(&path).expect("read the history");
+    let history = history::parse(&text).expect("parse the history");
+    let t = Instant::now();
+    let report = history::check(&history, CHECK_STEPS_MAX);
+    eprintln!(
+        "{} ops checked in {:?}:\n{}",
+        history.len(),
+        t.elapsed(),
+        report.summary(SUMMARY_MIN_OPS)
+    );
+    for v in report.violations() {
+        eprintln!("{v}");
+    }
+    assert!(report.is_linearizable(), "{path}: not proven linearizable");
+}

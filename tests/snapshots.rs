@@ -1,0 +1,142 @@
+//! Snapshots and log compaction with real processes (issue 5): a node restarts from its
+//! snapshot plus the WAL after it, and a follower that fell behind the compacted log, or a new
+//! node, catches up from the leader's snapshot.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bulk, ok, Client, Cluster, Frame};
+
+const SNAP: &[&str] = &[
+    "--raft-snapshot-entries",
+    "200",
+    "--raft-log-keep-entries",
+    "20",
+];
+
+/// `n` writes, each its own log entry (one command per round trip).
+fn write_each(c: &mut Client, prefix: &str, n: usize) {
+    for i in 0..n {
+        let r = c.cmd(&["SET", &format!("{prefix}:{i}"), &format!("v{i}")]);
+        assert_eq!(r, ok(), "{prefix}:{i}");
+    }
+}
+
+fn reads_back(c: &mut Client, prefix: &str, n: usize) {
+    let cmds: Vec<Vec<String>> = (0..n)
+        .map(|i| vec!["GET".into(), format!("{prefix}:{i}")])
+        .collect();
+    for (k, r) in c.pipeline(&cmds).iter().enumerate() {
+        assert_eq!(*r, bulk(&format!("v{k}")), "{prefix}:{k}");
+    }
+}
+
+#[test]
+fn a_node_restarts_from_its_snapshot_and_the_log_after_it() {
+    let mut cluster = Cluster::start(1, SNAP);
+    cluster.wait_leader(Duration::from_secs(10));
+    let mut c = cluster.nodes[0].client();
+    write_each(&mut c, "k", 1000);
+    assert_eq!(c.cmd(&["HSET", "h", "f", "v"]), Frame::Integer(1));
+    common::wait_for("a snapshot", Duration::from_secs(10), || {
+        cluster.nodes[0]
+            .log()
+            .contains("Snapshot at index")
+            .then_some(())
+    });
+    cluster.nodes[0].kill9();
+    cluster.nodes[0].start();
+    cluster.wait_leader(Duration::from_secs(10));
+    let log = cluster.nodes[0].log();
+    assert!(
+        log.contains("loaded in"),
+        "the restart did not load the snapshot:\n{log}"
+    );
+    let mut c = cluster.nodes[0].client();
+    reads_back(&mut c, "k", 1000);
+    assert_eq!(c.cmd(&["HGET", "h", "f"]), bulk("v"));
+    assert_eq!(c.cmd(&["DBSIZE"]), Frame::Integer(1001));
+}
+
+#[test]
+fn a_follower_behind_the_compacted_log_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start(3, SNAP);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let lagging = (leader + 1) % 3;
+    cluster.nodes[lagging].kill9();
+    let mut c = cluster.nodes[leader].client();
+    write_each(&mut c, "k", 800);
+    common::wait_for("the leader to snapshot", Duration::from_secs(10), || {
+        cluster.nodes[leader]
+            .log()
+            .contains("Snapshot at index")
+            .then_some(())
+    });
+    cluster.nodes[lagging].start();
+    common::wait_for(
+        "the follower to install a snapshot",
+        Duration::from_secs(30),
+        || {
+            cluster.nodes[lagging]
+                .log()
+                .contains("Installed the snapshot")
+                .then_some(())
+        },
+    );
+    write_each(&mut c, "after", 50);
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+    let mut f = cluster.nodes[lagging].client();
+    reads_back(&mut f, "k", 800);
+    reads_back(&mut f, "after", 50);
+    // Restarted again, it comes back from its own installed snapshot.
+    cluster.nodes[lagging].kill9();
+    cluster.nodes[lagging].start();
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ after restart: {digests:?}"
+    );
+}
+
+#[test]
+fn a_new_node_joins_through_a_snapshot() {
+    let mut cluster = Cluster::start(3, SNAP);
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let mut c = cluster.nodes[leader].client();
+    write_each(&mut c, "k", 600);
+    common::wait_for("the leader to snapshot", Duration::from_secs(10), || {
+        cluster.nodes[leader]
+            .log()
+            .contains("Snapshot at index")
+            .then_some(())
+    });
+    let n4 = cluster.start_joining_node();
+    let addr = format!(
+        "127.0.0.1:{}@{}",
+        cluster.nodes[n4].port, cluster.nodes[n4].bus
+    );
+    assert_eq!(c.cmd(&["RAFT.NODE", "ADD", "4", &addr]), ok());
+    cluster.nodes[n4].member = true;
+    common::wait_for(
+        "the new node to install a snapshot",
+        Duration::from_secs(30),
+        || {
+            cluster.nodes[n4]
+                .log()
+                .contains("Installed the snapshot")
+                .then_some(())
+        },
+    );
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+    let mut n = cluster.nodes[n4].client();
+    reads_back(&mut n, "k", 600);
+}
