@@ -680,13 +680,19 @@ impl Driver {
     }
 
     /// Every turn of the driver: a follower sends its read hints every `HINT_INTERVAL_MS`.
+    /// The sampling is set for the role again each time, in case a CONFIG SET read the role
+    /// while it changed.
     pub(super) fn hints_tick(&mut self, now_ms: u64) {
         if now_ms < self.evict.hints_due_ms {
             return;
         }
         self.evict.hints_due_ms = now_ms + HINT_INTERVAL_MS;
         if self.core.role() == Role::Follower {
+            let max = hints_per_interval(&self.shared.settings.read());
+            self.shared.store.set_access_log_max(max);
             self.send_hints();
+        } else {
+            self.shared.store.set_access_log_max(0);
         }
     }
 
