@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use crate::glob;
+use crate::store::AccessPolicy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fsync {
@@ -45,6 +46,76 @@ impl LogLevel {
         }
     }
 }
+
+/// `maxmemory-policy`: what the leader evicts when used memory is over `maxmemory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    /// Evict nothing: refuse `denyoom` writes with -OOM instead.
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    /// The `volatile-*` policies evict only keys with a TTL.
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    /// The key whose deadline is nearest first.
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    /// Whether only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+
+    /// LRU or LFU: ranks keys by their access field (Redis's MAXMEMORY_FLAG_LRU | _LFU).
+    pub fn ranks_by_access(self) -> bool {
+        self.is_lfu()
+            || matches!(
+                self,
+                EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru
+            )
+    }
+}
+
+/// In Redis's order (its CONFIG SET error lists them so).
+const POLICIES: &[(&str, EvictionPolicy)] = &[
+    ("volatile-lru", EvictionPolicy::VolatileLru),
+    ("volatile-lfu", EvictionPolicy::VolatileLfu),
+    ("volatile-random", EvictionPolicy::VolatileRandom),
+    ("volatile-ttl", EvictionPolicy::VolatileTtl),
+    ("allkeys-lru", EvictionPolicy::AllKeysLru),
+    ("allkeys-lfu", EvictionPolicy::AllKeysLfu),
+    ("allkeys-random", EvictionPolicy::AllKeysRandom),
+    ("noeviction", EvictionPolicy::NoEviction),
+];
 
 /// A voter of the Raft group: its id and client address (`host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +166,17 @@ pub struct Settings {
     pub raft_snapshot_entries: u64,
     /// Entries kept in memory (and in the WAL) behind a snapshot, for followers a little behind.
     pub raft_log_keep_entries: u64,
+    /// Used memory the leader keeps the dataset under (0 = no limit).
+    pub maxmemory: u64,
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per database for each eviction pool refill.
+    pub maxmemory_samples: u32,
+    pub lfu_log_factor: u32,
+    /// Minutes per one-step decay of the LFU counter (0 = never decays).
+    pub lfu_decay_time: u32,
+    /// Keys a follower reports per second, at most, as read there, so the leader's LRU/LFU
+    /// view includes reads it did not serve (0 = report nothing).
+    pub access_hints: u32,
 }
 
 impl Default for Settings {
@@ -124,6 +206,12 @@ impl Default for Settings {
             raft_max_inflight: 64,
             raft_snapshot_entries: 100_000,
             raft_log_keep_entries: 10_000,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            access_hints: 10_000,
         }
     }
 }
@@ -158,6 +246,18 @@ impl Settings {
             }
         }
         m
+    }
+
+    /// What the keys' LRU/LFU field tracks under the current `maxmemory-policy`.
+    pub fn access_policy(&self) -> AccessPolicy {
+        if self.maxmemory_policy.is_lfu() {
+            AccessPolicy::Lfu {
+                log_factor: self.lfu_log_factor,
+                decay_minutes: self.lfu_decay_time,
+            }
+        } else {
+            AccessPolicy::Lru
+        }
     }
 
     /// This node's advertised address (`host:port@busport`), as other nodes reach it.
@@ -233,6 +333,33 @@ pub fn parse_memory(v: &str) -> Option<u64> {
         _ => return None,
     };
     num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// Redis's `memtoull`, byte for byte: digits then an optional unit (b, k, kb, m, mb, g, gb in
+/// any case); no sign, no spaces; an empty number is 0; a number past 2^64 - 1 saturates and
+/// the unit's multiplication wraps, as in Redis.
+pub fn memtoull(v: &str) -> Option<u64> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let mul: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if num.len() >= 128 {
+        return None;
+    }
+    let n = if num.is_empty() {
+        0
+    } else {
+        num.parse::<u64>().unwrap_or(u64::MAX)
+    };
+    Some(n.wrapping_mul(mul))
 }
 
 fn memory_in(v: &str, min: u64) -> Result<u64, String> {
@@ -436,6 +563,39 @@ pub static DIRECTIVES: &[Directive] = &[
         false,
         |s| s.wal_segment_bytes.to_string(),
         |s, v| s.wal_segment_bytes = memory_in(v, 1 << 16)?
+    ),
+    directive!("maxmemory", true, |s| s.maxmemory.to_string(), |s, v| s
+        .maxmemory =
+        memtoull(v).ok_or("argument must be a memory value")?),
+    directive!(
+        "maxmemory-policy",
+        true,
+        |s| s.maxmemory_policy.as_str().to_string(),
+        |s, v| s.maxmemory_policy = enum_of(v, POLICIES)?
+    ),
+    directive!(
+        "maxmemory-samples",
+        true,
+        |s| s.maxmemory_samples.to_string(),
+        |s, v| s.maxmemory_samples = int_in(v, 1, i32::MAX as i64)? as u32
+    ),
+    directive!(
+        "lfu-log-factor",
+        true,
+        |s| s.lfu_log_factor.to_string(),
+        |s, v| s.lfu_log_factor = int_in(v, 0, i32::MAX as i64)? as u32
+    ),
+    directive!(
+        "lfu-decay-time",
+        true,
+        |s| s.lfu_decay_time.to_string(),
+        |s, v| s.lfu_decay_time = int_in(v, 0, i32::MAX as i64)? as u32
+    ),
+    directive!(
+        "raft-access-hints",
+        true,
+        |s| s.access_hints.to_string(),
+        |s, v| s.access_hints = int_in(v, 0, 1 << 20)? as u32
     ),
 ];
 
@@ -742,5 +902,121 @@ mod tests {
         );
         assert!(config_get(&s, &[b"raft-*"]).len() >= 5);
         assert!(config_get(&s, &[b"nothing"]).is_empty());
+    }
+
+    /// Values and answers recorded from redis-server 7.0.15 (CONFIG SET maxmemory <v>, then
+    /// CONFIG GET maxmemory).
+    #[test]
+    fn maxmemory_parses_like_redis_memtoull() {
+        for (v, want) in [
+            ("100", Some(100)),
+            ("1gb", Some(1 << 30)),
+            ("1GB", Some(1 << 30)),
+            ("10k", Some(10_000)),
+            ("5Kb", Some(5120)),
+            ("5g", Some(5_000_000_000)),
+            ("007", Some(7)),
+            ("1B", Some(1)),
+            ("", Some(0)),
+            ("kb", Some(0)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", Some(u64::MAX)),
+            ("18446744073709551615kb", Some(18_446_744_073_709_550_592)),
+            ("20000000000gb", Some(3_028_092_406_290_448_384)),
+            ("-1", None),
+            ("abc", None),
+            ("1.5mb", None),
+            ("100 ", None),
+            ("+5", None),
+            (" 5", None),
+            ("1tb", None),
+        ] {
+            assert_eq!(memtoull(v), want, "{v:?}");
+        }
+        let mut s = Settings::default();
+        assert_eq!(
+            config_set(&mut s, &[("maxmemory", "1.5mb")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+        );
+        config_set(&mut s, &[("maxmemory", "5Kb")]).unwrap();
+        assert_eq!(
+            config_get(&s, &[b"maxmemory"]),
+            vec![("maxmemory".into(), "5120".into())]
+        );
+    }
+
+    #[test]
+    fn eviction_directives_answer_as_redis() {
+        let mut s = Settings::default();
+        let got: Vec<(String, String)> = config_get(&s, &[b"maxmemory*", b"lfu*"]);
+        assert_eq!(
+            got,
+            [
+                ("maxmemory", "0"),
+                ("maxmemory-policy", "noeviction"),
+                ("maxmemory-samples", "5"),
+                ("lfu-log-factor", "10"),
+                ("lfu-decay-time", "1"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        config_set(&mut s, &[("maxmemory-policy", "ALLKEYS-LFU")]).unwrap();
+        assert_eq!(s.maxmemory_policy, EvictionPolicy::AllKeysLfu);
+        assert_eq!(
+            s.access_policy(),
+            AccessPolicy::Lfu {
+                log_factor: 10,
+                decay_minutes: 1
+            }
+        );
+        config_set(&mut s, &[("maxmemory-policy", "volatile-ttl")]).unwrap();
+        assert_eq!(s.access_policy(), AccessPolicy::Lru);
+        for (name, value, why) in [
+            (
+                "maxmemory-policy",
+                "foo",
+                "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+            ),
+            ("maxmemory-samples", "0", "argument must be between 1 and 2147483647 inclusive"),
+            ("maxmemory-samples", "x", "argument couldn't be parsed into an integer"),
+            (
+                "maxmemory-samples",
+                "2147483648",
+                "argument must be between 1 and 2147483647 inclusive",
+            ),
+            ("lfu-log-factor", "-1", "argument must be between 0 and 2147483647 inclusive"),
+            ("lfu-decay-time", "abc", "argument couldn't be parsed into an integer"),
+        ] {
+            assert_eq!(
+                config_set(&mut s, &[(name, value)]).unwrap_err(),
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            );
+        }
+        config_set(
+            &mut s,
+            &[
+                ("maxmemory-samples", "2147483647"),
+                ("lfu-log-factor", "0"),
+                ("lfu-decay-time", "2147483647"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.maxmemory_samples, s.lfu_log_factor, s.lfu_decay_time),
+            (i32::MAX as u32, 0, i32::MAX as u32)
+        );
+        // And on the command line.
+        let s = from_args(args(&[
+            "--maxmemory",
+            "2mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (s.maxmemory, s.maxmemory_policy),
+            (2 << 20, EvictionPolicy::AllKeysLru)
+        );
+        assert!(from_args(args(&["--maxmemory-policy", "lru"])).is_err());
     }
 }

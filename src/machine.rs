@@ -8,6 +8,10 @@
 //! op = u8 tag | varint db | varint n | n x (varint len | len bytes)
 //!      tag 0: Command (the n items are the command's arguments, name first)
 //!      tag 1: ExpireKeys (the n items are keys)
+//!      tag 2: Transaction header (db = how many Command ops follow and belong to it; n = 0)
+//!      tag 3: Publish (items: channel, message)
+//!      tag 4: EvictKeys (the n items are keys)
+//!      tag 5: Refused (one item: the error the op answers)
 //! ```
 //!
 //! Varints are LEB128. `decode` is zero-copy: every argument is a slice of the payload.
@@ -41,6 +45,8 @@ const TAG_EXPIRE_KEYS: u8 = 1;
 /// belong to it; it has no items.
 const TAG_TRANSACTION: u8 = 2;
 const TAG_PUBLISH: u8 = 3;
+const TAG_EVICT_KEYS: u8 = 4;
+const TAG_REFUSED: u8 = 5;
 
 /// One operation of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +62,14 @@ pub enum Op {
     /// PUBLISH: every node hands the message to its local subscribers when the entry applies,
     /// so subscribers everywhere see messages once, in log order. `items` = [channel, message].
     Publish { items: Vec<Bytes> },
+    /// The leader's eviction (maxmemory): delete each key that still exists, whatever it
+    /// holds now; a key already gone is skipped. The leader chose the victims; apply never
+    /// looks at memory. Replies with how many were deleted.
+    EvictKeys { db: u32, keys: Vec<Bytes> },
+    /// A client's operation the leader refused before proposing it (a `denyoom` write while
+    /// over `maxmemory`), kept in place so the rest of its batch keeps its order: apply
+    /// answers `error` (a Redis error line without the `-`) and changes nothing.
+    Refused { error: Bytes },
 }
 
 /// What applying an entry does outside the keyspace. Apply stays a pure function of (state,
@@ -131,6 +145,8 @@ fn for_each_part(op: &Op, mut f: impl FnMut(u8, u32, &[Bytes])) {
     match op {
         Op::Command { db, args } => f(TAG_COMMAND, *db, args),
         Op::ExpireKeys { db, keys } => f(TAG_EXPIRE_KEYS, *db, keys),
+        Op::EvictKeys { db, keys } => f(TAG_EVICT_KEYS, *db, keys),
+        Op::Refused { error } => f(TAG_REFUSED, 0, std::slice::from_ref(error)),
         Op::Publish { items } => f(TAG_PUBLISH, 0, items),
         Op::Transaction { cmds } => {
             f(TAG_TRANSACTION, cmds.len() as u32, &[]);
@@ -284,6 +300,10 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
         ops.push(match tag {
             TAG_COMMAND => Op::Command { db, args: items },
             TAG_EXPIRE_KEYS => Op::ExpireKeys { db, keys: items },
+            TAG_EVICT_KEYS => Op::EvictKeys { db, keys: items },
+            TAG_REFUSED if items.len() == 1 => Op::Refused {
+                error: items.into_iter().next().expect("one item"),
+            },
             TAG_PUBLISH if items.len() == 2 => Op::Publish { items },
             TAG_TRANSACTION if items.is_empty() => {
                 open_tx = db;
@@ -301,6 +321,50 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
         return Err(DecodeError::TrailingBytes);
     }
     Ok(Batch { time_ms, ops })
+}
+
+/// What the leader does with a client's payload after `screen`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Screened {
+    /// No op was refused: propose the payload as it is.
+    Keep,
+    /// Every op was refused: propose nothing; these are the errors, one per op, in order.
+    RefuseAll(Vec<String>),
+    /// Some ops were refused: propose this payload instead, where each refused op is a
+    /// `Refused` op answering its error (the others are unchanged and keep their order).
+    Rewrite(BytesMut),
+}
+
+/// The leader's check of a client's payload before it proposes it: `refuse` says, per op,
+/// whether it is refused and with which error (an -OOM under `noeviction`, for instance).
+/// Deciding here, not at apply, keeps apply blind to the node's circumstances (rule 1).
+pub fn screen(
+    payload: &[u8],
+    mut refuse: impl FnMut(&Op) -> Option<String>,
+) -> Result<Screened, DecodeError> {
+    let batch = decode(&Bytes::copy_from_slice(payload))?;
+    let verdicts: Vec<Option<String>> = batch.ops.iter().map(&mut refuse).collect();
+    let refused = verdicts.iter().filter(|v| v.is_some()).count();
+    if refused == 0 {
+        return Ok(Screened::Keep);
+    }
+    if refused == verdicts.len() {
+        return Ok(Screened::RefuseAll(
+            verdicts.into_iter().flatten().collect(),
+        ));
+    }
+    let ops: Vec<Op> = batch
+        .ops
+        .into_iter()
+        .zip(verdicts)
+        .map(|(op, v)| match v {
+            Some(error) => Op::Refused {
+                error: Bytes::from(error),
+            },
+            None => op,
+        })
+        .collect();
+    Ok(Screened::Rewrite(encode_mut(batch.time_ms, &ops)))
 }
 
 /// Apply the payload of the committed entry at log `index`; push exactly one reply per op, in
@@ -350,6 +414,26 @@ fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn E
                 .count();
             Reply::Int(n as i64)
         }
+        Op::EvictKeys { db, keys } => {
+            if *db as usize >= store.databases() {
+                return Reply::error(errors::INVALID_DB);
+            }
+            let mut set = store.shards();
+            for k in keys {
+                set.add_key(*db, k);
+            }
+            let mut locks = set.write();
+            // A key past its deadline at the entry's time is deleted too but not counted: it
+            // had expired, not been evicted (the same on every replica).
+            let n = keys
+                .iter()
+                .filter(|k| locks.remove(*db, k, time_ms))
+                .count();
+            drop(locks);
+            store.note_evicted(n as u64);
+            Reply::Int(n as i64)
+        }
+        Op::Refused { error } => Reply::error(String::from_utf8_lossy(error).into_owned()),
         Op::Publish { items } => Reply::Int(effects.publish(&items[0], &items[1])),
         Op::Transaction { cmds } => {
             // Every command was resolved when it was queued; one that no longer resolves
@@ -824,5 +908,131 @@ mod tests {
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(reader.join().unwrap() >= 1000);
         });
+    }
+
+    #[test]
+    fn evict_keys_deletes_what_is_there_and_skips_what_is_gone() {
+        let store = Store::new(16, 4);
+        let mut replies = Vec::new();
+        apply(
+            &store,
+            1,
+            &encode(
+                100,
+                &[
+                    cmd(0, &["SET", "a", "1"]),
+                    cmd(0, &["HSET", "h", "f", "v"]),
+                    cmd(0, &["SET", "dying", "x", "PX", "50"]),
+                    cmd(1, &["SET", "a", "other db"]),
+                ],
+            ),
+            &mut replies,
+            &mut NoEffects,
+        );
+        replies.clear();
+        let evict = Op::EvictKeys {
+            db: 0,
+            keys: vec![b("a"), b("h"), b("gone"), b("dying"), b("a")],
+        };
+        // At 200 "dying" has expired: deleted, but not counted as evicted.
+        apply(
+            &store,
+            2,
+            &encode(200, std::slice::from_ref(&evict)),
+            &mut replies,
+            &mut NoEffects,
+        );
+        assert_eq!(replies, vec![Reply::Int(2)]);
+        assert_eq!(store.evicted_keys(), 2);
+        assert_eq!(store.db_stats(0), (0, 0));
+        assert_eq!(store.db_stats(1), (1, 0));
+        // Applying it again changes nothing: the keys are gone.
+        replies.clear();
+        apply(
+            &store,
+            3,
+            &encode(300, &[evict]),
+            &mut replies,
+            &mut NoEffects,
+        );
+        assert_eq!(replies, vec![Reply::Int(0)]);
+        assert_eq!(store.evicted_keys(), 2);
+        replies.clear();
+        apply(
+            &store,
+            4,
+            &encode(
+                300,
+                &[Op::EvictKeys {
+                    db: 99,
+                    keys: vec![b("a")],
+                }],
+            ),
+            &mut replies,
+            &mut NoEffects,
+        );
+        assert_eq!(replies, vec![Reply::error(errors::INVALID_DB)]);
+    }
+
+    #[test]
+    fn refused_ops_answer_their_error_and_change_nothing() {
+        let store = Store::new(16, 4);
+        let ops = vec![
+            Op::Refused {
+                error: Bytes::from_static(errors::OOM.as_bytes()),
+            },
+            cmd(0, &["SET", "k", "v"]),
+            Op::EvictKeys {
+                db: 2,
+                keys: vec![b("x")],
+            },
+        ];
+        let payload = encode(5, &ops);
+        assert_eq!(decode(&payload).unwrap().ops, ops);
+        let mut replies = Vec::new();
+        apply(&store, 1, &payload, &mut replies, &mut NoEffects);
+        assert_eq!(
+            replies,
+            vec![Reply::error(errors::OOM), Reply::OK, Reply::Int(0)]
+        );
+        // A Refused op carries exactly one item.
+        let mut bad = encode(
+            5,
+            &[Op::Publish {
+                items: vec![b("c"), b("m")],
+            }],
+        )
+        .to_vec();
+        bad[10] = TAG_REFUSED;
+        assert_eq!(
+            decode(&Bytes::from(bad)),
+            Err(DecodeError::UnknownOp(TAG_REFUSED))
+        );
+    }
+
+    #[test]
+    fn screen_keeps_refuses_or_rewrites_a_batch() {
+        let refuse_sets = |op: &Op| match op {
+            Op::Command { args, .. } if args[0] == "SET" => Some("ERR no".to_string()),
+            _ => None,
+        };
+        let keep = encode(7, &[cmd(0, &["DEL", "a"])]);
+        assert_eq!(screen(&keep, refuse_sets), Ok(Screened::Keep));
+        let all = encode(7, &[cmd(0, &["SET", "a", "1"]), cmd(0, &["SET", "b", "2"])]);
+        assert_eq!(
+            screen(&all, refuse_sets),
+            Ok(Screened::RefuseAll(vec!["ERR no".into(), "ERR no".into()]))
+        );
+        let mixed = encode(7, &[cmd(0, &["SET", "a", "1"]), cmd(0, &["DEL", "b"])]);
+        let Ok(Screened::Rewrite(p)) = screen(&mixed, refuse_sets) else {
+            panic!("not rewritten")
+        };
+        let batch = decode(&p.freeze()).unwrap();
+        assert_eq!(batch.time_ms, 7);
+        assert_eq!(
+            batch.ops,
+            vec![Op::Refused { error: b("ERR no") }, cmd(0, &["DEL", "b"])]
+        );
+        assert!(screen(&[1, 2, 3], refuse_sets).is_err());
     }
 }

@@ -169,6 +169,9 @@ EXEC = {
     "object|idletime": "keyspace::OBJECT_IDLETIME",
     "object|refcount": "keyspace::OBJECT_REFCOUNT",
     "object|help": "keyspace::OBJECT_HELP",
+    "memory": "keyspace::MEMORY",
+    "memory|usage": "keyspace::MEMORY_USAGE",
+    "memory|help": "keyspace::MEMORY_HELP",
     # server.rs
     "dbsize": "server::DBSIZE",
     "flushdb": "server::FLUSHDB",
@@ -199,8 +202,8 @@ EXEC = {
     "shutdown": SESSION,
 }
 
-# The subcommands raftis answers for the SESSION containers that have them. A subcommand not
-# listed is left out of the table, so it gets Redis's "unknown subcommand" error instead of
+# The subcommands raftis answers for the SESSION containers that have them (other containers
+# list theirs in EXEC, as "object|encoding"). A subcommand not listed is left out of the table, so it gets Redis's "unknown subcommand" error instead of
 # being described by COMMAND as if it worked.
 SESSION_SUBCOMMANDS = {
     "client": ["getname", "help", "id", "info", "kill", "list", "reply", "setname"],
@@ -482,6 +485,9 @@ def emit_spec(info, docs_raw, exec_expr, ind):
         if exec_expr == SESSION and name in SESSION_SUBCOMMANDS:
             wanted = ["%s|%s" % (name, n) for n in SESSION_SUBCOMMANDS[name]]
             subs_sorted = [x for x in subs_sorted if x[0] in wanted]
+        elif exec_expr != SESSION:
+            # A container's subcommands without a handler are left out, as for SESSION ones.
+            subs_sorted = [x for x in subs_sorted if x[0] in EXEC]
         out += "%ssubcommands: &[\n" % i2
         for s in subs_sorted:
             info_raw = [x for x in info[1][9][1] if val(x)[0] == s[0]][0]

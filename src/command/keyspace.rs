@@ -1,5 +1,5 @@
 //! Generic key commands that move or inspect values whatever their type: RENAME RENAMENX COPY
-//! MOVE SWAPDB OBJECT (Redis 7.0's src/db.c and src/object.c).
+//! MOVE SWAPDB OBJECT MEMORY (Redis 7.0's src/db.c and src/object.c).
 //!
 //! MOVE and COPY ... DB touch a key in another database: their `Scope::Custom` functions add
 //! that database's shard to the command's locks (only for a valid index: an invalid one makes
@@ -8,6 +8,10 @@
 //! OBJECT reads without recording an access (Redis's LOOKUP_NOTOUCH); FREQ and IDLETIME read
 //! the access field as the node's eviction policy defines it, with Redis's errors when the
 //! policy does not track what is asked.
+//!
+//! MEMORY USAGE answers what the key costs in the store's own accounting (`store::mem`: its
+//! node, key, value and containers at the allocator's sizes), exact and O(1) whatever the
+//! value's size, so SAMPLES is checked as Redis checks it and otherwise has nothing to do.
 
 use bytes::Bytes;
 
@@ -15,7 +19,7 @@ use super::strings::no_check;
 use super::{parse_i64, Exec, ReadCtx, Scope, WriteCtx};
 use crate::errors;
 use crate::reply::Reply;
-use crate::store::{lru, AccessPolicy, ShardSet};
+use crate::store::{entry_bytes, lru, AccessPolicy, ShardSet};
 
 pub(super) const RENAME: Exec = Exec::Write {
     check: no_check,
@@ -65,6 +69,19 @@ pub(super) const OBJECT_FREQ: Exec = Exec::Read {
 };
 pub(super) const OBJECT_HELP: Exec = Exec::Read {
     run: object_help,
+    scope: Scope::Keys,
+};
+/// MEMORY itself: never run (the table resolves MEMORY to a subcommand, or fails on arity).
+pub(super) const MEMORY: Exec = Exec::Read {
+    run: memory_help,
+    scope: Scope::Keys,
+};
+pub(super) const MEMORY_USAGE: Exec = Exec::Read {
+    run: memory_usage,
+    scope: Scope::Keys,
+};
+pub(super) const MEMORY_HELP: Exec = Exec::Read {
+    run: memory_help,
     scope: Scope::Keys,
 };
 
@@ -267,8 +284,9 @@ fn object_encoding(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
 }
 
 fn object_refcount(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
-    ctx.peek(&args[2])
-        .map_or(Reply::Nil, |e| Reply::Int(e.refcount()))
+    ctx.peek(&args[2]).map_or(Reply::Nil, |e| {
+        Reply::Int(e.refcount(ctx.store().shares_integers()))
+    })
 }
 
 fn object_idletime(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
@@ -318,6 +336,51 @@ const OBJECT_HELP_LINES: &[&str] = &[
 fn object_help(_: &ReadCtx<'_>, _: &[Bytes]) -> Reply {
     Reply::Array(
         OBJECT_HELP_LINES
+            .iter()
+            .map(|l| Reply::Status((*l).into()))
+            .collect(),
+    )
+}
+
+/// MEMORY USAGE key [SAMPLES count]: options are checked before the key is looked up, as in
+/// Redis (a negative count is a syntax error, 0 means all); the key's access is not recorded.
+fn memory_usage(ctx: &ReadCtx<'_>, args: &[Bytes]) -> Reply {
+    let mut j = 3;
+    while j < args.len() {
+        if !args[j].eq_ignore_ascii_case(b"samples") || j + 1 >= args.len() {
+            return Reply::error(errors::SYNTAX);
+        }
+        match parse_i64(&args[j + 1]) {
+            None => return Reply::error(errors::NOT_INTEGER),
+            Some(n) if n < 0 => return Reply::error(errors::SYNTAX),
+            Some(_) => {}
+        }
+        j += 2;
+    }
+    ctx.peek(&args[2])
+        .map_or(Reply::Nil, |e| Reply::Int(entry_bytes(e) as i64))
+}
+
+const MEMORY_HELP_LINES: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn memory_help(_: &ReadCtx<'_>, _: &[Bytes]) -> Reply {
+    Reply::Array(
+        MEMORY_HELP_LINES
             .iter()
             .map(|l| Reply::Status((*l).into()))
             .collect(),

@@ -513,10 +513,14 @@ impl ReadCtx<'_> {
         }
     }
 
-    /// The entry for `key` if it exists now, recording the access (Redis's lookupKeyRead).
+    /// The entry for `key` if it exists now, recording the access (Redis's lookupKeyRead),
+    /// and noting it for the leader on a follower that samples its reads (`Store::note_read`).
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
         let e = self.peek(key)?;
         touch_read(self.store(), e, self.now_ms);
+        if let View::Read(_) = self.view {
+            self.store().note_read(self.db, e);
+        }
         Some(e)
     }
 

@@ -17,6 +17,7 @@
 //! - The commit index is published before the messages that tell followers about it, so a
 //!   leader's lease read can never miss a write another node already acknowledged.
 
+mod evict;
 mod persist;
 pub mod pubsub;
 mod snapfile;
@@ -57,6 +58,8 @@ pub enum WriteError {
     WalFailed(String),
     /// A membership change refused, and why.
     Rejected(&'static str),
+    /// The leader refused the write before proposing it (the error line, e.g. -OOM).
+    Refused(&'static str),
 }
 
 impl WriteError {
@@ -66,6 +69,7 @@ impl WriteError {
             WriteError::NotCommitted => Reply::error(errors::NOT_COMMITTED),
             WriteError::Uncertain => Reply::error(errors::UNCERTAIN),
             WriteError::Rejected(why) => Reply::error(format!("ERR {why}")),
+            WriteError::Refused(error) => Reply::error(*error),
             WriteError::WalFailed(why) => {
                 Reply::error(format!("MISCONF Errors writing to the Raft log: {why}"))
             }
@@ -130,6 +134,7 @@ pub struct NodeStats {
     pub lease_reads: AtomicU64,
     pub uncertain_writes: AtomicU64,
     pub expired_keys_proposed: AtomicU64,
+    pub evicted_keys_proposed: AtomicU64,
 }
 
 /// What the driver publishes for the front end.
@@ -404,13 +409,16 @@ impl Node {
             snap_done: channel::unbounded(),
             senders: HashMap::new(),
             receiving: None,
+            evict: evict::Evictor::new(wall_ms()),
         };
         std::thread::Builder::new()
             .name("raftis-raft".into())
             .spawn(move || driver.run(events_rx, peer_rx, done_rx))
             .map_err(|e| e.to_string())?;
         log_notice!("Raft node {} started", s.node_id);
-        Ok(Node { shared })
+        let node = Node { shared };
+        node.settings_changed(&s);
+        Ok(node)
     }
 
     pub fn store(&self) -> &Store {
@@ -644,6 +652,8 @@ struct Driver {
     expire_db_cursor: usize,
     last_role: Role,
     last_leader: NodeId,
+    /// The leader's eviction state (maxmemory), see `evict`.
+    evict: evict::Evictor,
     /// The latest durable snapshot, and the time of its last entry.
     snapshot: Option<raft::SnapshotMeta>,
     snapshot_time_ms: u64,
@@ -755,6 +765,7 @@ impl Driver {
                 next_housekeeping = now + HOUSEKEEPING_MS;
                 self.housekeeping(now);
             }
+            self.hints_tick(now);
             while self.core.has_ready() {
                 let rd = self.core.ready();
                 self.handle_ready(rd);
@@ -773,7 +784,14 @@ impl Driver {
                     }
                     return;
                 }
+                let mut reply = reply;
+                let mut cost = 0;
                 if self.core.role() == Role::Leader {
+                    // maxmemory: evict first, or refuse (see `evict`).
+                    match self.admit_local(&mut payload, &mut reply) {
+                        Some(c) => cost = c,
+                        None => return,
+                    }
                     let t = self.stamp();
                     machine::set_time(&mut payload, t);
                 }
@@ -788,6 +806,7 @@ impl Driver {
                     },
                 );
                 self.core.propose(id, payload.freeze());
+                self.evict.note_write(self.core.last_index(), cost);
             }
             ClientEvent::ReadIndex { reply } => {
                 let id = self.next_id;
@@ -847,10 +866,14 @@ impl Driver {
                 return self.on_snapshot_chunk(m.from, m.term, index, term, offset, total, data);
             }
             Body::SnapshotAck { index, next } => return self.on_snapshot_ack(m.from, index, next),
+            Body::Node { kind, data } => return self.on_node_message(kind, &data),
             _ => {}
         }
+        let mut cost = 0;
         if self.core.role() == Role::Leader {
             if let Body::Propose { proposals } = &mut m.body {
+                // maxmemory: evict first, or refuse (see `evict`).
+                cost = self.admit_forwarded(m.from, proposals);
                 // Forwarded writes carry the follower's clock: the leader stamps its own.
                 for (_, data) in proposals.iter_mut() {
                     let t = self.stamp();
@@ -861,6 +884,7 @@ impl Driver {
             }
         }
         self.core.step(m);
+        self.evict.note_write(self.core.last_index(), cost);
     }
 
     fn on_persisted(&mut self, d: PersistDone) {
@@ -963,6 +987,7 @@ impl Driver {
                     w.answer(Err(WriteError::NoLeader))
                 }
                 Err(ProposeError::Rejected(why)) => w.answer(Err(WriteError::Rejected(why))),
+                Err(ProposeError::Refused(code)) => w.answer(Err(evict::refused(code))),
                 Err(ProposeError::Uncertain) => {
                     self.shared
                         .stats
@@ -1024,6 +1049,7 @@ impl Driver {
         if self.expire_pending_until != 0 && last >= self.expire_pending_until {
             self.expire_pending_until = 0;
         }
+        self.evict.applied(last);
         self.shared
             .stats
             .entries_applied
@@ -1079,6 +1105,7 @@ impl Driver {
             }
         }
         self.expire_cycle();
+        self.evict_cycle();
         self.publish_members(now);
         self.maybe_snapshot();
         self.snapshot_stalls(now);
@@ -1163,6 +1190,7 @@ impl Driver {
                 self.expire_pending_until = 0;
                 self.senders.clear();
             }
+            self.evict_role_changed(role);
         }
     }
 

@@ -89,6 +89,9 @@ pub enum ProposeError {
     Uncertain,
     /// A membership change that cannot be made now, and why.
     Rejected(&'static str),
+    /// The leader refused the forwarded write before proposing it (`Raft::refuse_forwarded`):
+    /// nothing was appended. The code is the node's, opaque here.
+    Refused(u8),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -440,6 +443,15 @@ impl Raft {
         }
     }
 
+    /// Leader: answer writes forwarded by `to` that the node refused before proposing them
+    /// (a decision Raft knows nothing of, such as an out-of-memory refusal): their outcome on
+    /// the follower is `ProposeError::Refused(reason)`. Nothing is appended.
+    pub fn refuse_forwarded(&mut self, to: NodeId, ids: Vec<ProposalId>, reason: u8) {
+        if self.role == Role::Leader && !ids.is_empty() {
+            self.send(to, Body::ProposeRefused { ids, reason });
+        }
+    }
+
     /// Asks for a read index. The answer comes out in `Ready::reads`.
     pub fn read_index(&mut self, id: ReadId) {
         if self.role == Role::Leader {
@@ -579,6 +591,11 @@ impl Raft {
                     self.campaign(false, true);
                 }
             }
+            Body::ProposeRefused { ids, reason } => {
+                self.handle_propose_refused(m.from, ids, reason)
+            }
+            // The node shell's own traffic: it never reaches here, and means nothing to Raft.
+            Body::Node { .. } => {}
         }
     }
 
@@ -1361,6 +1378,21 @@ impl Raft {
             self.props_in_flight.swap_remove(pos);
             let result = r.ok_or(ProposeError::NotLeader);
             self.proposals_out.push(ProposalOutcome { id, result });
+        }
+    }
+
+    fn handle_propose_refused(&mut self, from: NodeId, ids: Vec<ProposalId>, reason: u8) {
+        if from != self.leader {
+            return;
+        }
+        for id in ids {
+            if let Some(pos) = self.props_in_flight.iter().position(|&p| p == id) {
+                self.props_in_flight.swap_remove(pos);
+                self.proposals_out.push(ProposalOutcome {
+                    id,
+                    result: Err(ProposeError::Refused(reason)),
+                });
+            }
         }
     }
 

@@ -103,6 +103,18 @@ pub enum Body {
         index: u64,
         next: u64,
     },
+    /// The leader refused these forwarded writes before proposing them (nothing was
+    /// appended); `reason` is the node's code for why, opaque to Raft.
+    ProposeRefused {
+        ids: Vec<ProposalId>,
+        reason: u8,
+    },
+    /// Between the node shells, opaque to Raft and never given to `Raft::step` (a follower's
+    /// report of the keys read there, for the leader's eviction). `kind` says what `data` is.
+    Node {
+        kind: u8,
+        data: Bytes,
+    },
 }
 
 impl Body {
@@ -122,6 +134,9 @@ impl Body {
             Body::TransferLeader { .. } => 12,
             Body::SnapshotChunk { .. } => 13,
             Body::SnapshotAck { .. } => 14,
+            // Numbered apart from the rest, which other branches extend.
+            Body::ProposeRefused { .. } => 20,
+            Body::Node { .. } => 21,
         }
     }
 }
@@ -236,6 +251,15 @@ impl Message {
                 out.put_u64_le(*index);
                 out.put_u64_le(*next);
             }
+            Body::ProposeRefused { ids, reason } => {
+                put_ids(out, ids);
+                out.put_u8(*reason);
+            }
+            Body::Node { kind, data } => {
+                out.put_u8(*kind);
+                out.put_u32_le(data.len() as u32);
+                out.put_slice(data);
+            }
         }
     }
 
@@ -338,6 +362,14 @@ impl Message {
             14 => Body::SnapshotAck {
                 index: get_u64(r)?,
                 next: get_u64(r)?,
+            },
+            20 => Body::ProposeRefused {
+                ids: get_ids(r)?,
+                reason: get_u8(r)?,
+            },
+            21 => Body::Node {
+                kind: get_u8(r)?,
+                data: get_bytes(r)?,
             },
             _ => return None,
         };
@@ -463,6 +495,14 @@ mod tests {
                 data: Bytes::from_static(b"abc"),
             },
             Body::SnapshotAck { index: 9, next: 3 },
+            Body::ProposeRefused {
+                ids: vec![7, 8],
+                reason: 1,
+            },
+            Body::Node {
+                kind: 1,
+                data: Bytes::from_static(b"\x00hints"),
+            },
         ]
     }
 

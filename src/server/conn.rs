@@ -1154,6 +1154,7 @@ impl Conn {
                 match config::config_set(&mut s, &pairs) {
                     Ok(()) => {
                         crate::logging::set_level(s.loglevel);
+                        self.server.node.settings_changed(&s);
                         Reply::OK
                     }
                     Err(e) => Reply::error(e),

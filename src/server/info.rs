@@ -45,7 +45,7 @@ pub fn render(server: &Server, args: &[Bytes]) -> String {
         match *section {
             "server" => server_section(server, &mut out),
             "clients" => clients_section(server, &mut out),
-            "memory" => memory_section(&mut out),
+            "memory" => memory_section(server, &mut out),
             "persistence" => persistence_section(server, &mut out),
             "stats" => stats_section(server, &mut out),
             "replication" => replication_section(server, &mut out),
@@ -116,15 +116,47 @@ fn human(bytes: u64) -> String {
     }
 }
 
-fn memory_section(out: &mut String) {
-    // The store's own memory accounting is not built yet: used_memory reports the resident
-    // set size, which includes the in-memory Raft log.
+/// Redis's INFO memory fields, from the store's running counts (`Store::memory`):
+/// `used_memory` is what eviction compares with `maxmemory` (the store's fixed structures, its
+/// tables and the dataset, at the allocator's sizes); the Raft log, connection buffers and the
+/// process itself are outside it, as Redis leaves replication buffers out, and show in
+/// `used_memory_rss` and `mem_fragmentation_ratio` (RSS / used_memory, as Redis computes it).
+fn memory_section(server: &Server, out: &mut String) {
+    let m = server.node.store().memory();
+    let used = m.total();
     let rss = rss_bytes();
+    let (maxmemory, policy) = {
+        let s = server.node.settings().read();
+        (s.maxmemory, s.maxmemory_policy)
+    };
+    let perc = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    let frag = if used == 0 {
+        0.0
+    } else {
+        rss as f64 / used as f64
+    };
     let _ = write!(
         out,
-        "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:mimalloc\r\n",
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:mimalloc\r\nlazyfreed_objects:{}\r\n",
+        human(used),
         human(rss),
-        human(rss)
+        m.peak,
+        human(m.peak),
+        perc(used, m.peak),
+        m.startup + m.tables,
+        m.startup,
+        m.dataset,
+        perc(m.dataset, used - m.startup),
+        human(maxmemory),
+        policy.as_str(),
+        rss as i64 - used as i64,
+        crate::store::lazyfreed(),
     );
 }
 
@@ -145,7 +177,7 @@ fn stats_section(server: &Server, out: &mut String) {
     let ns = server.node.stats();
     let _ = write!(
         out,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\nexpired_keys_proposed:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_lease_reads:{}\r\nraft_read_index_requests:{}\r\nraft_uncertain_writes:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\ntotal_error_replies:{}\r\nexpired_keys_proposed:{}\r\nevicted_keys:{}\r\nevicted_keys_proposed:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_lease_reads:{}\r\nraft_read_index_requests:{}\r\nraft_uncertain_writes:{}\r\n",
         st.total_connections_received.load(Ordering::Relaxed),
         st.total_commands_processed.load(Ordering::Relaxed),
         st.total_net_input_bytes.load(Ordering::Relaxed),
@@ -153,6 +185,8 @@ fn stats_section(server: &Server, out: &mut String) {
         st.rejected_connections.load(Ordering::Relaxed),
         st.total_error_replies.load(Ordering::Relaxed),
         ns.expired_keys_proposed.load(Ordering::Relaxed),
+        server.node.store().evicted_keys(),
+        ns.evicted_keys_proposed.load(Ordering::Relaxed),
         ns.proposals.load(Ordering::Relaxed),
         ns.entries_applied.load(Ordering::Relaxed),
         ns.lease_reads.load(Ordering::Relaxed),

@@ -5,7 +5,7 @@
 //! of power-of-two size, bucket chains, and Redis's reverse-binary cursor give both: a full scan
 //! returns every key that was present for the whole scan, even across resizes, and the layout
 //! depends only on the history of inserts and removes (the hash is fixed, see `hash`). It is
-//! also small: 8 bytes per bucket plus a 40-byte node per key.
+//! also small: 8 bytes per bucket plus a 32-byte node per key (an allocator size class exactly).
 //!
 //! Invariants: `table.len()` is 0 or a power of two; every node in bucket `i` has a key whose
 //! hash has low bits `i`; no two nodes hold the same key; `len` counts the nodes. The table grows
@@ -16,6 +16,7 @@
 //! Not here: locking, expiry, and which shard a key belongs to (see `store`).
 
 use super::hash::hash_key;
+use super::mem::{alloc_size, vec_bytes};
 use super::value::Entry;
 
 type Link = Option<Box<Node>>;
@@ -30,6 +31,18 @@ const MIN_SIZE: usize = 4;
 pub struct Dict {
     table: Vec<Link>,
     len: usize,
+    /// The entries' cost (`entry_bytes`) added at insert and taken at remove. A caller that
+    /// changes an entry in place counts the change itself (see `store::Shard`), so this alone
+    /// may even go below zero (an entry that grew in place, then was removed); with the
+    /// caller's count it is exact.
+    bytes: isize,
+}
+
+/// What one key costs in the keyspace: its node (the entry and the chain link) and the heap
+/// bytes the entry owns, as the allocator counts them.
+#[inline]
+pub fn entry_bytes(e: &Entry) -> usize {
+    alloc_size(std::mem::size_of::<Node>()) + e.heap_bytes()
 }
 
 /// What a lookup for writing found.
@@ -45,12 +58,25 @@ impl Dict {
         Dict {
             table: Vec::new(),
             len: 0,
+            bytes: 0,
         }
     }
 
     #[inline]
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The entries' cost as inserted and removed (see `bytes`). O(1).
+    #[inline]
+    pub fn entry_bytes(&self) -> isize {
+        self.bytes
+    }
+
+    /// The bucket array's allocation. O(1).
+    #[inline]
+    pub fn table_bytes(&self) -> usize {
+        vec_bytes::<Link>(self.table.capacity())
     }
 
     #[inline]
@@ -105,9 +131,12 @@ impl Dict {
 
     /// Insert `entry`, replacing the entry with the same key. Returns the replaced entry.
     pub fn insert(&mut self, hash: u64, entry: Entry) -> Option<Entry> {
+        self.bytes += entry_bytes(&entry) as isize;
         if !self.table.is_empty() {
             if let Some(node) = self.link_mut(hash, entry.key()) {
-                return Some(std::mem::replace(&mut node.entry, entry));
+                let old = std::mem::replace(&mut node.entry, entry);
+                self.bytes -= entry_bytes(&old) as isize;
+                return Some(old);
             }
         }
         if self.len + 1 > self.table.len() {
@@ -128,6 +157,7 @@ impl Dict {
         link.as_ref()?;
         let entry = Self::unlink(link);
         self.len -= 1;
+        self.bytes -= entry_bytes(&entry) as isize;
         self.maybe_shrink();
         Some(entry)
     }
@@ -187,12 +217,14 @@ impl Dict {
         std::mem::take(self)
     }
 
-    /// Bytes this table uses on the heap: buckets, nodes and blobs (before allocator rounding).
-    pub fn heap_bytes(&self) -> usize {
-        self.table.capacity() * std::mem::size_of::<Link>()
+    /// The entries' current cost and the bucket array, recomputed by walking everything (to
+    /// check the running counts).
+    #[cfg(test)]
+    pub fn walk_bytes(&self) -> usize {
+        self.table_bytes()
             + self
                 .iter()
-                .map(|e| std::mem::size_of::<Node>() + e.heap_bytes())
+                .map(|e| alloc_size(std::mem::size_of::<Node>()) + e.walk_heap_bytes())
                 .sum::<usize>()
     }
 }
@@ -241,8 +273,8 @@ mod tests {
     }
 
     #[test]
-    fn node_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 40);
+    fn node_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 32);
         assert_eq!(std::mem::size_of::<Link>(), 8);
     }
 

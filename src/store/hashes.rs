@@ -10,6 +10,7 @@
 //!
 //! Not here: command parsing and replies (`command::hashes`).
 
+use super::mem::alloc_size;
 use super::pack::{self, Item};
 use super::table::{Keyed, Table};
 use super::value::{Big, Entry, TAG_HASH_PACK};
@@ -71,16 +72,16 @@ impl FieldValue {
     pub fn value(&self) -> &[u8] {
         &self.0[self.bounds().1..]
     }
-
-    pub(super) fn heap_bytes(&self) -> usize {
-        self.0.len()
-    }
 }
 
 impl Keyed for FieldValue {
     #[inline]
     fn key(&self) -> &[u8] {
         self.field()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        alloc_size(self.0.len())
     }
 }
 
@@ -259,7 +260,7 @@ impl<'a> HashMut<'a> {
         if let Some(Big::Hash(t)) = self.e.big_mut() {
             return match t.find(field) {
                 Some(i) => {
-                    *t.get_mut(i) = FieldValue::new(field, value);
+                    t.replace(i, FieldValue::new(field, value));
                     false
                 }
                 None => {

@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 
+use super::mem::{alloc_size, vec_bytes};
 use super::pack::{self, Item};
 use super::value::{Big, Entry, TAG_LIST_PACK};
 
@@ -44,10 +45,26 @@ impl Node {
 }
 
 /// The boxed form: nodes in order.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct QuickList {
     nodes: VecDeque<Node>,
     len: usize,
+    /// The nodes' listpack allocations (`alloc_size` of each capacity), kept current by every
+    /// change to a node (`edit_node`, `insert_node`, `remove_node`).
+    pack_bytes: usize,
+}
+
+impl Clone for QuickList {
+    /// A clone's buffers are allocated to their length, so its byte count is its own.
+    fn clone(&self) -> QuickList {
+        let nodes: VecDeque<Node> = self.nodes.clone();
+        let pack_bytes = nodes.iter().map(|n| alloc_size(n.pack.capacity())).sum();
+        QuickList {
+            nodes,
+            len: self.len,
+            pack_bytes,
+        }
+    }
 }
 
 impl QuickList {
@@ -68,15 +85,37 @@ impl QuickList {
         q
     }
 
+    /// Run `f` on node `k`, keeping `pack_bytes` current.
+    fn edit_node<R>(&mut self, k: usize, f: impl FnOnce(&mut Node) -> R) -> R {
+        let n = &mut self.nodes[k];
+        let before = alloc_size(n.pack.capacity());
+        let r = f(n);
+        self.pack_bytes = self.pack_bytes + alloc_size(n.pack.capacity()) - before;
+        r
+    }
+
+    /// Insert `node` at position `k`.
+    fn insert_node(&mut self, k: usize, node: Node) {
+        self.pack_bytes += alloc_size(node.pack.capacity());
+        self.nodes.insert(k, node);
+    }
+
+    /// Remove node `k` (which must exist).
+    fn remove_node(&mut self, k: usize) -> Node {
+        let n = self.nodes.remove(k).expect("node index in range");
+        self.pack_bytes -= alloc_size(n.pack.capacity());
+        n
+    }
+
     fn push(&mut self, item: Item<'_>, front: bool) {
         let need = pack::encoded_len(&item);
-        let node = if front {
-            self.nodes.front_mut()
+        let k = if front {
+            0
         } else {
-            self.nodes.back_mut()
+            self.nodes.len().wrapping_sub(1)
         };
-        match node {
-            Some(n) if n.fits(need) => {
+        match self.nodes.get(k).map(|n| n.fits(need)) {
+            Some(true) => self.edit_node(k, |n| {
                 if front {
                     let enc = pack::encode_all([item]);
                     n.pack.splice(0..0, enc);
@@ -84,48 +123,43 @@ impl QuickList {
                     pack::write(&mut n.pack, &item);
                 }
                 n.count += 1;
-            }
-            _ => {
+            }),
+            found => {
                 // The node we leave will not grow at this end again soon: give back its spare
                 // capacity.
-                if let Some(n) = node {
-                    n.pack.shrink_to_fit();
+                if found.is_some() {
+                    self.edit_node(k, |n| n.pack.shrink_to_fit());
                 }
                 let n = Node::from_items([item]);
-                if front {
-                    self.nodes.push_front(n);
-                } else {
-                    self.nodes.push_back(n);
-                }
+                let at = if front { 0 } else { self.nodes.len() };
+                self.insert_node(at, n);
             }
         }
         self.len += 1;
     }
 
     fn pop(&mut self, front: bool) -> Option<Vec<u8>> {
-        let n = if front {
-            self.nodes.front_mut()?
-        } else {
-            self.nodes.back_mut()?
-        };
-        let v = if front {
-            let (item, end) = pack::read(&n.pack, 0);
-            let v = item.to_vec();
-            n.pack.drain(..end);
-            v
-        } else {
-            let start = pack::prev(&n.pack, n.pack.len());
-            let v = pack::read(&n.pack, start).0.to_vec();
-            n.pack.truncate(start);
-            v
-        };
-        n.count -= 1;
-        if n.count == 0 {
-            if front {
-                self.nodes.pop_front();
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let k = if front { 0 } else { self.nodes.len() - 1 };
+        let (v, emptied) = self.edit_node(k, |n| {
+            let v = if front {
+                let (item, end) = pack::read(&n.pack, 0);
+                let v = item.to_vec();
+                n.pack.drain(..end);
+                v
             } else {
-                self.nodes.pop_back();
-            }
+                let start = pack::prev(&n.pack, n.pack.len());
+                let v = pack::read(&n.pack, start).0.to_vec();
+                n.pack.truncate(start);
+                v
+            };
+            n.count -= 1;
+            (v, n.count == 0)
+        });
+        if emptied {
+            self.remove_node(k);
         }
         self.len -= 1;
         Some(v)
@@ -175,11 +209,12 @@ impl QuickList {
             pack: n.pack[at..].to_vec(),
             count: n.count - half,
         };
-        let n = &mut self.nodes[k];
-        n.pack.truncate(at);
-        n.pack.shrink_to_fit();
-        n.count = half;
-        self.nodes.insert(k + 1, tail);
+        self.edit_node(k, |n| {
+            n.pack.truncate(at);
+            n.pack.shrink_to_fit();
+            n.count = half;
+        });
+        self.insert_node(k + 1, tail);
         // Each half may still be too big if one element is huge.
         self.split_if_needed(k + 1);
         self.split_if_needed(k);
@@ -188,26 +223,39 @@ impl QuickList {
     /// Remove node `k` if empty, else merge it with a neighbour when both fit in one node.
     fn tidy(&mut self, k: usize) {
         if self.nodes[k].count == 0 {
-            self.nodes.remove(k);
+            self.remove_node(k);
             return;
         }
         for (a, b) in [(k, k + 1), (k.wrapping_sub(1), k)] {
             if a < self.nodes.len() && b < self.nodes.len() {
                 let total = self.nodes[a].pack.len() + self.nodes[b].pack.len();
                 if total <= LIST_MAX_NODE_BYTES / 2 {
-                    let nb = self.nodes.remove(b).expect("b is in range");
-                    let na = &mut self.nodes[a];
-                    na.pack.extend_from_slice(&nb.pack);
-                    na.count += nb.count;
+                    let nb = self.remove_node(b);
+                    self.edit_node(a, |na| {
+                        na.pack.extend_from_slice(&nb.pack);
+                        na.count += nb.count;
+                    });
                     return;
                 }
             }
         }
     }
 
+    /// Heap bytes as the allocator counts them: the node array and every node's listpack.
+    /// O(1).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.nodes.iter().map(|n| n.pack.capacity()).sum::<usize>()
+        vec_bytes::<Node>(self.nodes.capacity()) + self.pack_bytes
+    }
+
+    /// `heap_bytes` recomputed from every node (to check the running count).
+    #[cfg(test)]
+    pub(super) fn walk_heap_bytes(&self) -> usize {
+        vec_bytes::<Node>(self.nodes.capacity())
+            + self
+                .nodes
+                .iter()
+                .map(|n| alloc_size(n.pack.capacity()))
+                .sum::<usize>()
     }
 }
 
@@ -441,9 +489,10 @@ impl<'a> ListMut<'a> {
         let enc = pack::encode_all([Item::of(value)]);
         if let Some(q) = self.quick() {
             let (k, pos) = q.locate(index);
-            let n = &mut q.nodes[k];
-            let end = pack::read(&n.pack, pos).1;
-            n.pack.splice(pos..end, enc);
+            q.edit_node(k, |n| {
+                let end = pack::read(&n.pack, pos).1;
+                n.pack.splice(pos..end, enc);
+            });
             q.split_if_needed(k);
             return true;
         }
@@ -479,9 +528,10 @@ impl<'a> ListMut<'a> {
         let enc = pack::encode_all([Item::of(value)]);
         if let Some(q) = self.quick() {
             let (k, pos) = q.locate(index);
-            let n = &mut q.nodes[k];
-            n.pack.splice(pos..pos, enc);
-            n.count += 1;
+            q.edit_node(k, |n| {
+                n.pack.splice(pos..pos, enc);
+                n.count += 1;
+            });
             q.len += 1;
             q.split_if_needed(k);
             return;
@@ -543,7 +593,7 @@ impl<'a> ListMut<'a> {
             let mut left = count;
             while left > 0 {
                 let (k, pos) = q.locate(start);
-                let n = &mut q.nodes[k];
+                let n = &q.nodes[k];
                 // Remove as many as this node holds from `pos` on.
                 let mut end = pos;
                 let mut removed = 0;
@@ -552,10 +602,12 @@ impl<'a> ListMut<'a> {
                     removed += 1;
                 }
                 if pos == 0 && end == n.pack.len() {
-                    q.nodes.remove(k);
+                    q.remove_node(k);
                 } else {
-                    n.pack.drain(pos..end);
-                    n.count -= removed;
+                    q.edit_node(k, |n| {
+                        n.pack.drain(pos..end);
+                        n.count -= removed;
+                    });
                     q.tidy(k);
                 }
                 q.len -= removed;
@@ -621,6 +673,8 @@ mod tests {
                 assert!(n.count == 1 || n.pack.len() <= LIST_MAX_NODE_BYTES);
                 assert_eq!(pack::count(&n.pack), n.count);
             }
+            assert_eq!(q.heap_bytes(), q.walk_heap_bytes(), "running byte count");
+            assert_eq!(q.clone().heap_bytes(), q.clone().walk_heap_bytes());
         }
     }
 

@@ -1,5 +1,5 @@
 //! The 32-bit access field of every key: Redis's LRU clock or LFU counter (evict.c), which
-//! OBJECT IDLETIME / OBJECT FREQ read and the eviction policy (issue 4) will rank keys by.
+//! OBJECT IDLETIME / OBJECT FREQ read and the leader's eviction (`node::evict`) ranks keys by.
 //!
 //! LRU: the field is the LRU clock, unix seconds modulo 2^24, when the key was last accessed.
 //! LFU: the field is the time in minutes modulo 2^16 (high 16 of the low 24 bits) and a
@@ -12,7 +12,7 @@
 //! node's clock.
 //!
 //! Not here: choosing eviction victims, the policy's configuration (the node sets it with
-//! `Store::set_access_policy`).
+//! `Store::set_access_policy` from `maxmemory-policy`, `lfu-log-factor`, `lfu-decay-time`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -25,20 +25,32 @@
 //! reach a container through `EntryMut::{hash,set,zset,list}_mut` and the read-only views of
 //! `Entry::as_*`; `WriteLocks::get_or_create` makes a missing key of the right type.
 //!
-//! Memory. A key costs a 40-byte node (key+value blob pointer, deadline, key length, LRU field,
-//! chain link), its blob (key and string value in one allocation) and 8 bytes per bucket at a
-//! load factor between 0.5 and 1. Measured with mimalloc, 1M keys of 16 bytes with 32-byte
-//! values: 104-110 bytes of RSS per key, with or without a TTL (redis-server 7.0.15: 136 bytes
-//! of used_memory, 149 of RSS, and about 40 more with a TTL). A small container is packed in
-//! the same blob as its key (a 10-field hash of `field:N`/`value:N`: 40 + 189 bytes, against
-//! Redis's 240 of MEMORY USAGE and 266 of used_memory per key).
+//! Memory. A key costs a 32-byte node (key+value blob pointer, key length, LRU field, chain
+//! link), its blob (the deadline if it has one, the key and the string value in one
+//! allocation) and 8 bytes per bucket at a load factor between 0.5 and 1. With mimalloc, 1M
+//! keys of 16 bytes with 32-byte values: 88 bytes of used_memory per key (redis-server 7.0.15:
+//! 136); 100k hashes of 10 fields `field:N`/`value:N`, packed in the same blob as their key:
+//! 266.5 (Redis: 266.7). `benches/memory.py bytes` measures both side by side.
+//!
+//! Accounting (`mem`). Every shard keeps its byte count current as it changes: the dictionary
+//! counts entries it inserts and removes, an entry changed in place through an `EntryMut` is
+//! counted when its `Locks` are next used or released (`settle`), and big containers keep
+//! their own counts, so an entry's cost is O(1). Write locks mirror what changed into
+//! per-database and store totals when released; readers (INFO, the leader's eviction) read
+//! those atomics without locking. Sizes are the allocator's (`mem::alloc_size`).
+//!
+//! Eviction support: `sample_entries` (Redis's dictGetSomeKeys across a database's shards),
+//! `key_info`, `touch_key` (an access a follower reported) and the access log a follower keeps
+//! of its reads (`access_log`). The leader decides (`node::evict`); apply deletes what its
+//! entries name.
 //!
 //! Freeing. A big value that leaves the keyspace (DEL, overwrite, FLUSHDB ASYNC) is dropped on a
 //! background thread (`lazyfree`), so apply does not stall on it.
 //!
 //! Not here: command parsing and replies (`command`), deciding what expires or is evicted (the
-//! leader proposes it), memory limits (issue 4).
+//! leader proposes it), memory limits (`node::evict`).
 
+mod access_log;
 mod dict;
 mod hash;
 mod hashes;
@@ -46,6 +58,7 @@ mod intset;
 mod lazyfree;
 mod lists;
 pub mod lru;
+pub mod mem;
 mod pack;
 mod sets;
 mod sha1;
@@ -55,7 +68,7 @@ mod value;
 mod zsets;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -84,6 +97,11 @@ pub struct Shard {
     /// How many entries have a deadline (INFO keyspace's `expires`; lets the expire sampler
     /// skip shards with none).
     volatile: usize,
+    /// How much the entries grew (or shrank) in place since the dictionary counted them at
+    /// insert (see `Locks::settle`). With the dictionary's own count this keeps the shard's
+    /// memory current at every mutation (see `mem`). Atomic only so that a lock guard generic
+    /// over reading and writing can settle it; only the holder of the write lock changes it.
+    resized: AtomicIsize,
 }
 
 impl Shard {
@@ -91,6 +109,22 @@ impl Shard {
         Shard {
             dict: Dict::new(),
             volatile: 0,
+            resized: AtomicIsize::new(0),
+        }
+    }
+
+    /// What the shard's keys cost now (nodes, keys, values). O(1).
+    fn entry_bytes(&self) -> usize {
+        (self.dict.entry_bytes() + self.resized.load(Ordering::Relaxed)) as usize
+    }
+
+    /// The counts the store mirrors: (keys, keys with a TTL, entry bytes, table bytes).
+    fn counts(&self) -> Counts {
+        Counts {
+            keys: self.dict.len(),
+            volatile: self.volatile,
+            entries: self.entry_bytes(),
+            table: self.dict.table_bytes(),
         }
     }
 
@@ -120,6 +154,65 @@ fn dispose(volatile: &mut usize, e: Entry) {
 #[repr(align(128))]
 struct Slot(RwLock<Shard>);
 
+/// A shard's figures, mirrored per database and for the store in atomics that readers (INFO,
+/// the leader's eviction) read without locks.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+struct Counts {
+    keys: usize,
+    volatile: usize,
+    entries: usize,
+    table: usize,
+}
+
+/// A database's share of the store's figures (sums of its shards' `Counts`), updated when a
+/// write lock on one of its shards is released.
+#[derive(Default)]
+struct DbTotals {
+    keys: AtomicU64,
+    volatile: AtomicU64,
+    entries: AtomicU64,
+    table: AtomicU64,
+}
+
+impl DbTotals {
+    fn apply(&self, from: Counts, to: Counts) {
+        adjust(&self.keys, from.keys, to.keys);
+        adjust(&self.volatile, from.volatile, to.volatile);
+        adjust(&self.entries, from.entries, to.entries);
+        adjust(&self.table, from.table, to.table);
+    }
+}
+
+/// Move an atomic total by `to - from`.
+#[inline]
+fn adjust(total: &AtomicU64, from: usize, to: usize) {
+    if to > from {
+        total.fetch_add((to - from) as u64, Ordering::Relaxed);
+    } else if from > to {
+        total.fetch_sub((from - to) as u64, Ordering::Relaxed);
+    }
+}
+
+/// What the store costs in memory, from its running counts (INFO memory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// The store's fixed structures (shard array, locks, counters), from its creation.
+    pub startup: u64,
+    /// The shards' bucket arrays.
+    pub tables: u64,
+    /// Keys and values: dictionary nodes, keys, values and their containers.
+    pub dataset: u64,
+    /// The highest `total()` seen when a write finished.
+    pub peak: u64,
+}
+
+impl MemoryUsage {
+    /// What eviction compares with `maxmemory` (INFO's `used_memory`).
+    pub fn total(&self) -> u64 {
+        self.startup + self.tables + self.dataset
+    }
+}
+
 /// Where the leader's active expire cycle resumes in a database.
 #[derive(Default)]
 struct ExpireCursor {
@@ -147,10 +240,21 @@ pub struct Store {
     shards_per_db: usize,
     slots: Box<[Slot]>,
     expire_cursors: Box<[Mutex<ExpireCursor>]>,
-    /// The access field's meaning (see `lru`): 0 = LRU, else LFU with the log factor in the
-    /// low 16 bits and the decay time in the high 16 (one word, so readers see a consistent
-    /// pair).
-    access: AtomicU32,
+    /// Per database: sums of its shards' `Counts` (see `Locks`'s drop).
+    totals: Box<[DbTotals]>,
+    /// Sum over databases of entry and table bytes; the highest it reached.
+    used: AtomicU64,
+    peak: AtomicU64,
+    /// Keys deleted by applied eviction entries (INFO's `evicted_keys`).
+    evicted: AtomicU64,
+    /// A follower's sample of the keys its reads found (node-local, see `access_log`).
+    access_log: access_log::AccessLog,
+    /// Whether small integers count as Redis's shared objects (OBJECT REFCOUNT).
+    shared_integers: AtomicBool,
+    /// The access field's meaning (see `lru`): 0 = LRU, else LFU (top bit) with the log
+    /// factor in the low 32 bits and the decay time in the next 31 (one word, so readers see a
+    /// consistent pair).
+    access: AtomicU64,
 }
 
 impl Store {
@@ -174,8 +278,103 @@ impl Store {
                 .map(|_| Slot(RwLock::new(Shard::new())))
                 .collect(),
             expire_cursors: (0..databases).map(|_| Mutex::default()).collect(),
-            access: AtomicU32::new(0),
+            totals: (0..databases).map(|_| DbTotals::default()).collect(),
+            used: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            access_log: access_log::AccessLog::default(),
+            shared_integers: AtomicBool::new(true),
+            access: AtomicU64::new(0),
         }
+    }
+
+    /// What the store costs in memory now (O(1): running counts, no scan).
+    pub fn memory(&self) -> MemoryUsage {
+        let tables: u64 = self
+            .totals
+            .iter()
+            .map(|t| t.table.load(Ordering::Relaxed))
+            .sum();
+        let used = self.used.load(Ordering::Relaxed);
+        let startup = self.startup_bytes();
+        MemoryUsage {
+            startup,
+            tables,
+            dataset: used.saturating_sub(tables),
+            peak: self.peak.load(Ordering::Relaxed).max(startup + used),
+        }
+    }
+
+    /// The store's own fixed structures.
+    fn startup_bytes(&self) -> u64 {
+        (mem::alloc_size(std::mem::size_of::<Store>())
+            + mem::vec_bytes::<Slot>(self.slots.len())
+            + mem::vec_bytes::<Mutex<ExpireCursor>>(self.expire_cursors.len())
+            + mem::vec_bytes::<DbTotals>(self.totals.len())) as u64
+    }
+
+    /// What eviction compares with `maxmemory`: `memory().total()` with one load.
+    pub fn used_memory(&self) -> u64 {
+        self.startup_bytes() + self.used.load(Ordering::Relaxed)
+    }
+
+    /// `(keys, keys with a TTL)` of `db` from the running counts, without locking.
+    pub fn db_counts(&self, db: u32) -> (u64, u64) {
+        let t = &self.totals[db as usize];
+        (
+            t.keys.load(Ordering::Relaxed),
+            t.volatile.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Recompute the running totals from the shards (after replacing shards wholesale, as a
+    /// snapshot restore does). O(shards).
+    pub fn recount(&self) {
+        let mut used = 0u64;
+        for db in 0..self.databases as u32 {
+            let mut sum = Counts::default();
+            for idx in self.db_shards(db) {
+                let c = self.slots[idx as usize].0.read().counts();
+                sum.keys += c.keys;
+                sum.volatile += c.volatile;
+                sum.entries += c.entries;
+                sum.table += c.table;
+            }
+            let t = &self.totals[db as usize];
+            t.keys.store(sum.keys as u64, Ordering::Relaxed);
+            t.volatile.store(sum.volatile as u64, Ordering::Relaxed);
+            t.entries.store(sum.entries as u64, Ordering::Relaxed);
+            t.table.store(sum.table as u64, Ordering::Relaxed);
+            used += (sum.entries + sum.table) as u64;
+        }
+        self.used.store(used, Ordering::Relaxed);
+    }
+
+    /// Count keys deleted by an applied eviction entry (every replica counts the same).
+    pub fn note_evicted(&self, keys: u64) {
+        self.evicted.fetch_add(keys, Ordering::Relaxed);
+    }
+
+    /// Keys deleted by applied eviction entries since the process started.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// A read found `e` in `db` and recorded an access in its LRU/LFU field: note it for the
+    /// leader too, if this node samples its accesses (`set_access_log_max`).
+    #[inline]
+    pub fn note_read(&self, db: u32, e: &Entry) {
+        self.access_log.note(db, e.key());
+    }
+
+    /// How many accesses per interval `note_read` keeps (0 = none, as on a leader).
+    pub fn set_access_log_max(&self, max: u32) {
+        self.access_log.set_max(max);
+    }
+
+    /// The accesses noted since the last call.
+    pub fn take_access_log(&self) -> Vec<(u32, Bytes)> {
+        self.access_log.take()
     }
 
     /// What the keys' access field tracks, from the node's `maxmemory-policy`. Node-local:
@@ -186,9 +385,24 @@ impl Store {
             AccessPolicy::Lfu {
                 log_factor,
                 decay_minutes,
-            } => 0x8000_0000 | (decay_minutes.min(0x7fff) << 16) | log_factor.min(0xffff),
+            } => {
+                (1 << 63)
+                    | (u64::from(decay_minutes.min(i32::MAX as u32)) << 32)
+                    | u64::from(log_factor)
+            }
         };
         self.access.store(word, Ordering::Relaxed);
+    }
+
+    /// Redis shares the objects of small integers unless maxmemory is set with an LRU or LFU
+    /// policy (each key then needs its own access field): OBJECT REFCOUNT follows. Node-local,
+    /// from the node's settings.
+    pub fn set_shares_integers(&self, shared: bool) {
+        self.shared_integers.store(shared, Ordering::Relaxed);
+    }
+
+    pub fn shares_integers(&self) -> bool {
+        self.shared_integers.load(Ordering::Relaxed)
     }
 
     pub fn access_policy(&self) -> AccessPolicy {
@@ -197,8 +411,8 @@ impl Store {
             AccessPolicy::Lru
         } else {
             AccessPolicy::Lfu {
-                log_factor: word & 0xffff,
-                decay_minutes: (word >> 16) & 0x7fff,
+                log_factor: word as u32,
+                decay_minutes: ((word >> 32) as u32) & (i32::MAX as u32),
             }
         }
     }
@@ -309,14 +523,133 @@ impl Store {
         out
     }
 
-    /// Bytes the keyspace holds on the heap (tables, nodes, keys, values), before allocator
-    /// rounding. Walks everything: for tests and estimates, not for a hot path.
-    pub fn heap_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|s| s.0.read().dict.heap_bytes())
-            .sum()
+    /// Check every running count against a walk of everything (tests only).
+    #[cfg(test)]
+    pub fn check_accounting(&self) {
+        let mut used = 0usize;
+        for db in 0..self.databases as u32 {
+            let mut sum = Counts::default();
+            for idx in self.db_shards(db) {
+                let shard = self.slots[idx as usize].0.read();
+                let c = shard.counts();
+                assert_eq!(
+                    c.entries + c.table,
+                    shard.dict.walk_bytes(),
+                    "shard {idx}: running bytes differ from a walk"
+                );
+                let volatile = shard.dict.iter().filter(|e| e.deadline_ms() != 0).count();
+                assert_eq!(c.volatile, volatile, "shard {idx}: TTL count");
+                sum.keys += c.keys;
+                sum.volatile += c.volatile;
+                sum.entries += c.entries;
+                sum.table += c.table;
+            }
+            let t = &self.totals[db as usize];
+            let mirrored = Counts {
+                keys: t.keys.load(Ordering::Relaxed) as usize,
+                volatile: t.volatile.load(Ordering::Relaxed) as usize,
+                entries: t.entries.load(Ordering::Relaxed) as usize,
+                table: t.table.load(Ordering::Relaxed) as usize,
+            };
+            assert_eq!(mirrored, sum, "db {db}: totals differ from its shards");
+            used += sum.entries + sum.table;
+        }
+        assert_eq!(self.used.load(Ordering::Relaxed) as usize, used);
     }
+
+    /// Up to `count` entries of `db` from around a random place, for the leader's eviction
+    /// sampling (Redis's `dictGetSomeKeys`): a random shard and bucket, then the buckets after
+    /// it, into the next shards, visiting at most `10 * count` buckets (scaled up when only
+    /// keys with a TTL are wanted and few have one), or the whole database if `thorough`
+    /// (for a caller that must know whether any key is left). `volatile` keeps only keys with
+    /// a TTL. Each entry is visited under its shard's read lock; `visit` returns false for an
+    /// entry it does not count as a sample (the walk goes on); `rand` supplies the randomness.
+    pub fn sample_entries(
+        &self,
+        db: u32,
+        count: usize,
+        (volatile, thorough): (bool, bool),
+        rand: &mut dyn FnMut() -> u64,
+        visit: &mut dyn FnMut(&Entry) -> bool,
+    ) {
+        let range = self.db_shards(db);
+        let n = self.shards_per_db;
+        let (keys, with_ttl) = self.db_counts(db);
+        let wanted = if volatile { with_ttl } else { keys };
+        if count == 0 || wanted == 0 {
+            return;
+        }
+        let sparse = (keys / wanted.max(1)).clamp(1, 100) as usize;
+        let mut budget = if thorough {
+            usize::MAX
+        } else {
+            count
+                .saturating_mul(10)
+                .saturating_mul(if volatile { sparse } else { 1 })
+        };
+        let mut seen = 0usize;
+        let first = (rand() % n as u64) as usize;
+        // A thorough walk takes every shard whole.
+        let mut bucket = if thorough { 0 } else { rand() };
+        for step in 0..n {
+            let idx = range.start as usize + (first + step) % n;
+            let shard = self.slots[idx].0.read();
+            if shard.dict.len() == 0 || (volatile && shard.volatile == 0) {
+                continue;
+            }
+            loop {
+                bucket = shard.dict.scan(bucket, |e| {
+                    if seen < count && (!volatile || e.deadline_ms() != 0) && visit(e) {
+                        seen += 1;
+                    }
+                });
+                budget = budget.saturating_sub(1);
+                if seen >= count || budget == 0 {
+                    return;
+                }
+                if bucket == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Record an access to `key` in `db` at `now_ms` (a follower's read reported to the
+    /// leader): node-local metadata only, under a read lock. False if the key is missing.
+    pub fn touch_key(&self, db: u32, key: &[u8], now_ms: u64, coin: f64) -> bool {
+        if db as usize >= self.databases {
+            return false;
+        }
+        let h = hash_key(key);
+        let shard = self.slots[self.shard_of(db, h) as usize].0.read();
+        match shard.dict.get(h, key).filter(|e| e.live_at(now_ms)) {
+            Some(e) => {
+                lru::touch(e.lru(), self.access_policy(), now_ms, coin);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Store {
+    /// `(cost, deadline)` of `key` in `db` if it is stored, expired or not (for the leader's
+    /// eviction to check a candidate it sampled earlier). One read lock.
+    pub fn key_info(&self, db: u32, key: &[u8]) -> Option<(u64, u64)> {
+        if db as usize >= self.databases {
+            return None;
+        }
+        let h = hash_key(key);
+        let shard = self.slots[self.shard_of(db, h) as usize].0.read();
+        let e = shard.dict.get(h, key)?;
+        Some((entry_bytes(e) as u64, e.deadline_ms()))
+    }
+}
+
+/// What `e` costs in the keyspace (MEMORY USAGE): its node, key, value and containers, as the
+/// allocator counts them. O(1).
+pub fn entry_bytes(e: &Entry) -> usize {
+    dict::entry_bytes(e)
 }
 
 fn xor_digest_raw(d: &mut [u8; 20], other: &[u8; 20]) {
@@ -459,7 +792,12 @@ impl<'s> ShardSet<'s> {
     /// Lock the set for writing, in ascending shard order.
     pub fn write(self) -> WriteLocks<'s> {
         let (store, ids) = self.sorted();
-        Locks::take(store, ids, |slot| slot.0.write())
+        let mut locks = Locks::take(store, ids, |slot| slot.0.write());
+        locks.before = match &locks.held {
+            Held::One(id, g) => vec![(*id, g.counts())],
+            Held::Many(v) => v.iter().map(|(id, g)| (*id, g.counts())).collect(),
+        };
+        locks
     }
 }
 
@@ -470,9 +808,24 @@ enum Held<G> {
 }
 
 /// A set of locked shards and the accessors to the keys in them.
-pub struct Locks<'s, G> {
+pub struct Locks<'s, G: Deref<Target = Shard>> {
     store: &'s Store,
     held: Held<G>,
+    /// Write locks: each held shard's counts when it was locked, to mirror what changed into
+    /// the store's totals when the locks are released (empty for read locks).
+    before: Vec<(u32, Counts)>,
+    /// The entry last handed out as an `EntryMut`, whose change in size is counted
+    /// (`settle`) before anything else touches the shards: the `EntryMut` borrowed these locks,
+    /// so once they are used again (or dropped) it is gone.
+    pending: Option<Pending>,
+    pending_key: Vec<u8>,
+}
+
+/// An entry handed out for writing: where it is and its heap bytes then.
+struct Pending {
+    id: u32,
+    hash: u64,
+    before: usize,
 }
 
 pub type ReadLocks<'s> = Locks<'s, RwLockReadGuard<'s, Shard>>;
@@ -489,7 +842,29 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
                     .collect(),
             ),
         };
-        Locks { store, held }
+        Locks {
+            store,
+            held,
+            before: Vec::new(),
+            pending: None,
+            pending_key: Vec::new(),
+        }
+    }
+
+    /// Count the size change of the entry last handed out as an `EntryMut` (see `pending`).
+    /// Every method that changes the keyspace calls it first, and so does `drop`.
+    fn settle(&mut self) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let shard = self.shard(p.id);
+        // Only these locks can remove it, and they settle first: the entry is still there.
+        if let Some(e) = shard.dict.get(p.hash, &self.pending_key) {
+            shard.resized.fetch_add(
+                e.heap_bytes() as isize - p.before as isize,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     fn position(&self, id: u32) -> usize {
@@ -532,6 +907,36 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
             .db_shards(db)
             .map(|id| self.shard(id).dict.len())
             .sum()
+    }
+}
+
+impl<G: Deref<Target = Shard>> Drop for Locks<'_, G> {
+    /// Mirror what the writes changed into the per-database and store totals, before the
+    /// shards are unlocked.
+    fn drop(&mut self) {
+        if self.before.is_empty() {
+            return;
+        }
+        self.settle();
+        let store = self.store;
+        let (mut from, mut to) = (0usize, 0usize);
+        for &(id, was) in &self.before {
+            let now = self.shard(id).counts();
+            if now != was {
+                store.totals[id as usize / store.shards_per_db].apply(was, now);
+                from += was.entries + was.table;
+                to += now.entries + now.table;
+            }
+        }
+        if from != to {
+            adjust(&store.used, from, to);
+            if to > from {
+                let used = store.used.load(Ordering::Relaxed);
+                store
+                    .peak
+                    .fetch_max(store.startup_bytes() + used, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -662,6 +1067,7 @@ impl<'s, G: Deref<Target = Shard>> Locks<'s, G> {
 }
 
 /// Write access to one entry; changes to its deadline keep the shard's TTL count right.
+/// Changes to its size are counted by the `Locks` it came from (see `Pending`).
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
     volatile: &'a mut usize,
@@ -754,8 +1160,23 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// The entry for `key` if it exists at `now_ms`, for writing. An expired entry found on the
     /// way is deleted (every replica does the same at the same log position).
     pub fn get_mut(&mut self, db: u32, key: &[u8], now_ms: u64) -> Option<EntryMut<'_>> {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
+        if let Some(e) = self
+            .shard(id)
+            .dict
+            .get(h, key)
+            .filter(|e| e.live_at(now_ms))
+        {
+            self.pending = Some(Pending {
+                id,
+                hash: h,
+                before: e.heap_bytes(),
+            });
+            self.pending_key.clear();
+            self.pending_key.extend_from_slice(key);
+        }
         let shard = self.shard_mut(id);
         let found = shard.dict.find_mut(h, key, now_ms);
         match found {
@@ -781,6 +1202,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
         now_ms: u64,
         kind: Kind,
     ) -> Result<(EntryMut<'_>, bool), WrongType> {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let access = lru::initial(self.store.access_policy(), now_ms);
@@ -799,6 +1221,15 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
             e.lru().store(access, Ordering::Relaxed);
             shard.dict.insert(h, e);
         }
+        let before = shard.dict.get(h, key).map_or(0, Entry::heap_bytes);
+        self.pending = Some(Pending {
+            id,
+            hash: h,
+            before,
+        });
+        self.pending_key.clear();
+        self.pending_key.extend_from_slice(key);
+        let shard = self.shard_mut(id);
         let Found::Live(entry) = shard.dict.find_mut(h, key, now_ms) else {
             unreachable!("the entry was just found or inserted");
         };
@@ -813,6 +1244,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
 
     /// Delete `key` if it holds an empty container (a command removed its last element).
     pub fn remove_if_empty(&mut self, db: u32, key: &[u8]) {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -826,6 +1258,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Set `key` to a string value with the given deadline (0: none), creating it or replacing
     /// whatever it held, at `now_ms` (the access field's stamp).
     pub fn set_str(&mut self, db: u32, key: &[u8], value: &[u8], deadline_ms: u64, now_ms: u64) {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let policy = self.store.access_policy();
@@ -840,12 +1273,17 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
                         .lru()
                         .store(lru::initial(policy, now_ms), Ordering::Relaxed);
                 }
+                let before = entry.heap_bytes();
                 let mut e = EntryMut {
                     entry,
                     volatile: &mut shard.volatile,
                 };
                 e.set_str(value);
                 e.set_deadline(deadline_ms);
+                let after = e.heap_bytes();
+                shard
+                    .resized
+                    .fetch_add(after as isize - before as isize, Ordering::Relaxed);
             }
             _ => {
                 let new = Entry::new_str(key, value, deadline_ms);
@@ -864,6 +1302,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Add `entry` under its own key, replacing (and freeing) whatever the key held. A new
     /// entry (access field 0) is stamped at `now_ms`; a moved one keeps its field (RENAME).
     pub fn insert(&mut self, db: u32, entry: Entry, now_ms: u64) {
+        self.settle();
         let h = hash_key(entry.key());
         let id = self.store.shard_of(db, h);
         if entry.lru().load(Ordering::Relaxed) == 0 {
@@ -882,6 +1321,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Remove `key` and return its entry if it exists at `now_ms` (RENAME, MOVE); an expired
     /// entry is deleted and `None` returned.
     pub fn take_entry(&mut self, db: u32, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -899,6 +1339,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Delete `key`. True if it existed at `now_ms` (an expired key is deleted too, but it did
     /// not exist, so DEL does not count it).
     pub fn remove(&mut self, db: u32, key: &[u8], now_ms: u64) -> bool {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -915,6 +1356,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Delete `key` if its deadline is at or before `now_ms` (the leader's expire proposals:
     /// by the time one applies, the key may have been given a new life). True if deleted.
     pub fn remove_if_expired(&mut self, db: u32, key: &[u8], now_ms: u64) -> bool {
+        self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
         let shard = self.shard_mut(id);
@@ -929,10 +1371,12 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
 
     /// Delete every key of `db` (its shards must be locked). Returns how many there were.
     pub fn clear_db(&mut self, db: u32, free: Free) -> usize {
+        self.settle();
         let mut old = Vec::with_capacity(self.store.shards_per_db);
         for id in self.store.db_shards(db) {
             let shard = self.shard_mut(id);
             shard.volatile = 0;
+            shard.resized.store(0, Ordering::Relaxed);
             old.push(shard.dict.take());
         }
         let n = old.iter().map(Dict::len).sum();
@@ -944,6 +1388,7 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
 
     /// Exchange the contents of databases `a` and `b` (SWAPDB; every shard of both locked).
     pub fn swap_dbs(&mut self, a: u32, b: u32) {
+        self.settle();
         if a == b {
             return;
         }
@@ -1262,6 +1707,222 @@ mod tests {
         }
         // 16384 buckets at 10 per call: it takes many calls, each of them short.
         assert!(calls > 100, "{calls}");
+    }
+}
+
+/// Tests of the memory accounting: the running counts against a walk of everything.
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// xorshift64*, so every run is the same.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A member or value: small, long (past the packed limits), or an integer.
+    fn element(rng: &mut Rng) -> Vec<u8> {
+        match rng.below(6) {
+            0 => vec![b'x'; 65 + rng.below(200) as usize],
+            1 => rng.below(100_000).to_string().into_bytes(),
+            _ => format!("e{}", rng.below(700)).into_bytes(),
+        }
+    }
+
+    /// One random change to key `k` of `db`, through the same calls commands make.
+    fn mutate(w: &mut WriteLocks<'_>, rng: &mut Rng, db: u32, k: &[u8], now: u64) {
+        let kinds = [Kind::Hash, Kind::Set, Kind::ZSet, Kind::List];
+        match rng.below(16) {
+            0 => w.set_str(db, k, &element(rng), rng.below(3) * (now + 50), now),
+            1 => {
+                w.remove(db, k, now);
+            }
+            2 => {
+                if let Some(mut e) = w.get_mut(db, k, now) {
+                    let d = if rng.below(2) == 0 {
+                        0
+                    } else {
+                        now + rng.below(100)
+                    };
+                    e.set_deadline(d);
+                    if e.as_str().is_some() {
+                        let mut v = e.as_str().unwrap().to_vec();
+                        v.extend_from_slice(&element(rng));
+                        e.set_str_raw(&v);
+                    }
+                }
+            }
+            3 => {
+                // RENAME / MOVE: the entry leaves and comes back under another key.
+                if let Some(e) = w.take_entry(db, k, now) {
+                    let to = format!("k{}", rng.below(30)).into_bytes();
+                    let to_db = rng.below(2) as u32;
+                    w.insert(to_db, e.rekey(&to), now);
+                }
+            }
+            4 => {
+                // COPY.
+                let copy = w.get(db, k, now).map(|e| e.duplicate(b"copy", 0));
+                if let Some(c) = copy {
+                    w.insert(db, c, now);
+                }
+            }
+            5 => {
+                w.remove_if_expired(db, k, now);
+            }
+            _ => {
+                // Each key keeps to one type, so containers grow past the packed forms.
+                let kind = kinds[k.iter().map(|&b| usize::from(b)).sum::<usize>() % 4];
+                let Ok((mut e, _)) = w.get_or_create(db, k, now, kind) else {
+                    return;
+                };
+                let many = rng.below(4) == 0;
+                let n = 1 + rng.below(if many { 600 } else { 20 });
+                for _ in 0..n {
+                    let m = element(rng);
+                    let add = rng.below(3) != 0;
+                    match kind {
+                        Kind::Hash => {
+                            let mut h = e.hash_mut().unwrap();
+                            if add {
+                                h.set(&m, &element(rng));
+                            } else {
+                                h.remove(&m);
+                            }
+                        }
+                        Kind::Set => {
+                            let mut st = e.set_mut().unwrap();
+                            if add {
+                                st.add(&m);
+                            } else if rng.below(2) == 0 {
+                                st.remove(&m);
+                            } else {
+                                st.pop(rng.next());
+                            }
+                        }
+                        Kind::ZSet => {
+                            let mut z = e.zset_mut().unwrap();
+                            if add {
+                                z.insert(&m, rng.below(1000) as f64);
+                            } else if rng.below(2) == 0 {
+                                z.remove(&m);
+                            } else {
+                                z.pop(rng.below(2) == 0);
+                            }
+                        }
+                        Kind::List => {
+                            let mut l = e.list_mut().unwrap();
+                            let len = l.len();
+                            match rng.below(8) {
+                                0..=2 => l.push(&m, rng.below(2) == 0),
+                                3 => {
+                                    l.pop(rng.below(2) == 0);
+                                }
+                                4 if len > 0 => {
+                                    l.set(rng.below(len as u64) as usize, &m);
+                                }
+                                5 | 6 => l.insert_at(rng.below(len as u64 + 1) as usize, &m),
+                                7 if len > 0 => {
+                                    let start = rng.below(len as u64) as usize;
+                                    l.remove_range(start, 1 + rng.below(50) as usize);
+                                }
+                                _ => l.push(&m, false),
+                            }
+                        }
+                        Kind::String => {}
+                    }
+                }
+                w.remove_if_empty(db, k);
+            }
+        }
+    }
+
+    #[test]
+    fn running_counts_equal_a_walk_after_random_changes_to_every_type() {
+        for seed in 1..=6u64 {
+            let store = Store::new(2, 4);
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut now = 1000;
+            for step in 0..3000 {
+                now += rng.below(3);
+                let db = rng.below(2) as u32;
+                let k = format!("k{}", rng.below(30)).into_bytes();
+                let mut set = store.shards();
+                set.add_all();
+                let mut w = set.write();
+                // Several changes under one set of locks, as a transaction makes them.
+                for _ in 0..1 + rng.below(3) {
+                    mutate(&mut w, &mut rng, db, &k, now);
+                }
+                match rng.below(300) {
+                    0 => {
+                        w.clear_db(db, Free::Sync);
+                    }
+                    1 => w.swap_dbs(0, 1),
+                    _ => {}
+                }
+                drop(w);
+                if step % 50 == 0 {
+                    store.check_accounting();
+                }
+            }
+            store.check_accounting();
+            let m = store.memory();
+            assert_eq!(m.total(), m.startup + m.tables + m.dataset);
+        }
+    }
+
+    #[test]
+    fn an_entry_changed_by_a_read_lock_holder_is_not_possible_and_reads_cost_nothing() {
+        let store = Store::new(1, 2);
+        let mut s = store.shards();
+        s.add_db(0);
+        s.write().set_str(0, b"k", b"v", 0, 0);
+        let before = store.memory();
+        let mut s = store.shards();
+        s.add_db(0);
+        let r = s.read();
+        assert!(r.get(0, b"k", 0).is_some());
+        drop(r);
+        assert_eq!(store.memory(), before);
+        // One key: its node, and its blob of key and value.
+        let node = mem::alloc_size(32);
+        assert_eq!(before.dataset as usize, node + mem::alloc_size(2));
+        assert_eq!(store.used_memory(), before.total());
+        assert_eq!(store.db_counts(0), (1, 0));
+    }
+
+    #[test]
+    fn recount_restores_totals_from_the_shards() {
+        let store = Store::new(2, 4);
+        let mut s = store.shards();
+        s.add_all();
+        let mut w = s.write();
+        for i in 0..100 {
+            w.set_str(
+                i % 2,
+                format!("k{i}").as_bytes(),
+                b"value",
+                u64::from(i % 3),
+                0,
+            );
+        }
+        drop(w);
+        let want = store.memory();
+        store.used.store(0, Ordering::Relaxed);
+        store.totals[1].keys.store(7, Ordering::Relaxed);
+        store.recount();
+        assert_eq!(store.memory().dataset, want.dataset);
+        store.check_accounting();
     }
 }
 

@@ -234,6 +234,8 @@ impl Store {
         if r.0.has_remaining() {
             return Err("trailing bytes after the snapshot's keys".to_string());
         }
+        // The shards were filled directly: their memory counts are right, the totals not yet.
+        store.recount();
         Ok(store)
     }
 
@@ -251,6 +253,8 @@ impl Store {
             keys += theirs.dict.len();
         }
         drop(guards);
+        // The shards moved with their own memory counts; the store's totals follow them.
+        self.recount();
         // `other` now holds the old keyspace: free it off this thread when it is large.
         super::lazyfree::free(other, keys * 64);
     }
@@ -335,6 +339,9 @@ mod tests {
         a.serialize(&mut data);
         let b = Store::deserialize(4, 8, &data).unwrap();
         assert_eq!(a.digest(), b.digest());
+        // The memory counts are right in the restored store (inline forms cost the same).
+        b.check_accounting();
+        assert_eq!(b.db_counts(0), a.db_counts(0));
         for key in [
             "s", "n", "raw", "h", "bighash", "grown", "ints", "strs", "bigset",
         ] {
@@ -357,9 +364,14 @@ mod tests {
             &[&["SET", "new", "2"], &["SET", "k", "v", "PX", "5000"]],
         );
         let want = b.digest();
+        let used = b.memory();
         a.replace_with(b);
         assert_eq!(a.digest(), want);
         assert_eq!(a.db_stats(0), (2, 1));
+        // The store's totals follow the shards it took.
+        a.check_accounting();
+        assert_eq!(a.memory().dataset, used.dataset);
+        assert_eq!(a.db_counts(0), (2, 1));
     }
 
     #[test]

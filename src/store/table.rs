@@ -22,10 +22,14 @@
 //! Not here: what an item holds beyond its key (see the `Keyed` implementations).
 
 use super::hash::hash_key;
+use super::mem::{alloc_size, vec_bytes};
 
 /// An item stored in a `Table`, found by its key bytes.
 pub trait Keyed {
     fn key(&self) -> &[u8];
+    /// Bytes the item owns on the heap beyond its slot, as the allocator counts them
+    /// (`mem::alloc_size`). Must not change while the item is in a table (see `get_mut`).
+    fn heap_bytes(&self) -> usize;
 }
 
 const NIL: u32 = u32::MAX;
@@ -50,6 +54,8 @@ pub struct Moved {
 pub struct Table<T> {
     buckets: Vec<u32>,
     slots: Vec<Slot<T>>,
+    /// The sum of the items' `heap_bytes`, kept current by every insert, replace and remove.
+    item_bytes: usize,
 }
 
 #[inline]
@@ -62,6 +68,7 @@ impl<T: Keyed> Table<T> {
         Table {
             buckets: Vec::new(),
             slots: Vec::new(),
+            item_bytes: 0,
         }
     }
 
@@ -70,6 +77,7 @@ impl<T: Keyed> Table<T> {
         let mut t = Table {
             buckets: Vec::new(),
             slots: Vec::with_capacity(n),
+            item_bytes: 0,
         };
         t.resize(n.next_power_of_two().max(MIN_BUCKETS));
         t
@@ -112,10 +120,20 @@ impl<T: Keyed> Table<T> {
         &self.slots[idx as usize].item
     }
 
-    /// The item at `idx`, to change anything but its key.
+    /// The item at `idx`, to change anything but its key and its heap size (use `replace`
+    /// for that: the table counts its items' bytes).
     #[inline]
     pub fn get_mut(&mut self, idx: u32) -> &mut T {
         &mut self.slots[idx as usize].item
+    }
+
+    /// Put `item`, whose key must be the same, in place of the item at `idx`; returns the old.
+    pub fn replace(&mut self, idx: u32, item: T) -> T {
+        debug_assert!(item.key() == self.slots[idx as usize].item.key());
+        self.item_bytes += item.heap_bytes();
+        let old = std::mem::replace(&mut self.slots[idx as usize].item, item);
+        self.item_bytes -= old.heap_bytes();
+        old
     }
 
     /// Insert an item whose key is not in the table; returns its index.
@@ -133,6 +151,7 @@ impl<T: Keyed> Table<T> {
         }
         let hash = hash32(item.key());
         let b = hash as usize & self.mask();
+        self.item_bytes += item.heap_bytes();
         self.slots.push(Slot {
             item,
             next: self.buckets[b],
@@ -179,6 +198,7 @@ impl<T: Keyed> Table<T> {
             None
         };
         let slot = self.slots.swap_remove(idx as usize);
+        self.item_bytes -= slot.item.heap_bytes();
         if self.buckets.len() > MIN_BUCKETS && self.slots.len() * 10 < self.buckets.len() {
             self.resize(self.slots.len().next_power_of_two().max(MIN_BUCKETS));
         }
@@ -284,12 +304,20 @@ impl<T: Keyed> Table<T> {
         unreachable!("a non-empty table has an item in some bucket")
     }
 
-    /// Heap bytes: buckets, slots (with spare capacity) and what `item_heap` says each item
-    /// owns beyond its slot.
-    pub fn heap_bytes(&self, item_heap: impl Fn(&T) -> usize) -> usize {
-        self.buckets.capacity() * 4
-            + self.slots.capacity() * std::mem::size_of::<Slot<T>>()
-            + self.slots.iter().map(|s| item_heap(&s.item)).sum::<usize>()
+    /// Heap bytes as the allocator counts them: buckets, slots (with spare capacity) and the
+    /// items' own bytes. O(1).
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes::<u32>(self.buckets.capacity())
+            + vec_bytes::<Slot<T>>(self.slots.capacity())
+            + self.item_bytes
+    }
+
+    /// `heap_bytes` recomputed from every item (to check the running count).
+    #[cfg(test)]
+    pub fn walk_heap_bytes(&self) -> usize {
+        vec_bytes::<u32>(self.buckets.capacity())
+            + vec_bytes::<Slot<T>>(self.slots.capacity())
+            + self.iter().map(Keyed::heap_bytes).sum::<usize>()
     }
 }
 
@@ -302,6 +330,10 @@ impl<T: Keyed> Default for Table<T> {
 impl Keyed for Box<[u8]> {
     fn key(&self) -> &[u8] {
         self
+    }
+
+    fn heap_bytes(&self) -> usize {
+        alloc_size(self.len())
     }
 }
 

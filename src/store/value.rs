@@ -1,20 +1,26 @@
 //! One key and its value, laid out to cost little memory per key.
 //!
-//! An `Entry` is 32 bytes, in one of two forms:
-//! - inline: one heap block holding the key followed by the value's bytes, the absolute
-//!   deadline, a `meta` word (the value's form in the top 4 bits, the key's length below) and
-//!   the 32-bit LRU/LFU field. Strings always live here, and so do small containers, packed as
-//!   Redis packs them: hashes and sorted sets as a listpack (`pack`), sets of integers as an
-//!   intset (`intset`), lists of up to one quicklist node as a listpack. A small hash is then
-//!   one allocation, like Redis's listpack but without a separate `robj` and key.
+//! An `Entry` is 24 bytes, in one of two forms:
+//! - inline: one heap block (the blob) holding the absolute deadline (only when the key has a
+//!   TTL), the key and the value's bytes; a `meta` word (the value's form in the top 4 bits, a
+//!   has-a-deadline bit, the key's length below) and the 32-bit LRU/LFU field. Strings always
+//!   live here, and so do small containers, packed as Redis packs them: hashes and sorted sets
+//!   as a listpack (`pack`), sets of integers as an intset (`intset`), lists of up to one
+//!   quicklist node as a listpack. A small hash is then one allocation, like Redis's listpack
+//!   but without a separate `robj` and key.
 //! - boxed: a pointer to an `Obj` holding the key, deadline, LRU field and a big container
 //!   (hashtable, skiplist, quicklist), for containers past Redis's conversion thresholds.
 //!
-//! The compiler stores the form's tag in the inline blob pointer's niche, so both fit in 32
-//! bytes (a test guards it); a dictionary node adds one pointer (40 bytes, see `dict`).
+//! The compiler stores the form's tag in the inline blob pointer's niche, so both fit in 24
+//! bytes (a test guards it); a dictionary node adds one pointer: 32 bytes, one of the
+//! allocator's size classes exactly (see `dict`, `mem`). A key without a TTL pays nothing for
+//! the deadline; one with a TTL pays 8 bytes in its blob (Redis pays an `expires` entry).
+//!
+//! Blob layout: `[deadline u64 LE, if it has one][key length u64 LE, if long][key][payload]`.
 //!
 //! Invariants: the key and the value live in their own allocations, never in a network buffer
-//! (a `Bytes` slice would pin the whole buffer it came from); `deadline_ms == 0` means no TTL;
+//! (a `Bytes` slice would pin the whole buffer it came from); `deadline_ms == 0` means no TTL
+//! (an inline blob holds a deadline exactly when `meta` says so, and it is never 0);
 //! an inline container's tag says how its bytes are encoded and a boxed one's `Big` variant
 //! says the same; a container is never empty once a command has finished with it (commands
 //! delete emptied keys, as Redis does). Conversions between forms keep the key, deadline and
@@ -27,6 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::hashes::{FieldValue, HashRef};
 use super::lists::{ListRef, QuickList};
+use super::mem::alloc_size;
 use super::pack::parse_i64;
 use super::sets::SetRef;
 use super::table::Table;
@@ -91,8 +98,13 @@ pub(super) const TAG_LIST_PACK: u32 = 7;
 pub(super) const TAG_STR_NOINT: u32 = 8;
 
 const TAG_SHIFT: u32 = 28;
-const KLEN_MASK: u32 = (1 << TAG_SHIFT) - 1;
-/// `klen` value meaning: the key is at least this long, its length is the blob's first 8 bytes.
+/// Everything in `meta` but the tag.
+const UNTAGGED: u32 = (1 << TAG_SHIFT) - 1;
+/// The blob starts with the deadline.
+const HAS_DEADLINE: u32 = 1 << 27;
+const KLEN_MASK: u32 = HAS_DEADLINE - 1;
+/// `klen` value meaning: the key is at least this long, its length is in the blob (8 bytes,
+/// after the deadline if any).
 const KLEN_LONG: u32 = if cfg!(test) { 300 } else { KLEN_MASK };
 
 /// Redis keeps strings of up to 44 bytes in the object's own allocation ("embstr").
@@ -105,7 +117,6 @@ const SHARED_INTEGERS: i64 = 10_000;
 enum Repr {
     Inline {
         blob: Box<[u8]>,
-        deadline_ms: u64,
         meta: u32,
         lru: AtomicU32,
     },
@@ -142,38 +153,52 @@ impl std::fmt::Debug for Entry {
     }
 }
 
-/// The inline blob for `key` followed by `payload`, and the `meta` word's key length.
-fn make_blob(key: &[u8], payload: &[u8]) -> (Box<[u8]>, u32) {
+/// The inline blob for `deadline_ms` (0: none), `key` and `payload`, and the `meta` word's
+/// bits below the tag.
+fn make_blob(deadline_ms: u64, key: &[u8], payload: &[u8]) -> (Box<[u8]>, u32) {
     let long = key.len() >= KLEN_LONG as usize;
-    let mut blob = Vec::with_capacity(key.len() + payload.len() + if long { 8 } else { 0 });
+    let mut meta = if long { KLEN_LONG } else { key.len() as u32 };
+    let extra = if long { 8 } else { 0 } + if deadline_ms != 0 { 8 } else { 0 };
+    let mut blob = Vec::with_capacity(extra + key.len() + payload.len());
+    if deadline_ms != 0 {
+        blob.extend_from_slice(&deadline_ms.to_le_bytes());
+        meta |= HAS_DEADLINE;
+    }
     if long {
         blob.extend_from_slice(&(key.len() as u64).to_le_bytes());
     }
     blob.extend_from_slice(key);
     blob.extend_from_slice(payload);
-    let klen = if long { KLEN_LONG } else { key.len() as u32 };
-    (blob.into_boxed_slice(), klen)
+    (blob.into_boxed_slice(), meta)
+}
+
+/// Bytes before the long key length or the key: the deadline's, if any.
+#[inline]
+fn deadline_len(meta: u32) -> usize {
+    if meta & HAS_DEADLINE != 0 {
+        8
+    } else {
+        0
+    }
+}
+
+#[inline]
+fn read_u64(blob: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(blob[at..at + 8].try_into().expect("8 bytes in the blob"))
 }
 
 /// Where the key ends in an inline blob (the payload starts there).
 #[inline]
 fn key_end(blob: &[u8], meta: u32) -> usize {
     match meta & KLEN_MASK {
-        KLEN_LONG => {
-            let n = u64::from_le_bytes(blob[..8].try_into().expect("long key length"));
-            8 + n as usize
-        }
-        k => k as usize,
+        KLEN_LONG => key_start(meta) + read_u64(blob, deadline_len(meta)) as usize,
+        k => deadline_len(meta) + k as usize,
     }
 }
 
 #[inline]
 fn key_start(meta: u32) -> usize {
-    if meta & KLEN_MASK == KLEN_LONG {
-        8
-    } else {
-        0
-    }
+    deadline_len(meta) + if meta & KLEN_MASK == KLEN_LONG { 8 } else { 0 }
 }
 
 impl Entry {
@@ -184,11 +209,10 @@ impl Entry {
 
     /// An inline entry of form `tag` whose value bytes are `payload`.
     pub(super) fn inline(key: &[u8], tag: u32, payload: &[u8], deadline_ms: u64) -> Entry {
-        let (blob, klen) = make_blob(key, payload);
+        let (blob, bits) = make_blob(deadline_ms, key, payload);
         Entry(Repr::Inline {
             blob,
-            deadline_ms,
-            meta: (tag << TAG_SHIFT) | klen,
+            meta: (tag << TAG_SHIFT) | bits,
             lru: AtomicU32::new(0),
         })
     }
@@ -267,7 +291,7 @@ impl Entry {
     /// Set the inline form's tag (the payload must already be in that form).
     pub(super) fn set_tag(&mut self, tag: u32) {
         if let Repr::Inline { meta, .. } = &mut self.0 {
-            *meta = (tag << TAG_SHIFT) | (*meta & KLEN_MASK);
+            *meta = (tag << TAG_SHIFT) | (*meta & UNTAGGED);
         }
     }
 
@@ -285,11 +309,10 @@ impl Entry {
     /// Turn the entry into the inline form `tag` with `payload`; returns the old container (to
     /// drop wherever is convenient).
     pub(super) fn demote(&mut self, tag: u32, payload: &[u8]) -> Option<Big> {
-        let (blob, klen) = make_blob(self.key(), payload);
+        let (blob, bits) = make_blob(self.deadline_ms(), self.key(), payload);
         let new = Repr::Inline {
             blob,
-            deadline_ms: self.deadline_ms(),
-            meta: (tag << TAG_SHIFT) | klen,
+            meta: (tag << TAG_SHIFT) | bits,
             lru: AtomicU32::new(self.lru().load(Ordering::Relaxed)),
         };
         match std::mem::replace(&mut self.0, new) {
@@ -347,10 +370,11 @@ impl Entry {
         }
     }
 
-    /// OBJECT REFCOUNT: Redis shares the objects of small integer strings (when no maxmemory
-    /// policy forbids it, and raftis has none), every other value is referenced once.
-    pub fn refcount(&self) -> i64 {
-        if self.tag() == Some(TAG_STR) {
+    /// OBJECT REFCOUNT: Redis shares the objects of small integer strings when `shared` (no
+    /// maxmemory, or a policy that ranks no keys by their own access field: see
+    /// `Store::shares_integers`); every other value is referenced once.
+    pub fn refcount(&self, shared: bool) -> i64 {
+        if shared && self.tag() == Some(TAG_STR) {
             if let Some(n) = parse_i64(self.payload()) {
                 if (0..SHARED_INTEGERS).contains(&n) && self.payload().len() <= 20 {
                     return SHARED_REFCOUNT;
@@ -398,7 +422,8 @@ impl Entry {
     #[inline]
     pub fn deadline_ms(&self) -> u64 {
         match &self.0 {
-            Repr::Inline { deadline_ms, .. } => *deadline_ms,
+            Repr::Inline { blob, meta, .. } if *meta & HAS_DEADLINE != 0 => read_u64(blob, 0),
+            Repr::Inline { .. } => 0,
             Repr::Boxed(o) => o.deadline_ms,
         }
     }
@@ -412,7 +437,21 @@ impl Entry {
 
     pub(super) fn set_deadline(&mut self, deadline_ms: u64) {
         match &mut self.0 {
-            Repr::Inline { deadline_ms: d, .. } => *d = deadline_ms,
+            Repr::Inline { blob, meta, .. } => match (*meta & HAS_DEADLINE != 0, deadline_ms) {
+                (true, 0) => {
+                    *blob = blob[8..].into();
+                    *meta &= !HAS_DEADLINE;
+                }
+                (true, d) => blob[..8].copy_from_slice(&d.to_le_bytes()),
+                (false, 0) => {}
+                (false, d) => {
+                    let mut v = Vec::with_capacity(8 + blob.len());
+                    v.extend_from_slice(&d.to_le_bytes());
+                    v.extend_from_slice(blob);
+                    *blob = v.into_boxed_slice();
+                    *meta |= HAS_DEADLINE;
+                }
+            },
             Repr::Boxed(o) => o.deadline_ms = deadline_ms,
         }
     }
@@ -446,7 +485,7 @@ impl Entry {
     fn set_inline(&mut self, tag: u32, value: &[u8]) -> Option<Big> {
         if let Repr::Inline { blob, meta, .. } = &mut self.0 {
             let k = key_end(blob, *meta);
-            *meta = (tag << TAG_SHIFT) | (*meta & KLEN_MASK);
+            *meta = (tag << TAG_SHIFT) | (*meta & UNTAGGED);
             if blob.len() - k == value.len() {
                 // Same length (INCR within the same number of digits): no allocation.
                 blob[k..].copy_from_slice(value);
@@ -463,18 +502,13 @@ impl Entry {
 
     /// The same value and deadline under another key (RENAME, MOVE): no copy of a big container.
     pub fn rekey(self, key: &[u8]) -> Entry {
+        let deadline_ms = self.deadline_ms();
         match self.0 {
-            Repr::Inline {
-                blob,
-                deadline_ms,
-                meta,
-                lru,
-            } => {
-                let (blob, klen) = make_blob(key, &blob[key_end(&blob, meta)..]);
+            Repr::Inline { blob, meta, lru } => {
+                let (blob, bits) = make_blob(deadline_ms, key, &blob[key_end(&blob, meta)..]);
                 Entry(Repr::Inline {
                     blob,
-                    deadline_ms,
-                    meta: (meta & !KLEN_MASK) | klen,
+                    meta: (meta & !UNTAGGED) | bits,
                     lru,
                 })
             }
@@ -503,11 +537,37 @@ impl Entry {
         e
     }
 
-    /// Heap bytes this entry owns beyond its own 32 bytes (for memory estimates).
+    /// Heap bytes this entry owns beyond its own 24 bytes, as the allocator counts them
+    /// (`mem::alloc_size`). O(1): big containers keep their count current.
+    #[inline]
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
-            Repr::Inline { blob, .. } => blob.len(),
-            Repr::Boxed(o) => std::mem::size_of::<Obj>() + o.key.len() + o.value.heap_bytes(),
+            Repr::Inline { blob, .. } => alloc_size(blob.len()),
+            Repr::Boxed(o) => {
+                alloc_size(std::mem::size_of::<Obj>())
+                    + alloc_size(o.key.len())
+                    + o.value.heap_bytes()
+            }
+        }
+    }
+
+    /// `heap_bytes` recomputed by walking the container (to check the running counts).
+    #[cfg(test)]
+    pub(super) fn walk_heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { blob, .. } => alloc_size(blob.len()),
+            Repr::Boxed(o) => {
+                alloc_size(std::mem::size_of::<Obj>())
+                    + alloc_size(o.key.len())
+                    + match &o.value {
+                        Big::Hash(t) => t.walk_heap_bytes(),
+                        Big::Set(t) => t.walk_heap_bytes(),
+                        Big::ZSet(z) => {
+                            alloc_size(std::mem::size_of::<ZSkip>()) + z.walk_heap_bytes()
+                        }
+                        Big::List(l) => l.walk_heap_bytes(),
+                    }
+            }
         }
     }
 
@@ -534,9 +594,9 @@ impl Big {
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Big::Hash(t) => t.heap_bytes(|fv| fv.heap_bytes()),
-            Big::Set(t) => t.heap_bytes(|m| m.len()),
-            Big::ZSet(z) => std::mem::size_of::<ZSkip>() + z.heap_bytes(),
+            Big::Hash(t) => t.heap_bytes(),
+            Big::Set(t) => t.heap_bytes(),
+            Big::ZSet(z) => alloc_size(std::mem::size_of::<ZSkip>()) + z.heap_bytes(),
             Big::List(l) => l.heap_bytes(),
         }
     }
@@ -547,8 +607,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entry_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    fn entry_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
+    }
+
+    #[test]
+    fn a_deadline_lives_in_the_blob_only_while_there_is_one() {
+        let long_key = vec![b'k'; KLEN_LONG as usize + 1];
+        for key in [&b"key"[..], &b""[..], &long_key[..]] {
+            let len_field = if key.len() >= KLEN_LONG as usize {
+                8
+            } else {
+                0
+            };
+            let mut e = Entry::new_str(key, b"value", 0);
+            assert_eq!(e.heap_bytes(), alloc_size(len_field + key.len() + 5));
+            let plain = e.heap_bytes();
+            e.set_deadline(1234);
+            assert_eq!(
+                (e.key(), e.as_str(), e.deadline_ms()),
+                (key, Some(&b"value"[..]), 1234)
+            );
+            e.set_str(b"another value");
+            e.set_deadline(99);
+            assert_eq!(
+                (e.key(), e.as_str(), e.deadline_ms()),
+                (key, Some(&b"another value"[..]), 99)
+            );
+            let d = e.duplicate(b"copy", 5);
+            assert_eq!(
+                (d.key(), d.as_str(), d.deadline_ms()),
+                (&b"copy"[..], Some(&b"another value"[..]), 5)
+            );
+            let r = e.rekey(b"renamed");
+            assert_eq!((r.key(), r.deadline_ms()), (&b"renamed"[..], 99));
+            let mut e = r.rekey(key);
+            e.set_deadline(0);
+            e.set_str(b"value");
+            assert_eq!(
+                (e.key(), e.as_str(), e.deadline_ms()),
+                (key, Some(&b"value"[..]), 0)
+            );
+            assert_eq!(e.heap_bytes(), plain);
+            // Tags and payload edits keep the deadline and the key.
+            let mut c = Entry::inline(key, TAG_HASH_PACK, &[], 777);
+            c.edit_payload(|v, start| {
+                assert_eq!(start, 8 + len_field + key.len());
+                v.extend_from_slice(b"xyz");
+            });
+            c.set_tag(TAG_ZSET_PACK);
+            assert_eq!(
+                (c.key(), c.payload(), c.deadline_ms()),
+                (key, &b"xyz"[..], 777)
+            );
+        }
     }
 
     #[test]
@@ -605,9 +717,10 @@ mod tests {
         assert_eq!(e.encoding(), "raw");
         e.set_str(b"12");
         assert_eq!(e.encoding(), "int");
-        assert_eq!(e.refcount(), SHARED_REFCOUNT);
+        assert_eq!(e.refcount(true), SHARED_REFCOUNT);
+        assert_eq!(e.refcount(false), 1);
         e.set_str(b"10000");
-        assert_eq!(e.refcount(), 1);
+        assert_eq!(e.refcount(true), 1);
     }
 
     #[test]

@@ -26,6 +26,7 @@
 
 use std::cmp::Ordering;
 
+use super::mem::alloc_size;
 use super::pack::{self, Item};
 use super::table::{Keyed, Moved, Table};
 use super::value::{Big, Entry, TAG_ZSET_PACK};
@@ -197,6 +198,10 @@ impl Keyed for ZNode {
     #[inline]
     fn key(&self) -> &[u8] {
         self.member()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        alloc_size(self.blob.len())
     }
 }
 
@@ -590,8 +595,14 @@ impl ZSkip {
         x
     }
 
+    /// Heap bytes of the nodes and their table, as the allocator counts them. O(1).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.nodes.heap_bytes(|n| n.blob.len())
+        self.nodes.heap_bytes()
+    }
+
+    #[cfg(test)]
+    pub(super) fn walk_heap_bytes(&self) -> usize {
+        self.nodes.walk_heap_bytes()
     }
 }
 
