@@ -123,16 +123,20 @@ impl Transport {
         Ok(Transport { inner, stats })
     }
 
-    /// The nodes to keep connections to (the members), with their bus addresses. Senders to
-    /// nodes no longer listed stop.
-    pub fn set_peers(&self, peers: &[(NodeId, String)]) {
+    /// The nodes to keep connections to (the members), with their bus addresses. With
+    /// `exclusive`, senders to nodes no longer listed stop; without it (a node that is not a
+    /// member yet, joining) the peers learned from incoming handshakes are kept, since the
+    /// leader that dialed in may be missing from what this node knows of the membership.
+    pub fn set_peers(&self, peers: &[(NodeId, String)], exclusive: bool) {
         for (id, addr) in peers {
             self.inner.ensure_peer(*id, addr);
         }
-        self.inner
-            .peers
-            .lock()
-            .retain(|id, _| peers.iter().any(|(p, _)| p == id));
+        if exclusive {
+            self.inner
+                .peers
+                .lock()
+                .retain(|id, _| peers.iter().any(|(p, _)| p == id));
+        }
     }
 
     /// Queues a message for its peer; drops it if the queue is full or the peer unknown.
@@ -343,5 +347,66 @@ async fn receive(
         if n == 0 {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::Body;
+
+    async fn node(me: NodeId) -> (Transport, String, mpsc::UnboundedReceiver<Message>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t = Transport::start(
+            me,
+            addr,
+            addr.to_string(),
+            String::new(),
+            Arc::new(move |m| {
+                let _ = tx.send(m);
+            }),
+        )
+        .await
+        .unwrap();
+        (t, addr.to_string(), rx)
+    }
+
+    fn heartbeat(from: NodeId, to: NodeId, round: u64) -> Message {
+        Message {
+            from,
+            to,
+            term: 1,
+            body: Body::HeartbeatResp { round },
+        }
+    }
+
+    async fn received(rx: &mut mpsc::UnboundedReceiver<Message>) -> Option<Message> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A joining node learns the leader from the leader's handshake; its own (empty)
+    /// membership must not make it forget that peer, or its answers never reach the leader.
+    #[tokio::test]
+    async fn a_joining_node_keeps_the_peer_that_dialed_in() {
+        let (leader, _, mut leader_rx) = node(1).await;
+        let (joining, joining_addr, mut joining_rx) = node(4).await;
+        leader.set_peers(&[(4, joining_addr)], true);
+        leader.send(heartbeat(1, 4, 1));
+        assert_eq!(received(&mut joining_rx).await.unwrap().from, 1);
+        // The joining node's first membership: empty, and it is not in it.
+        joining.set_peers(&[], false);
+        joining.send(heartbeat(4, 1, 2));
+        let m = received(&mut leader_rx).await.expect("the answer reached the leader");
+        assert_eq!((m.from, m.body), (4, Body::HeartbeatResp { round: 2 }));
+        // A member's membership is exclusive: a node no longer listed is dropped.
+        joining.set_peers(&[], true);
+        joining.send(heartbeat(4, 1, 3));
+        assert_eq!(joining.stats.dropped.load(Ordering::Relaxed), 1);
     }
 }

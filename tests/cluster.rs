@@ -266,7 +266,10 @@ fn raft_node(cluster: &Cluster, args: &[&str]) {
         last = Some(r);
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("RAFT.NODE {args:?} kept failing: {last:?}");
+    panic!(
+        "RAFT.NODE {args:?} kept failing: {last:?}\n{}",
+        cluster.dump_logs()
+    );
 }
 
 #[test]

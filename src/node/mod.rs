@@ -1201,7 +1201,9 @@ impl Driver {
             .filter(|(id, _, _)| *id != me)
             .map(|(id, addr, _)| (id, bus_addr(addr)))
             .collect();
-        self.transport.set_peers(&peers);
+        // A joining node is not in the membership it knows (empty until the leader's entries
+        // arrive): it keeps the peers that dialed in, among them the leader.
+        self.transport.set_peers(&peers, m.contains(me));
         let described: Vec<String> = m
             .members()
             .map(|(id, addr, voter)| {
