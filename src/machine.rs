@@ -77,6 +77,9 @@ pub enum Op {
 pub trait Effects {
     /// Hands a published message to this node's subscribers; returns how many received it.
     fn publish(&mut self, channel: &[u8], message: &Bytes) -> i64;
+
+    /// Told of every command applied, with its reply (wakes clients blocked on its keys).
+    fn applied(&mut self, _args: &[Bytes], _reply: &Reply) {}
 }
 
 /// For stores applied without connections (tests, tools).
@@ -395,10 +398,14 @@ pub fn apply(
 
 fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn Effects) -> Reply {
     match op {
-        Op::Command { db, args } => match command::resolve(args) {
-            Ok(spec) => command::execute_write(store, spec, *db, time_ms, seed, args),
-            Err(e) => e,
-        },
+        Op::Command { db, args } => {
+            let reply = match command::resolve(args) {
+                Ok(spec) => command::execute_write(store, spec, *db, time_ms, seed, args),
+                Err(e) => e,
+            };
+            effects.applied(args, &reply);
+            reply
+        }
         Op::ExpireKeys { db, keys } => {
             if *db as usize >= store.databases() {
                 return Reply::error(errors::INVALID_DB);
@@ -449,6 +456,9 @@ fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn E
             let mut replies = command::execute_transaction(store, time_ms, seed, &resolved);
             for (i, e) in errors_at {
                 replies.insert(i, e);
+            }
+            for ((_, args), reply) in cmds.iter().zip(&replies) {
+                effects.applied(args, reply);
             }
             Reply::Array(replies)
         }

@@ -402,7 +402,9 @@ mod tests {
         // The joining node's first membership: empty, and it is not in it.
         joining.set_peers(&[], false);
         joining.send(heartbeat(4, 1, 2));
-        let m = received(&mut leader_rx).await.expect("the answer reached the leader");
+        let m = received(&mut leader_rx)
+            .await
+            .expect("the answer reached the leader");
         assert_eq!((m.from, m.body), (4, Body::HeartbeatResp { round: 2 }));
         // A member's membership is exclusive: a node no longer listed is dropped.
         joining.set_peers(&[], true);

@@ -17,6 +17,7 @@
 //! - The commit index is published before the messages that tell followers about it, so a
 //!   leader's lease read can never miss a write another node already acknowledged.
 
+pub mod blocking;
 mod evict;
 mod persist;
 pub mod pubsub;
@@ -158,6 +159,7 @@ struct Shared {
     transport: Arc<TransportStats>,
     stopped: AtomicBool,
     pubsub: pubsub::PubSub,
+    blocked: Arc<blocking::Blocked>,
 }
 
 #[derive(Clone)]
@@ -379,6 +381,7 @@ impl Node {
             transport: transport.stats.clone(),
             stopped: AtomicBool::new(false),
             pubsub: pubsub::PubSub::default(),
+            blocked: Arc::default(),
         });
 
         let persist_settings = settings.clone();
@@ -428,6 +431,11 @@ impl Node {
     /// This node's subscribers (SUBSCRIBE, PSUBSCRIBE, PUBSUB).
     pub fn pubsub(&self) -> &pubsub::PubSub {
         &self.shared.pubsub
+    }
+
+    /// Clients blocked in BLPOP and its kind on this node.
+    pub fn blocked(&self) -> &Arc<blocking::Blocked> {
+        &self.shared.blocked
     }
 
     pub fn settings(&self) -> &Arc<RwLock<Settings>> {
@@ -1025,7 +1033,7 @@ impl Driver {
                 self.replies.push(Reply::OK);
             } else if !e.data.is_empty() {
                 let shared = &self.shared;
-                let mut effects = LocalEffects(&shared.pubsub);
+                let mut effects = LocalEffects(&shared.pubsub, &shared.blocked);
                 machine::apply(
                     &shared.store,
                     e.index,
@@ -1530,6 +1538,7 @@ impl Driver {
             .fetch_max(self.snapshot_time_ms, Ordering::AcqRel);
         sh.applied_index.store(meta.index, Ordering::Release);
         self.applied_tx.send_replace(meta.index);
+        sh.blocked.wake_all();
         // Proposals whose entries the snapshot covers: applied, but their replies are unknown.
         let covered: Vec<u64> = self
             .by_index
@@ -1568,11 +1577,15 @@ impl Driver {
 }
 
 /// Applying an entry on this node reaches its local subscribers.
-struct LocalEffects<'a>(&'a pubsub::PubSub);
+struct LocalEffects<'a>(&'a pubsub::PubSub, &'a blocking::Blocked);
 
 impl machine::Effects for LocalEffects<'_> {
     fn publish(&mut self, channel: &[u8], message: &bytes::Bytes) -> i64 {
         self.0.publish(channel, message)
+    }
+
+    fn applied(&mut self, args: &[bytes::Bytes], reply: &Reply) {
+        self.1.applied(args, reply)
     }
 }
 

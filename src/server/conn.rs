@@ -43,6 +43,8 @@ const ALLOWED_WHILE_SUBSCRIBED: &[&str] = &[
 const COMMANDS_PER_BATCH_MAX: usize = 1024;
 /// Free space kept in the read buffer before a read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// While blocked, a connection reads what the client sends (to see it disconnect) up to this.
+const BLOCKED_READ_MAX_BYTES: usize = 64 << 20;
 /// Buffers grown past this are released once drained.
 const BUFFER_KEEP_BYTES: usize = 1 << 20;
 
@@ -418,6 +420,18 @@ impl Conn {
                 continue;
             }
             match spec.exec {
+                Exec::Write { .. } if spec.is_blocking() => {
+                    self.flush_writes(&mut writes).await;
+                    let r = match command::blocking_keys(&args) {
+                        Some(Ok(b)) => self.blocking(args, b).await,
+                        Some(Err(r)) => r,
+                        None => Reply::error(errors::UNCERTAIN),
+                    };
+                    self.reply(r);
+                    if self.closing {
+                        break;
+                    }
+                }
                 Exec::Write { check, .. } => match check(&args) {
                     Ok(()) => writes.push(Op::Command {
                         db: self.db as u32,
@@ -533,6 +547,58 @@ impl Conn {
             }
         }
         Reply::Array(out)
+    }
+
+    /// A blocking command (BLPOP and its kind) outside MULTI: proposed like any write; if it
+    /// found nothing to pop, it waits until a write applied on this node touches one of its
+    /// keys, and is proposed again, until it pops or its timeout passes. A pop in flight is
+    /// always waited for (its element must reach the client); only the wait between attempts
+    /// times out. Bytes the client sends meanwhile are buffered for after the reply, as in
+    /// Redis; if it disconnects, the wait ends.
+    async fn blocking(&mut self, args: Vec<Bytes>, b: command::Blocking) -> Reply {
+        let node = self.server.node.clone();
+        let deadline = (b.timeout_ms > 0)
+            .then(|| tokio::time::Instant::now() + Duration::from_millis(b.timeout_ms));
+        let registration = node.blocked().register(&b.keys);
+        loop {
+            let op = Op::Command {
+                db: self.db as u32,
+                args: args.clone(),
+            };
+            let r = match node.write(std::slice::from_ref(&op)).await {
+                Ok(mut replies) => replies.pop().unwrap_or(Reply::error(errors::UNCERTAIN)),
+                Err(e) => return e.reply(),
+            };
+            if !matches!(r, Reply::NilArray) {
+                return r;
+            }
+            loop {
+                let until_deadline = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let room = self.rbuf.len() < BLOCKED_READ_MAX_BYTES;
+                tokio::select! {
+                    _ = registration.woken() => break,
+                    _ = until_deadline => return command::timeout_reply(),
+                    _ = self.info.wait_killed() => return command::timeout_reply(),
+                    n = self.stream.read_buf(&mut self.rbuf), if room => match n {
+                        Ok(0) | Err(_) => {
+                            self.closing = true;
+                            return command::timeout_reply();
+                        }
+                        Ok(n) => {
+                            self.server
+                                .stats
+                                .total_net_input_bytes
+                                .fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                    },
+                }
+            }
+        }
     }
 
     async fn barrier(&mut self) -> Result<(), Reply> {

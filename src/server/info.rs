@@ -86,8 +86,9 @@ fn clients_section(server: &Server, out: &mut String) {
     let maxclients = server.node.settings().read().maxclients;
     let _ = write!(
         out,
-        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{maxclients}\r\nblocked_clients:0\r\n",
-        server.stats.connected_clients.load(Ordering::Relaxed)
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{maxclients}\r\nblocked_clients:{}\r\n",
+        server.stats.connected_clients.load(Ordering::Relaxed),
+        server.node.blocked().count(),
     );
 }
 
