@@ -28,12 +28,15 @@ use tokio::sync::Notify;
 use crate::command;
 use crate::reply::Reply;
 
+/// The connections waiting on one key: (registration id, its wake-up).
+type Waiters = Vec<(u64, Arc<Notify>)>;
+
 #[derive(Default)]
 pub struct Blocked {
     /// Connections waiting, for INFO's `blocked_clients` and the applier's fast path.
     waiting: AtomicUsize,
     next_id: AtomicU64,
-    keys: Mutex<HashMap<Bytes, Vec<(u64, Arc<Notify>)>>>,
+    keys: Mutex<HashMap<Bytes, Waiters>>,
 }
 
 /// A connection's place in the registry, for as long as it waits; dropping it leaves.
