@@ -8,7 +8,8 @@
 //! op = u8 tag | varint db | varint n | n x (varint len | len bytes)
 //!      tag 0: Command (the n items are the command's arguments, name first)
 //!      tag 1: ExpireKeys (the n items are keys)
-//!      tag 2: Transaction header (db = how many Command ops follow and belong to it; n = 0)
+//!      tag 2: Transaction header (db = how many Command ops follow and belong to it; the
+//!             items are WATCHed keys as triples: db (u32 LE), key, fingerprint)
 //!      tag 3: Publish (items: channel, message)
 //!      tag 4: EvictKeys (the n items are keys)
 //!      tag 5: Refused (one item: the error the op answers)
@@ -42,7 +43,8 @@ pub const VERSION: u8 = 1;
 const TAG_COMMAND: u8 = 0;
 const TAG_EXPIRE_KEYS: u8 = 1;
 /// A transaction header: its `db` field holds the number of Command ops that follow and
-/// belong to it; it has no items.
+/// belong to it; its items are the watched keys, three per key (db as u32 LE, key,
+/// fingerprint).
 const TAG_TRANSACTION: u8 = 2;
 const TAG_PUBLISH: u8 = 3;
 const TAG_EVICT_KEYS: u8 = 4;
@@ -57,8 +59,12 @@ pub enum Op {
     /// entry's time. A key rewritten since the leader sampled it survives.
     ExpireKeys { db: u32, keys: Vec<Bytes> },
     /// MULTI ... EXEC: commands `(db, args)` run as one atomic step; one reply, the array of
-    /// their replies.
-    Transaction { cmds: Vec<(u32, Vec<Bytes>)> },
+    /// their replies. If a `watched` key's fingerprint changed since WATCH, nothing runs and
+    /// the reply is EXEC's null array.
+    Transaction {
+        cmds: Vec<(u32, Vec<Bytes>)>,
+        watched: Vec<command::Watched>,
+    },
     /// PUBLISH: every node hands the message to its local subscribers when the entry applies,
     /// so subscribers everywhere see messages once, in log order. `items` = [channel, message].
     Publish { items: Vec<Bytes> },
@@ -151,8 +157,18 @@ fn for_each_part(op: &Op, mut f: impl FnMut(u8, u32, &[Bytes])) {
         Op::EvictKeys { db, keys } => f(TAG_EVICT_KEYS, *db, keys),
         Op::Refused { error } => f(TAG_REFUSED, 0, std::slice::from_ref(error)),
         Op::Publish { items } => f(TAG_PUBLISH, 0, items),
-        Op::Transaction { cmds } => {
-            f(TAG_TRANSACTION, cmds.len() as u32, &[]);
+        Op::Transaction { cmds, watched } => {
+            let items: Vec<Bytes> = watched
+                .iter()
+                .flat_map(|(db, key, fp)| {
+                    [
+                        Bytes::copy_from_slice(&db.to_le_bytes()),
+                        key.clone(),
+                        fp.clone(),
+                    ]
+                })
+                .collect();
+            f(TAG_TRANSACTION, cmds.len() as u32, &items);
             for (db, args) in cmds {
                 f(TAG_COMMAND, *db, args);
             }
@@ -294,7 +310,7 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
             if tag != TAG_COMMAND {
                 return Err(DecodeError::UnknownOp(tag));
             }
-            if let Some(Op::Transaction { cmds }) = ops.last_mut() {
+            if let Some(Op::Transaction { cmds, .. }) = ops.last_mut() {
                 cmds.push((db, items));
             }
             open_tx -= 1;
@@ -308,10 +324,16 @@ pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
                 error: items.into_iter().next().expect("one item"),
             },
             TAG_PUBLISH if items.len() == 2 => Op::Publish { items },
-            TAG_TRANSACTION if items.is_empty() => {
+            TAG_TRANSACTION if items.len() % 3 == 0 => {
                 open_tx = db;
+                let mut watched = Vec::with_capacity(items.len() / 3);
+                for w in items.chunks_exact(3) {
+                    let db = <[u8; 4]>::try_from(&w[0][..]).map_err(|_| DecodeError::BadNumber)?;
+                    watched.push((u32::from_le_bytes(db), w[1].clone(), w[2].clone()));
+                }
                 Op::Transaction {
                     cmds: Vec::with_capacity(db.min(1024) as usize),
+                    watched,
                 }
             }
             t => return Err(DecodeError::UnknownOp(t)),
@@ -442,7 +464,7 @@ fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn E
         }
         Op::Refused { error } => Reply::error(String::from_utf8_lossy(error).into_owned()),
         Op::Publish { items } => Reply::Int(effects.publish(&items[0], &items[1])),
-        Op::Transaction { cmds } => {
+        Op::Transaction { cmds, watched } => {
             // Every command was resolved when it was queued; one that no longer resolves
             // (cannot happen with the same table) answers its error in place.
             let mut resolved = Vec::with_capacity(cmds.len());
@@ -453,7 +475,11 @@ fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn E
                     Err(e) => errors_at.push((i, e)),
                 }
             }
-            let mut replies = command::execute_transaction(store, time_ms, seed, &resolved);
+            let Some(mut replies) =
+                command::execute_transaction(store, time_ms, seed, &resolved, watched)
+            else {
+                return Reply::NilArray;
+            };
             for (i, e) in errors_at {
                 replies.insert(i, e);
             }
@@ -596,6 +622,84 @@ mod tests {
         assert_eq!(decode(&Bytes::from(long)), Err(DecodeError::BadNumber));
         assert_eq!(entry_time(&[]), None);
         assert_eq!(entry_time(&[VERSION, 1, 2]), None);
+    }
+
+    fn watched(store: &Store, db: u32, key: &str, now: u64) -> command::Watched {
+        let fp = command::watch_fingerprints(store, db, &[b(key)], now).remove(0);
+        (db, b(key), fp)
+    }
+
+    fn transaction(cmds: &[&[&str]], watched: Vec<command::Watched>) -> Op {
+        Op::Transaction {
+            cmds: cmds
+                .iter()
+                .map(|c| (0, c.iter().map(|w| b(w)).collect()))
+                .collect(),
+            watched,
+        }
+    }
+
+    /// WATCH's keys travel in EXEC's entry; every replica runs the transaction only if each
+    /// key still holds what WATCH saw (value, type and deadline) at the entry's time.
+    #[test]
+    fn a_transaction_runs_only_if_its_watched_keys_are_unchanged() {
+        let store = Store::new(16, 4);
+        let mut replies = Vec::new();
+        let run = |store: &Store, index: u64, time: u64, ops: &[Op], replies: &mut Vec<Reply>| {
+            replies.clear();
+            apply(store, index, &encode(time, ops), replies, &mut NoEffects);
+        };
+        run(&store, 1, 1000, &[cmd(0, &["SET", "x", "1"])], &mut replies);
+        let w = watched(&store, 0, "x", 1000);
+        let missing = watched(&store, 0, "nokey", 1000);
+        let tx = transaction(&[&["INCR", "x"]], vec![w.clone(), missing.clone()]);
+        let payload = encode(1001, std::slice::from_ref(&tx));
+        assert_eq!(decode(&payload).unwrap().ops, vec![tx.clone()]);
+        // Unchanged: it runs.
+        run(&store, 2, 1001, std::slice::from_ref(&tx), &mut replies);
+        assert_eq!(replies, vec![Reply::Array(vec![Reply::Int(2)])]);
+        // x is now 2, not what was watched: nothing runs, EXEC's null array.
+        run(&store, 3, 1002, std::slice::from_ref(&tx), &mut replies);
+        assert_eq!(replies, vec![Reply::NilArray]);
+        let get = |store: &Store| {
+            let mut r = Vec::new();
+            apply(
+                store,
+                9,
+                &encode(1003, &[cmd(0, &["GET", "x"])]),
+                &mut r,
+                &mut NoEffects,
+            );
+            r
+        };
+        assert_eq!(get(&store), vec![Reply::Bulk(b("2"))]);
+        // A new deadline is a change (EXPIRE touches the key in Redis too).
+        let w = watched(&store, 0, "x", 1003);
+        run(
+            &store,
+            4,
+            1003,
+            &[cmd(0, &["PEXPIRE", "x", "100"])],
+            &mut replies,
+        );
+        let tx = transaction(&[&["INCR", "x"]], vec![w]);
+        run(&store, 5, 1004, std::slice::from_ref(&tx), &mut replies);
+        assert_eq!(replies, vec![Reply::NilArray]);
+        // A key that expires between WATCH and EXEC changed; one already expired at WATCH
+        // and still missing did not.
+        let w = watched(&store, 0, "x", 1004);
+        let tx = transaction(&[&["SET", "y", "1"]], vec![w.clone()]);
+        run(&store, 6, 1200, std::slice::from_ref(&tx), &mut replies);
+        assert_eq!(replies, vec![Reply::NilArray]);
+        let stale = watched(&store, 0, "x", 1200);
+        let tx = transaction(&[&["SET", "y", "1"]], vec![stale, missing]);
+        run(&store, 7, 1201, std::slice::from_ref(&tx), &mut replies);
+        assert_eq!(replies, vec![Reply::Array(vec![Reply::OK])]);
+        // A transaction of session commands only still checks its watched keys.
+        let w = watched(&store, 0, "y", 1201);
+        run(&store, 8, 1202, &[cmd(0, &["DEL", "y"])], &mut replies);
+        run(&store, 9, 1203, &[transaction(&[], vec![w])], &mut replies);
+        assert_eq!(replies, vec![Reply::NilArray]);
     }
 
     #[test]

@@ -193,6 +193,8 @@ EXEC = {
     "multi": SESSION,
     "exec": SESSION,
     "discard": SESSION,
+    "watch": SESSION,
+    "unwatch": SESSION,
     "subscribe": SESSION,
     "unsubscribe": SESSION,
     "psubscribe": SESSION,

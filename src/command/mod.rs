@@ -49,8 +49,8 @@ use bytes::Bytes;
 use crate::errors;
 use crate::reply::Reply;
 use crate::store::{
-    lru, AccessPolicy, Entry, EntryMut, Free, Item, Kind, ReadLocks, ShardSet, Store, WriteLocks,
-    WrongType,
+    key_fingerprint, lru, AccessPolicy, Entry, EntryMut, Free, Item, Kind, ReadLocks, ShardSet,
+    Store, WriteLocks, WrongType,
 };
 
 pub use crate::glob::glob_match;
@@ -397,22 +397,46 @@ pub fn execute_write(
     seed: u64,
     args: &[Bytes],
 ) -> Reply {
-    run_committed(store, time_ms, seed, &[(db, spec, args)], false)
-        .pop()
+    run_committed(store, time_ms, seed, &[(db, spec, args)], false, &[])
+        .and_then(|mut r| r.pop())
         .expect("one reply per command")
+}
+
+/// A key WATCH saw: its database, name and `key_fingerprint` at that time.
+pub type Watched = (u32, Bytes, Bytes);
+
+/// WATCH: the fingerprint of each key of `db` as it reads at `now_ms` (a key past its deadline
+/// reads as missing), to be carried by EXEC's entry.
+pub fn watch_fingerprints(store: &Store, db: u32, keys: &[Bytes], now_ms: u64) -> Vec<Bytes> {
+    if db as usize >= store.databases() {
+        return Vec::new();
+    }
+    let mut set = store.shards();
+    for k in keys {
+        set.add_key(db, k);
+    }
+    let locks = set.read();
+    keys.iter()
+        .map(|k| Bytes::copy_from_slice(&key_fingerprint(locks.get(db, k, now_ms))))
+        .collect()
 }
 
 /// Run committed commands `(db, spec, args)` at `time_ms` as one atomic step: the union of
 /// their shards is locked (in ascending order) before the first runs and released after the
 /// last, so no reader sees part of them (MULTI/EXEC). One reply per command, in order; command
 /// `i` draws its random numbers from a generator seeded with `seed` and `i`.
+///
+/// `watched` (WATCH): if any of those keys no longer has the fingerprint WATCH saw, nothing
+/// runs and the answer is `None` (EXEC's null reply). Checked under the same locks, at the
+/// entry's time, so every replica decides the same.
 pub fn execute_transaction(
     store: &Store,
     time_ms: u64,
     seed: u64,
     cmds: &[(u32, &'static CommandSpec, &[Bytes])],
-) -> Vec<Reply> {
-    run_committed(store, time_ms, seed, cmds, true)
+    watched: &[Watched],
+) -> Option<Vec<Reply>> {
+    run_committed(store, time_ms, seed, cmds, true, watched)
 }
 
 /// `execute_write` and `execute_transaction`; `in_transaction` tells the commands they run
@@ -423,15 +447,29 @@ fn run_committed(
     seed: u64,
     cmds: &[(u32, &'static CommandSpec, &[Bytes])],
     in_transaction: bool,
-) -> Vec<Reply> {
+    watched: &[Watched],
+) -> Option<Vec<Reply>> {
     let mut set = store.shards();
     for &(db, spec, args) in cmds {
         if (db as usize) < store.databases() {
             add_shards(&mut set, spec, db, args);
         }
     }
+    for (db, key, _) in watched {
+        if (*db as usize) < store.databases() {
+            set.add_key(*db, key);
+        }
+    }
     let mut locks = set.write();
-    cmds.iter()
+    let changed = watched.iter().any(|(db, key, fingerprint)| {
+        (*db as usize) < store.databases()
+            && key_fingerprint(locks.get(*db, key, time_ms))[..] != fingerprint[..]
+    });
+    if changed {
+        return None;
+    }
+    let replies = cmds
+        .iter()
         .enumerate()
         .map(|(i, &(db, spec, args))| {
             if db as usize >= store.databases() {
@@ -464,7 +502,8 @@ fn run_committed(
                 }
             }
         })
-        .collect()
+        .collect();
+    Some(replies)
 }
 
 enum View<'a> {

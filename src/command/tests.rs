@@ -462,7 +462,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 162);
+    assert_eq!(t.len(), 164);
 }
 
 #[test]
@@ -619,7 +619,8 @@ fn a_transaction_runs_reads_and_writes_in_order_at_one_time() {
     let in_db3 = tokenize("SET a 3");
     cmds.push((3, resolve(&in_db3).unwrap(), &in_db3[..]));
     cmds.push((99, resolve(&in_db3).unwrap(), &in_db3[..]));
-    let replies: Vec<String> = execute_transaction(&store, 1000, 7, &cmds)
+    let replies: Vec<String> = execute_transaction(&store, 1000, 7, &cmds, &[])
+        .expect("nothing watched")
         .iter()
         .map(render)
         .collect();
@@ -669,7 +670,7 @@ fn a_transaction_is_atomic_for_a_concurrent_reader() {
                 .iter()
                 .map(|a| (0, resolve(a).unwrap(), &a[..]))
                 .collect();
-            execute_transaction(&store, 0, 7, &cmds);
+            execute_transaction(&store, 0, 7, &cmds, &[]);
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();
@@ -699,8 +700,8 @@ fn command_list_filters_like_redis() {
              hincrbyfloat hlen hmget hmset hset hsetnx hstrlen incr incrby incrbyfloat llen lpop \
              lpush lpushx mget move multi persist pexpire pexpireat pexpiretime ping pttl publish \
              quit renamenx reset rpop rpush rpushx sadd scard select setnx sismember smismember \
-             smove spop srem strlen swapdb time touch ttl type unlink zadd zcard zcount zincrby \
-             zlexcount zmscore zpopmax zpopmin zrank zrem zrevrank zscore",
+             smove spop srem strlen swapdb time touch ttl type unlink unwatch watch zadd zcard \
+             zcount zincrby zlexcount zmscore zpopmax zpopmin zrank zrem zrevrank zscore",
         ),
         (
             "PATTERN c*g*",
@@ -737,7 +738,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(162 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(164 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be
@@ -1755,7 +1756,7 @@ fn blocking_pops_with_nothing_to_pop_reply_as_redis_does_when_they_cannot_wait()
         .iter()
         .map(|c| (0, resolve(c).unwrap(), &c[..]))
         .collect();
-    let replies = execute_transaction(&h.store, 1000, 7, &batch);
+    let replies = execute_transaction(&h.store, 1000, 7, &batch, &[]).expect("nothing watched");
     assert_eq!(
         replies,
         vec![

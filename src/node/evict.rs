@@ -490,7 +490,7 @@ fn refuse_denyoom(op: &Op) -> Option<String> {
     let denyoom = |args: &[Bytes]| command::resolve(args).is_ok_and(|s| s.is_denyoom());
     match op {
         Op::Command { args, .. } if denyoom(args) => Some(errors::OOM.to_string()),
-        Op::Transaction { cmds } if cmds.iter().any(|(_, args)| denyoom(args)) => {
+        Op::Transaction { cmds, .. } if cmds.iter().any(|(_, args)| denyoom(args)) => {
             Some(EXECABORT_OOM.to_string())
         }
         _ => None,
@@ -1021,6 +1021,7 @@ mod tests {
                     vec![Bytes::from_static(b"INCR"), Bytes::from_static(b"b")],
                 ),
             ],
+            watched: Vec::new(),
         };
         assert_eq!(refuse_denyoom(&tx).as_deref(), Some(EXECABORT_OOM));
         let payload = machine::encode(1, &[cmd(&["SET", "a", "1"]), cmd(&["DEL", "b"])]);

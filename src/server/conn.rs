@@ -93,6 +93,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
             barrier_taken: false,
             subs: None,
             multi: None,
+            watched: Vec::new(),
         };
         let _ = c.run().await;
         if c.subs.is_some() {
@@ -137,6 +138,8 @@ struct Conn {
     subs: Option<Subscription>,
     /// Inside MULTI: what EXEC will run.
     multi: Option<Multi>,
+    /// WATCHed keys with what they held then; EXEC runs only if none changed since.
+    watched: Vec<command::Watched>,
 }
 
 struct Multi {
@@ -480,6 +483,7 @@ impl Conn {
         }
         if name == "exec" {
             self.multi = None;
+            self.watched.clear();
             let why = why.strip_prefix("ERR ").unwrap_or(&why).to_string();
             return Reply::error(format!("EXECABORT Transaction discarded because of: {why}"));
         }
@@ -512,6 +516,8 @@ impl Conn {
         let Some(m) = self.multi.take() else {
             return Reply::error("ERR EXEC without MULTI");
         };
+        // EXEC ends the WATCH whatever happens next (Redis unwatches on abort too).
+        let watched = std::mem::take(&mut self.watched);
         if m.dirty {
             return Reply::error("EXECABORT Transaction discarded because of previous errors.");
         }
@@ -524,11 +530,14 @@ impl Conn {
             })
             .collect();
         let mut applied = Vec::new().into_iter();
-        if !keyspace.is_empty() {
+        if !keyspace.is_empty() || !watched.is_empty() {
             match self
                 .server
                 .node
-                .write(&[Op::Transaction { cmds: keyspace }])
+                .write(&[Op::Transaction {
+                    cmds: keyspace,
+                    watched,
+                }])
                 .await
             {
                 Ok(mut replies) => match replies.pop() {
@@ -699,9 +708,39 @@ impl Conn {
                 Reply::OK
             }
             b"discard" => match self.multi.take() {
-                Some(_) => Reply::OK,
+                Some(_) => {
+                    self.watched.clear();
+                    Reply::OK
+                }
                 None => Reply::error("ERR DISCARD without MULTI"),
             },
+            b"watch" => {
+                if self.multi.is_some() {
+                    return Reply::error("ERR WATCH inside MULTI is not allowed");
+                }
+                if let Err(r) = self.barrier().await {
+                    return r;
+                }
+                let db = self.db as u32;
+                let mut keys: Vec<Bytes> = Vec::new();
+                for k in &args[1..] {
+                    // A key watched already keeps what it held when first watched (Redis).
+                    let seen = self.watched.iter().any(|(d, w, _)| *d == db && w == k)
+                        || keys.contains(k);
+                    if !seen {
+                        keys.push(k.clone());
+                    }
+                }
+                let node = &self.server.node;
+                let fps = command::watch_fingerprints(node.store(), db, &keys, node.read_time_ms());
+                self.watched
+                    .extend(keys.into_iter().zip(fps).map(|(k, fp)| (db, k, fp)));
+                Reply::OK
+            }
+            b"unwatch" => {
+                self.watched.clear();
+                Reply::OK
+            }
             b"publish" => {
                 let op = Op::Publish {
                     items: vec![args[1].clone(), args[2].clone()],
@@ -714,6 +753,7 @@ impl Conn {
             b"reset" => {
                 self.unsubscribe_all();
                 self.multi = None;
+                self.watched.clear();
                 // Back to the default user, who may need a password again.
                 self.authenticated = false;
                 self.db = 0;

@@ -711,13 +711,19 @@ fn object_digest(d: &mut [u8; 20], e: &Entry) {
     }
 }
 
-/// DEBUG DIGEST-VALUE of one entry (40 hex digits; all zeros for a missing key).
-pub fn value_digest(e: Option<&Entry>) -> String {
+/// What WATCH remembers of a key and EXEC compares: the digest of its type, value and
+/// deadline (all zeros for a missing key). The same on every replica for the same state.
+pub fn key_fingerprint(e: Option<&Entry>) -> [u8; 20] {
     let mut d = [0u8; 20];
     if let Some(e) = e {
         object_digest(&mut d, e);
     }
-    sha1::hex(&d)
+    d
+}
+
+/// DEBUG DIGEST-VALUE of one entry (40 hex digits; all zeros for a missing key).
+pub fn value_digest(e: Option<&Entry>) -> String {
+    sha1::hex(&key_fingerprint(e))
 }
 
 enum Ids {
