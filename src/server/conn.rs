@@ -954,6 +954,11 @@ impl Conn {
     fn pubsub_info(&mut self, args: &[Bytes]) -> Reply {
         let hub = self.server.node.pubsub();
         match &args[1].to_ascii_lowercase()[..] {
+            // The table's arity allows more; Redis's handler takes at most one pattern.
+            b"channels" if args.len() > 3 => Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
+            )),
             b"channels" => Reply::Array(
                 hub.channels(args.get(2).map(|p| &p[..]))
                     .into_iter()
