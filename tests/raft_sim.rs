@@ -223,6 +223,10 @@ impl Sim {
                         .cloned()
                         .collect()
                 } else {
+                    // As the node does at startup: a log that does not reach the snapshot
+                    // (its reset record was lost in a crash) is reset, durably, before any
+                    // entry after the snapshot is appended next to the old ones.
+                    n.disk.log.clear();
                     Vec::new()
                 }
             }
