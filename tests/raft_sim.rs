@@ -819,7 +819,7 @@ fn simulated_cluster_is_safe_and_live_under_faults() {
     let seeds: u64 = std::env::var("RAFT_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(10_000);
     let (mut steps, mut reads) = (0, 0);
     for seed in 0..seeds {
         let (s, r) = run_seed(seed, false);
