@@ -140,3 +140,68 @@ fn a_new_node_joins_through_a_snapshot() {
     let mut n = cluster.nodes[n4].client();
     reads_back(&mut n, "k", 600);
 }
+
+/// SAVE writes a snapshot before it answers (the restart loads it), LASTSAVE moves, BGSAVE
+/// answers as Redis does, and INFO persistence counts the changes since.
+#[test]
+fn save_and_bgsave_write_a_snapshot_on_demand() {
+    let mut cluster = Cluster::start(1, &[]);
+    cluster.wait_leader(Duration::from_secs(10));
+    let mut c = cluster.nodes[0].client();
+    write_each(&mut c, "s", 50);
+    let Frame::Integer(before) = c.cmd(&["LASTSAVE"]) else {
+        panic!("LASTSAVE is not an integer")
+    };
+    assert_eq!(
+        cluster.nodes[0]
+            .info_field("rdb_bgsave_in_progress")
+            .as_deref(),
+        Some("0")
+    );
+    let changes: u64 = cluster.nodes[0]
+        .info_field("rdb_changes_since_last_save")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(changes >= 50, "{changes} changes since the last save");
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    assert!(cluster.nodes[0].log().contains("Snapshot at index"));
+    let Frame::Integer(after) = c.cmd(&["LASTSAVE"]) else {
+        panic!("LASTSAVE is not an integer")
+    };
+    assert!(after >= before);
+    assert_eq!(
+        cluster.nodes[0]
+            .info_field("rdb_changes_since_last_save")
+            .as_deref(),
+        Some("0")
+    );
+    assert!(common::is_err(
+        &c.cmd(&["SAVE", "x"]),
+        "ERR wrong number of arguments"
+    ));
+    assert!(common::is_err(
+        &c.cmd(&["BGSAVE", "NOW"]),
+        "ERR syntax error"
+    ));
+    write_each(&mut c, "t", 10);
+    match c.cmd(&["BGSAVE"]) {
+        Frame::SimpleString(s) => assert_eq!(s, b"Background saving started"),
+        Frame::Error(e) => assert_eq!(e, "ERR Background save already in progress"),
+        other => panic!("BGSAVE answered {other:?}"),
+    }
+    common::wait_for("the background save", Duration::from_secs(10), || {
+        (cluster.nodes[0]
+            .info_field("rdb_bgsave_in_progress")
+            .as_deref()
+            == Some("0"))
+        .then_some(())
+    });
+    cluster.nodes[0].kill9();
+    cluster.nodes[0].start();
+    cluster.wait_leader(Duration::from_secs(10));
+    assert!(cluster.nodes[0].log().contains("loaded in"));
+    let mut c = cluster.nodes[0].client();
+    reads_back(&mut c, "s", 50);
+    reads_back(&mut c, "t", 10);
+}

@@ -462,7 +462,7 @@ fn table_is_sorted_and_lookup_ignores_case() {
         "subcommands are not top-level commands"
     );
     assert_eq!(lookup_full(b"config|get").map(|s| s.arity), Some(-3));
-    assert_eq!(t.len(), 164);
+    assert_eq!(t.len(), 167);
 }
 
 #[test]
@@ -697,8 +697,8 @@ fn command_list_filters_like_redis() {
             "ACLCAT fast",
             "append auth bzpopmax bzpopmin dbsize decr decrby discard echo exists expire \
              expireat expiretime get getdel getex getset hdel hello hexists hget hincrby \
-             hincrbyfloat hlen hmget hmset hset hsetnx hstrlen incr incrby incrbyfloat llen lpop \
-             lpush lpushx mget move multi persist pexpire pexpireat pexpiretime ping pttl publish \
+             hincrbyfloat hlen hmget hmset hset hsetnx hstrlen incr incrby incrbyfloat lastsave \
+             llen lpop lpush lpushx mget move multi persist pexpire pexpireat pexpiretime ping pttl publish \
              quit renamenx reset rpop rpush rpushx sadd scard select setnx sismember smismember \
              smove spop srem strlen swapdb time touch ttl type unlink unwatch watch zadd zcard \
              zcount zincrby zlexcount zmscore zpopmax zpopmin zrank zrem zrevrank zscore",
@@ -714,9 +714,9 @@ fn command_list_filters_like_redis() {
         ),
         (
             "ACLCAT DANGEROUS",
-            "client|kill client|list config|get config|resetstat config|set debug flushall flushdb \
-             info keys raft.node raft.node|add raft.node|promote raft.node|remove \
-             raft.transfer-leader shutdown swapdb",
+            "bgsave client|kill client|list config|get config|resetstat config|set debug flushall \
+             flushdb info keys lastsave raft.node raft.node|add raft.node|promote raft.node|remove \
+             raft.transfer-leader save shutdown swapdb",
         ),
     ];
     for (filter, expected) in cases {
@@ -738,7 +738,7 @@ fn command_list_filters_like_redis() {
     // Redis's commands and raftis's own RAFT.* commands.
     let subcommands: usize = all_commands().map(|s| s.subcommands.len()).sum();
     assert_eq!(all.len(), all_commands().count() + subcommands);
-    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(164 + 2));
+    assert_eq!(command_cmd(&tokenize("COMMAND COUNT")), Reply::Int(167 + 2));
 }
 
 // SCAN, KEYS and RANDOMKEY on databases too large for recorded replies (whose order would be

@@ -110,6 +110,11 @@ enum ClientEvent {
         to: Option<NodeId>,
         reply: oneshot::Sender<Result<NodeId, String>>,
     },
+    /// SAVE (`wait`) / BGSAVE: take a snapshot now.
+    Save {
+        wait: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     Stop,
 }
 
@@ -158,6 +163,12 @@ struct Shared {
     stats: NodeStats,
     transport: Arc<TransportStats>,
     stopped: AtomicBool,
+    /// Unix seconds of the last snapshot written (or of startup), for LASTSAVE.
+    last_save_unix: AtomicU64,
+    /// A snapshot is being written, for INFO.
+    saving: AtomicBool,
+    /// The index of the last snapshot written or installed, for INFO.
+    snapshot_index: AtomicU64,
     pubsub: pubsub::PubSub,
     blocked: Arc<blocking::Blocked>,
 }
@@ -380,6 +391,9 @@ impl Node {
             stats: NodeStats::default(),
             transport: transport.stats.clone(),
             stopped: AtomicBool::new(false),
+            last_save_unix: AtomicU64::new(wall_ms() / 1000),
+            saving: AtomicBool::new(false),
+            snapshot_index: AtomicU64::new(snapshot_index),
             pubsub: pubsub::PubSub::default(),
             blocked: Arc::default(),
         });
@@ -409,6 +423,7 @@ impl Node {
             snapshot,
             snapshot_time_ms: snap_time,
             snapshot_running: false,
+            save_waiters: Vec::new(),
             snap_done: channel::unbounded(),
             senders: HashMap::new(),
             receiving: None,
@@ -569,6 +584,37 @@ impl Node {
         rx.await.unwrap_or(Err(WriteError::Uncertain)).map(|_| ())
     }
 
+    /// SAVE (`wait`: answered once the snapshot is written and synced) / BGSAVE (answered
+    /// when it starts): a snapshot of this node's keyspace at its applied index, now (the log
+    /// behind it is compacted as after any snapshot).
+    pub async fn save(&self, wait: bool) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shared
+            .events
+            .send(ClientEvent::Save { wait, reply: tx })
+            .is_err()
+        {
+            return Err("the node is stopping".into());
+        }
+        rx.await.map_err(|_| "the node is stopping".to_string())?
+    }
+
+    /// LASTSAVE: unix seconds of the last snapshot this node wrote (its start if none since).
+    pub fn last_save_unix(&self) -> u64 {
+        self.shared.last_save_unix.load(Ordering::Relaxed)
+    }
+
+    /// The log index of the last snapshot written or installed on this node (0 if none).
+    pub fn snapshot_index(&self) -> u64 {
+        self.shared.snapshot_index.load(Ordering::Relaxed)
+    }
+
+    /// Whether a snapshot is being written now.
+    pub fn saving(&self) -> bool {
+        self.shared.saving.load(Ordering::Relaxed)
+    }
+
     /// Hands leadership to `to`, or to the most up-to-date follower, and waits (up to twice
     /// the election timeout) until another node leads. Ok(id of the new leader).
     pub async fn transfer_leader(&self, to: Option<NodeId>) -> Result<NodeId, String> {
@@ -667,6 +713,8 @@ struct Driver {
     snapshot_time_ms: u64,
     /// A snapshot is being written by the background thread.
     snapshot_running: bool,
+    /// SAVE requests waiting for the snapshot being written.
+    save_waiters: Vec<oneshot::Sender<Result<(), String>>>,
     snap_done: (Sender<SnapDone>, Receiver<SnapDone>),
     /// Leader: snapshot streams to followers.
     senders: HashMap<NodeId, SnapSender>,
@@ -858,6 +906,7 @@ impl Driver {
                 };
                 let _ = reply.send(r);
             }
+            ClientEvent::Save { wait, reply } => self.on_save(wait, reply),
             ClientEvent::Stop => {}
         }
     }
@@ -1268,17 +1317,38 @@ impl Driver {
     /// image is exactly the state at the applied index; readers keep going); a background
     /// thread writes and syncs the file.
     fn maybe_snapshot(&mut self) {
-        if self.snapshot_running || self.wal_failed {
-            return;
-        }
         let every = self.shared.settings.read().raft_snapshot_entries;
-        let applied = self.core.applied_index();
         let last = self.snapshot.as_ref().map_or(0, |m| m.index);
-        if applied < last.saturating_add(every) {
+        if self.core.applied_index() >= last.saturating_add(every) {
+            self.snapshot_now();
+        }
+    }
+
+    /// SAVE / BGSAVE, as Redis answers them: refused while a snapshot is being written.
+    fn on_save(&mut self, wait: bool, reply: oneshot::Sender<Result<(), String>>) {
+        if self.snapshot_running {
+            let _ = reply.send(Err("Background save already in progress".into()));
             return;
         }
-        let Some(term) = self.core.log().term(applied) else {
+        if !self.snapshot_now() {
+            let _ = reply.send(Err("the snapshot could not be started on this node".into()));
             return;
+        }
+        if wait {
+            self.save_waiters.push(reply);
+        } else {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Starts a snapshot at the applied index; false if one cannot start now.
+    fn snapshot_now(&mut self) -> bool {
+        if self.snapshot_running || self.wal_failed {
+            return false;
+        }
+        let applied = self.core.applied_index();
+        let Some(term) = self.core.log().term(applied) else {
+            return false;
         };
         let meta = raft::SnapshotMeta {
             index: applied,
@@ -1313,14 +1383,31 @@ impl Driver {
             });
         if spawned.is_err() {
             self.snapshot_running = false;
+            return false;
         }
+        self.shared.saving.store(true, Ordering::Relaxed);
+        true
     }
 
     fn on_snapshot_written(&mut self, d: SnapDone) {
         self.snapshot_running = false;
+        self.shared.saving.store(false, Ordering::Relaxed);
+        let waiters = std::mem::take(&mut self.save_waiters);
         if let Err(e) = d.result {
             log_warning!("Writing the snapshot at index {} failed: {e}", d.meta.index);
+            for w in waiters {
+                let _ = w.send(Err(format!("writing the snapshot failed: {e}")));
+            }
             return;
+        }
+        self.shared
+            .last_save_unix
+            .store(wall_ms() / 1000, Ordering::Relaxed);
+        self.shared
+            .snapshot_index
+            .store(d.meta.index, Ordering::Relaxed);
+        for w in waiters {
+            let _ = w.send(Ok(()));
         }
         log_notice!(
             "Snapshot at index {} written ({} bytes): apply paused {:.1} ms to serialize, file written in {:.1} ms",
@@ -1534,6 +1621,7 @@ impl Driver {
     /// The core accepted an installed snapshot: this node's state is now at its index.
     fn installed_snapshot(&mut self, meta: raft::SnapshotMeta) {
         let sh = &self.shared;
+        sh.snapshot_index.store(meta.index, Ordering::Relaxed);
         sh.applied_time_ms
             .fetch_max(self.snapshot_time_ms, Ordering::AcqRel);
         sh.applied_index.store(meta.index, Ordering::Release);

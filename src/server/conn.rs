@@ -737,6 +737,21 @@ impl Conn {
                     .extend(keys.into_iter().zip(fps).map(|(k, fp)| (db, k, fp)));
                 Reply::OK
             }
+            // Snapshots of this node (see the README: Snapshots and restarts).
+            b"save" => match self.server.node.save(true).await {
+                Ok(()) => Reply::OK,
+                Err(e) => Reply::error(format!("ERR {e}")),
+            },
+            b"bgsave" => {
+                if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
+                    return Reply::error(errors::SYNTAX);
+                }
+                match self.server.node.save(false).await {
+                    Ok(()) => Reply::Status("Background saving started".into()),
+                    Err(e) => Reply::error(format!("ERR {e}")),
+                }
+            }
+            b"lastsave" => Reply::Int(self.server.node.last_save_unix() as i64),
             b"unwatch" => {
                 self.watched.clear();
                 Reply::OK

@@ -166,10 +166,14 @@ fn persistence_section(server: &Server, out: &mut String) {
     let status = server.node.status();
     let _ = write!(
         out,
-        "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\nappendfsync:{}\r\nraft_wal_syncs:{}\r\n",
+        "# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\nappendfsync:{}\r\nraft_wal_syncs:{}\r\nraft_snapshot_index:{}\r\n",
+        status.applied_index.saturating_sub(server.node.snapshot_index()),
+        u8::from(server.node.saving()),
+        server.node.last_save_unix(),
         if status.wal_error.is_some() { "err" } else { "ok" },
         s.appendfsync.as_str(),
-        server.node.stats().wal_syncs.load(Ordering::Relaxed)
+        server.node.stats().wal_syncs.load(Ordering::Relaxed),
+        server.node.snapshot_index(),
     );
 }
 
