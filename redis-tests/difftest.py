@@ -103,25 +103,11 @@ PER_NODE = {name for names, kind, _ in DIFFERENCES for name in names if kind == 
 # generator does not produce commands these match, so the rest of the surface is still tested;
 # they are printed at the end of every run. --no-known generates them again.
 # Each: (id, command names, predicate on the args as bytes, reproduction, what is wrong)
-MISSING_CONFIG = {b"hash-max-listpack-entries", b"set-max-intset-entries",
-                  b"zset-max-listpack-value", b"list-max-listpack-size",
-                  b"notify-keyspace-events"}
 KNOWN: list[tuple[str, tuple[str, ...], object, str, str]] = [
     ("T1", ("client|reply",), lambda a: True,
      "CLIENT REPLY OFF|SKIP -> the next replies are suppressed on both servers",
      "not a raftis bug: this tester counts one reply per command, so it does not generate "
      "CLIENT REPLY (tested in redis-tests/test_redis_cli.py instead)"),
-    ("K4", ("config|get", "config|set"), lambda a: any(lower(x) in MISSING_CONFIG for x in a[2:]),
-     "CONFIG GET hash-max-listpack-entries -> redis: *2 hash-max-listpack-entries 512; "
-     "raftis: *0",
-     "CONFIG GET does not know the encoding thresholds (*-max-listpack-*, "
-     "set-max-intset-entries; raftis uses Redis's defaults, fixed) or notify-keyspace-events"),
-    ("K8", ("expire", "pexpire", "expireat", "pexpireat"),
-     lambda a: any(not x.split(b"\x00")[0].isascii() for x in a[3:]),
-     "EXPIRE k 100 \"\\xff\" -> redis: -ERR Unsupported option \\xff; raftis: "
-     "-ERR Unsupported option \\xef\\xbf\\xbd",
-     "errors that quote an argument: raftis's error replies are UTF-8 text, so bytes that are "
-     "not valid UTF-8 become U+FFFD (Redis copies them as they are)"),
 ]
 
 

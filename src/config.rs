@@ -425,6 +425,24 @@ macro_rules! directive {
     };
 }
 
+/// A read-only directive whose only value is `$value`.
+macro_rules! fixed {
+    ($name:literal, $value:literal) => {
+        Directive {
+            name: $name,
+            mutable: false,
+            get: |_: &Settings| -> String { $value.to_string() },
+            set: |_: &mut Settings, v: &str| -> Result<(), String> {
+                if v == $value {
+                    Ok(())
+                } else {
+                    Err(format!("raftis only supports {:?}", $value))
+                }
+            },
+        }
+    };
+}
+
 const FSYNCS: &[(&str, Fsync)] = &[
     ("everysec", Fsync::EverySec),
     ("always", Fsync::Always),
@@ -597,6 +615,23 @@ pub static DIRECTIVES: &[Directive] = &[
         |s| s.access_hints.to_string(),
         |s, v| s.access_hints = int_in(v, 0, 1 << 20)? as u32
     ),
+    // The encodings' thresholds decide a value's layout, and so the order SCAN, SPOP and
+    // SRANDMEMBER see: every replica must use the same ones. They are Redis 7.0's defaults,
+    // read-only (a config file may only repeat them).
+    fixed!("hash-max-listpack-entries", "512"),
+    fixed!("hash-max-listpack-value", "64"),
+    fixed!("hash-max-ziplist-entries", "512"),
+    fixed!("hash-max-ziplist-value", "64"),
+    fixed!("zset-max-listpack-entries", "128"),
+    fixed!("zset-max-listpack-value", "64"),
+    fixed!("zset-max-ziplist-entries", "128"),
+    fixed!("zset-max-ziplist-value", "64"),
+    fixed!("set-max-intset-entries", "512"),
+    fixed!("list-max-listpack-size", "-2"),
+    fixed!("list-max-ziplist-size", "-2"),
+    fixed!("list-compress-depth", "0"),
+    // Keyspace notifications are not implemented: off, as Redis's default.
+    fixed!("notify-keyspace-events", ""),
 ];
 
 pub fn directive(name: &str) -> Option<&'static Directive> {
@@ -878,6 +913,32 @@ mod tests {
             config_set(&mut s, &[("timeout", "5"), ("timeout", "6")]).unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'timeout') - duplicate parameter"
         );
+    }
+
+    #[test]
+    fn encoding_thresholds_are_redis_defaults_and_read_only() {
+        let mut s = Settings::default();
+        let got = config_get(&s, &[b"*-max-listpack-*", b"set-max-intset-entries"]);
+        assert_eq!(
+            got,
+            [
+                ("hash-max-listpack-entries", "512"),
+                ("hash-max-listpack-value", "64"),
+                ("zset-max-listpack-entries", "128"),
+                ("zset-max-listpack-value", "64"),
+                ("set-max-intset-entries", "512"),
+                ("list-max-listpack-size", "-2"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(
+            config_set(&mut s, &[("hash-max-ziplist-entries", "5")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'hash-max-ziplist-entries') - can't set immutable config"
+        );
+        // A config file may repeat the value, and only that.
+        let d = directive("list-compress-depth").unwrap();
+        assert!((d.set)(&mut s, "0").is_ok());
+        assert!((d.set)(&mut s, "1").is_err());
     }
 
     #[test]

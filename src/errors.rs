@@ -24,7 +24,7 @@ pub const UNCERTAIN: &str =
 
 /// Redis's unknown-command error: the name (to 128 bytes) and the arguments quoted one by one
 /// until the list reaches 128 bytes, each cut at its first NUL byte (they are C strings there).
-pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
+pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> Vec<u8> {
     fn c_str(b: &[u8]) -> &[u8] {
         &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
     }
@@ -40,11 +40,11 @@ pub fn unknown_command(name: &[u8], args: &[bytes::Bytes]) -> String {
         list.extend_from_slice(b"' ");
     }
     let name = c_str(name);
-    format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        String::from_utf8_lossy(&name[..name.len().min(128)]),
-        String::from_utf8_lossy(&list)
-    )
+    let mut out = b"ERR unknown command '".to_vec();
+    out.extend_from_slice(&name[..name.len().min(128)]);
+    out.extend_from_slice(b"', with args beginning with: ");
+    out.extend_from_slice(&list);
+    out
 }
 
 pub fn wrong_arity(name: &str) -> String {
@@ -74,23 +74,26 @@ pub const PROTO_UNAUTH_BULK_LEN: &str = "ERR Protocol error: unauthenticated bul
 /// `ERR Protocol error: expected '$', got 'X'`: the offending byte goes, raw, between the two
 /// parts (CR and LF become spaces, as addReplyErrorFormat maps them).
 pub const PROTO_EXPECTED_DOLLAR: [&str; 2] = ["ERR Protocol error: expected '$', got '", "'"];
-/// Redis quotes at most 128 bytes of a client's argument in an error.
-fn quoted(arg: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(&arg[..arg.len().min(128)])
+/// `prefix`, a client's argument as Redis's `%s` (or `%.<max>s`) prints it, then `suffix`:
+/// the bytes as sent, up to the first NUL (a C string), at most `max` of them.
+pub fn with_arg(prefix: &str, arg: &[u8], max: usize, suffix: &str) -> Vec<u8> {
+    let arg = &arg[..arg.iter().position(|&c| c == 0).unwrap_or(arg.len())];
+    let arg = &arg[..arg.len().min(max)];
+    let mut out = Vec::with_capacity(prefix.len() + arg.len() + suffix.len());
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(arg);
+    out.extend_from_slice(suffix.as_bytes());
+    out
 }
 
-pub fn unknown_subcommand(sub: &[u8], container: &str) -> String {
-    format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        quoted(sub),
-        container.to_ascii_uppercase()
-    )
+/// `%.128s`: Redis quotes at most 128 bytes of a subcommand.
+pub fn unknown_subcommand(sub: &[u8], container: &str) -> Vec<u8> {
+    let suffix = format!("'. Try {} HELP.", container.to_ascii_uppercase());
+    with_arg("ERR unknown subcommand '", sub, 128, &suffix)
 }
 
-pub fn unsupported_option(opt: &[u8]) -> String {
-    // A C string in Redis: cut at the first NUL byte.
-    let opt = &opt[..opt.iter().position(|&c| c == 0).unwrap_or(opt.len())];
-    format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))
+pub fn unsupported_option(opt: &[u8]) -> Vec<u8> {
+    with_arg("ERR Unsupported option ", opt, usize::MAX, "")
 }
 
 pub const EXPIRE_NX_CONFLICT: &str =
@@ -164,4 +167,29 @@ pub fn at_least_one_key(cmd: &str) -> String {
         "ERR at least 1 input key is needed for '{}' command",
         cmd.to_ascii_lowercase()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Arguments are quoted as the client sent them (any bytes), as C strings (cut at NUL), and
+    // `%.128s` cuts at 128 bytes.
+    #[test]
+    fn quoted_arguments_keep_their_bytes() {
+        assert_eq!(
+            unsupported_option(b"\xff\x00z"),
+            b"ERR Unsupported option \xff".to_vec()
+        );
+        let long = [b'q'; 200];
+        let e = unknown_subcommand(&long, "client");
+        assert_eq!(
+            e.len(),
+            "ERR unknown subcommand ''. Try CLIENT HELP.".len() + 128
+        );
+        assert_eq!(
+            unknown_command(b"F\xfe", &[bytes::Bytes::from_static(b"a\x00b")]),
+            b"ERR unknown command 'F\xfe', with args beginning with: 'a' ".to_vec()
+        );
+    }
 }

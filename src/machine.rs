@@ -462,7 +462,7 @@ fn apply_op(store: &Store, time_ms: u64, seed: u64, op: &Op, effects: &mut dyn E
             store.note_evicted(n as u64);
             Reply::Int(n as i64)
         }
-        Op::Refused { error } => Reply::error(String::from_utf8_lossy(error).into_owned()),
+        Op::Refused { error } => Reply::error_bytes(error.to_vec()),
         Op::Publish { items } => Reply::Int(effects.publish(&items[0], &items[1])),
         Op::Transaction { cmds, watched } => {
             // Every command was resolved when it was queued; one that no longer resolves

@@ -24,8 +24,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub enum Reply {
     /// Simple string: `+OK`.
     Status(Cow<'static, str>),
-    /// Error line without the leading `-` and trailing CRLF, e.g. `ERR syntax error`.
-    Error(Cow<'static, str>),
+    /// Error line without the leading `-` and trailing CRLF, e.g. `ERR syntax error`. Bytes,
+    /// not text: Redis quotes a client's arguments in some errors exactly as they were sent.
+    Error(Cow<'static, [u8]>),
     Int(i64),
     Bulk(Bytes),
     /// Null bulk string: RESP2 `$-1`, RESP3 `_`.
@@ -54,7 +55,15 @@ impl Reply {
     pub const OK: Reply = Reply::Status(Cow::Borrowed("OK"));
 
     pub fn error(msg: impl Into<Cow<'static, str>>) -> Reply {
-        Reply::Error(msg.into())
+        Reply::Error(match msg.into() {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        })
+    }
+
+    /// An error whose text may hold any bytes (a client's argument quoted in it).
+    pub fn error_bytes(msg: Vec<u8>) -> Reply {
+        Reply::Error(Cow::Owned(msg))
     }
 
     pub fn bulk(b: impl Into<Bytes>) -> Reply {
@@ -71,7 +80,7 @@ impl Reply {
     pub fn encode(&self, resp3: bool, out: &mut BytesMut) {
         match self {
             Reply::Status(text) => put_line(out, b'+', text.as_bytes()),
-            Reply::Error(text) => put_line(out, b'-', text.as_bytes()),
+            Reply::Error(text) => put_line(out, b'-', text),
             Reply::Int(n) => put_int(out, b':', *n),
             Reply::Bulk(data) => put_bulk(out, data),
             Reply::Nil => out.put_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),

@@ -90,7 +90,7 @@ fn parse_expire(args: &[Bytes], seconds: bool, cmd: &str) -> Result<(ExpireFlags
         } else if opt_is(opt, "lt") {
             f.lt = true;
         } else {
-            return Err(Reply::error(errors::unsupported_option(c_str(opt))));
+            return Err(Reply::error_bytes(errors::unsupported_option(c_str(opt))));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {

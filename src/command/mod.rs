@@ -172,16 +172,19 @@ pub fn arity_ok(spec: &CommandSpec, argc: usize) -> bool {
 /// arity checked. Errors are Redis's, byte for byte.
 pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     let Some(name) = args.first() else {
-        return Err(Reply::error(errors::unknown_command(b"", &[])));
+        return Err(Reply::error_bytes(errors::unknown_command(b"", &[])));
     };
     let Some(mut spec) = lookup(name) else {
-        return Err(Reply::error(errors::unknown_command(name, &args[1..])));
+        return Err(Reply::error_bytes(errors::unknown_command(
+            name,
+            &args[1..],
+        )));
     };
     if !spec.subcommands.is_empty() && args.len() >= 2 {
         match find_in(spec.subcommands, &args[1]) {
             Some(sub) => spec = sub,
             None => {
-                return Err(Reply::error(errors::unknown_subcommand(
+                return Err(Reply::error_bytes(errors::unknown_subcommand(
                     &args[1], spec.name,
                 )))
             }

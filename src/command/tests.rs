@@ -123,7 +123,7 @@ fn render(r: &Reply) -> String {
     let list = |items: Vec<String>| format!("[{}]", items.join(", "));
     match r {
         Reply::Status(s) => format!("+{s}"),
-        Reply::Error(s) => format!("-{s}"),
+        Reply::Error(s) => format!("-{}", String::from_utf8_lossy(s)),
         Reply::Int(n) => format!(":{n}"),
         Reply::Bulk(b) => render_bytes(b),
         Reply::Verbatim(_, b) => render_bytes(b),

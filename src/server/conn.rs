@@ -844,7 +844,7 @@ impl Conn {
                     Err(e) => Reply::error(format!("ERR {e}")),
                 }
             }
-            _ => Reply::error(errors::unknown_command(&args[0], &args[1..])),
+            _ => Reply::error_bytes(errors::unknown_command(&args[0], &args[1..])),
         }
     }
 
@@ -970,9 +970,11 @@ impl Conn {
         let hub = self.server.node.pubsub();
         match &args[1].to_ascii_lowercase()[..] {
             // The table's arity allows more; Redis's handler takes at most one pattern.
-            b"channels" if args.len() > 3 => Reply::error(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-                String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
+            b"channels" if args.len() > 3 => Reply::error_bytes(errors::with_arg(
+                "ERR unknown subcommand or wrong number of arguments for '",
+                &args[1],
+                128,
+                "'. Try PUBSUB HELP.",
             )),
             b"channels" => Reply::Array(
                 hub.channels(args.get(2).map(|p| &p[..]))
@@ -1026,9 +1028,11 @@ impl Conn {
                 new_name = Some(args[i + 1].clone());
                 i += 2;
             } else {
-                return Reply::error(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(&args[i])
+                return Reply::error_bytes(errors::with_arg(
+                    "ERR Syntax error in HELLO option '",
+                    &args[i],
+                    usize::MAX,
+                    "'",
                 ));
             }
         }
@@ -1116,10 +1120,7 @@ impl Conn {
                     .map(|l| Reply::Status((*l).into()))
                     .collect(),
             ),
-            _ => Reply::error(format!(
-                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(&args[1])
-            )),
+            _ => Reply::error_bytes(errors::unknown_subcommand(&args[1], "client")),
         }
     }
 
@@ -1136,9 +1137,11 @@ impl Conn {
                         &t[..],
                         b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
                     ) {
-                        return Reply::error(format!(
-                            "ERR Unknown client type '{}'",
-                            String::from_utf8_lossy(&args[i + 1])
+                        return Reply::error_bytes(errors::with_arg(
+                            "ERR Unknown client type '",
+                            &args[i + 1],
+                            usize::MAX,
+                            "'",
                         ));
                     }
                     kind = Some(t);
@@ -1267,11 +1270,21 @@ impl Conn {
                 }
                 let mut pairs = Vec::new();
                 for kv in args[2..].chunks(2) {
-                    let (Ok(k), Ok(v)) = (std::str::from_utf8(&kv[0]), std::str::from_utf8(&kv[1]))
-                    else {
-                        return Reply::error(format!(
-                            "ERR CONFIG SET failed (possibly related to argument '{}') - argument must be valid text",
-                            String::from_utf8_lossy(&kv[0])
+                    let Ok(k) = std::str::from_utf8(&kv[0]) else {
+                        // No directive's name is anything but ASCII.
+                        return Reply::error_bytes(errors::with_arg(
+                            "ERR Unknown option or number of arguments for CONFIG SET - '",
+                            &kv[0],
+                            usize::MAX,
+                            "'",
+                        ));
+                    };
+                    let Ok(v) = std::str::from_utf8(&kv[1]) else {
+                        return Reply::error_bytes(errors::with_arg(
+                            "ERR CONFIG SET failed (possibly related to argument '",
+                            &kv[0],
+                            usize::MAX,
+                            "') - argument must be valid text",
                         ));
                     };
                     pairs.push((k, v));
@@ -1309,10 +1322,7 @@ impl Conn {
                 }
                 Reply::OK
             }
-            _ => Reply::error(format!(
-                "ERR unknown subcommand '{}'. Try CONFIG HELP.",
-                String::from_utf8_lossy(&args[1])
-            )),
+            _ => Reply::error_bytes(errors::unknown_subcommand(&args[1], "config")),
         }
     }
 
@@ -1392,9 +1402,11 @@ impl Conn {
                     .map(|l| Reply::Status((*l).into()))
                     .collect(),
             ),
-            _ => Reply::error(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                String::from_utf8_lossy(&args[1])
+            _ => Reply::error_bytes(errors::with_arg(
+                "ERR unknown subcommand or wrong number of arguments for '",
+                &args[1],
+                128,
+                "'. Try DEBUG HELP.",
             )),
         }
     }
