@@ -204,6 +204,9 @@ pub struct Raft {
     /// A TimeoutNow was sent in this term: voters may now elect another leader while ignoring
     /// their lease, so this leader must not serve lease reads again in this term.
     lease_forfeited: bool,
+    /// Until this time the node refuses (pre-)votes whatever it remembers: before it crashed it
+    /// may have acknowledged the heartbeat round a live leader's lease rests on (§6.4.1).
+    started_lease_until: u64,
 
     // Follower state: work forwarded to the leader and not yet answered.
     forward_props: Vec<(ProposalId, Bytes)>,
@@ -254,6 +257,7 @@ impl Raft {
             .map_or_else(|| base.clone(), |(_, _, m)| m.clone());
         let mut log = RaftLog::new(first_index, snap_term, entries, hs.commit.max(snap_index));
         log.applied = snap_index;
+        let cfg_eto = cfg.election_timeout_ms;
         let mut r = Raft {
             id: cfg.id,
             rng: cfg.seed ^ cfg.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
@@ -286,6 +290,7 @@ impl Raft {
             transferee: 0,
             transfer_deadline: 0,
             lease_forfeited: false,
+            started_lease_until: now + cfg_eto,
             forward_props: Vec::new(),
             forward_reads: Vec::new(),
             props_in_flight: Vec::new(),
@@ -412,7 +417,10 @@ impl Raft {
             }
         } else if self.now >= self.election_deadline {
             if self.can_campaign() {
-                self.campaign(self.membership.voters.len() > 1, false);
+                // Pre-vote unless this node is the whole group: a server whose removal is
+                // pending counts only others' votes, and must not bump their terms blindly.
+                let alone = self.membership.voters.len() == 1 && self.is_voter(self.id);
+                self.campaign(!alone, false);
             } else {
                 self.reset_election_deadline();
             }
@@ -1023,10 +1031,16 @@ impl Raft {
 
     /// A node that heard from a live leader within the minimum election timeout refuses to
     /// vote for anyone else (check-quorum's lease; thesis §4.2.3 and §6.4.1).
+    /// A node that has just started counts as in a lease too: it may have acknowledged a
+    /// leader's heartbeat round just before it crashed, and forgot it.
     fn in_lease(&self) -> bool {
         match self.role {
             Role::Leader => true,
-            _ => self.leader != 0 && self.now < self.leader_contact + self.cfg.election_timeout_ms,
+            _ => {
+                self.now < self.started_lease_until
+                    || (self.leader != 0
+                        && self.now < self.leader_contact + self.cfg.election_timeout_ms)
+            }
         }
     }
 
@@ -1090,13 +1104,9 @@ impl Raft {
             Body::Append { .. } | Body::Heartbeat { .. } => {
                 self.send(m.from, Body::HeartbeatResp { round: 0 })
             }
-            Body::Vote { pre: true, .. } => self.send(
-                m.from,
-                Body::VoteResp {
-                    pre: true,
-                    reject: true,
-                },
-            ),
+            // A candidate behind in term learns the newer one from the refusal, so that its
+            // next campaign is not stale again (its RequestVote reply carries our term).
+            Body::Vote { pre, .. } => self.send(m.from, Body::VoteResp { pre, reject: true }),
             Body::Propose { proposals } => {
                 let results = proposals.into_iter().map(|(id, _)| (id, None)).collect();
                 self.send(m.from, Body::ProposeResp { results });
