@@ -83,9 +83,9 @@ async fn run(settings: config::Settings, config_file: String) -> i32 {
             Err(e) => log_warning!("Leadership transfer before shutdown failed: {e}"),
         }
     }
-    node.stop();
-    // Give the WAL thread a moment to sync what it holds (it syncs when its queue closes).
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // The WAL thread syncs what it holds when the driver closes its queue.
+    let stopping = node.clone();
+    let _ = tokio::task::spawn_blocking(move || stopping.stop_and_wait()).await;
     log_notice!("raftis is now ready to exit, bye bye...");
     0
 }

@@ -43,7 +43,7 @@ use crate::raft::{
 use crate::reply::Reply;
 use crate::store::Store;
 use crate::transport::{Transport, TransportStats};
-use crate::wal::{Wal, WalOptions};
+use crate::wal::{Disk, FsDisk, Wal, WalOptions};
 use crate::{log_notice, log_verbose, log_warning};
 use persist::{PersistDone, PersistJob};
 
@@ -171,6 +171,8 @@ struct Shared {
     snapshot_index: AtomicU64,
     pubsub: pubsub::PubSub,
     blocked: Arc<blocking::Blocked>,
+    /// The driver and WAL threads, joined by `stop_and_wait`.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Clone)]
@@ -211,6 +213,15 @@ impl Node {
     /// as soon as it starts), binds the peer bus and starts the driver. Call inside a tokio
     /// runtime.
     pub async fn start(settings: Arc<RwLock<Settings>>) -> Result<Node, String> {
+        Node::start_with_disk(settings, Box::new(FsDisk::default())).await
+    }
+
+    /// `start`, with the Raft log on `disk` (tests put a fault-injecting `MemDisk` here; the
+    /// snapshot file stays on the real file system).
+    pub async fn start_with_disk(
+        settings: Arc<RwLock<Settings>>,
+        disk: Box<dyn Disk>,
+    ) -> Result<Node, String> {
         let s = settings.read().clone();
         std::fs::create_dir_all(&s.dir)
             .map_err(|e| format!("can't create dir {}: {e}", s.dir.display()))?;
@@ -219,7 +230,7 @@ impl Node {
             dir: s.dir.join("wal"),
             segment_bytes: s.wal_segment_bytes,
         };
-        let (mut wal, rec) = Wal::open(opts)
+        let (mut wal, rec) = Wal::open_with(opts, disk)
             .map_err(|e| format!("can't open the Raft log in {}: {e}", s.dir.display()))?;
         if let Some(cut) = &rec.cut {
             log_warning!("Raft log recovery cut a damaged tail: {cut}");
@@ -396,10 +407,11 @@ impl Node {
             snapshot_index: AtomicU64::new(snapshot_index),
             pubsub: pubsub::PubSub::default(),
             blocked: Arc::default(),
+            threads: Mutex::new(Vec::new()),
         });
 
         let persist_settings = settings.clone();
-        std::thread::Builder::new()
+        let wal_thread = std::thread::Builder::new()
             .name("raftis-wal".into())
             .spawn(move || persist::run(wal, persist_rx, done_tx, persist_settings))
             .map_err(|e| e.to_string())?;
@@ -429,10 +441,12 @@ impl Node {
             receiving: None,
             evict: evict::Evictor::new(wall_ms()),
         };
-        std::thread::Builder::new()
+        let driver_thread = std::thread::Builder::new()
             .name("raftis-raft".into())
             .spawn(move || driver.run(events_rx, peer_rx, done_rx))
             .map_err(|e| e.to_string())?;
+        // The driver first: the WAL thread ends once the driver has dropped its queue.
+        *shared.threads.lock() = vec![driver_thread, wal_thread];
         log_notice!("Raft node {} started", s.node_id);
         let node = Node { shared };
         node.settings_changed(&s);
@@ -647,6 +661,17 @@ impl Node {
     pub fn stop(&self) {
         if !self.shared.stopped.swap(true, Ordering::AcqRel) {
             let _ = self.shared.events.send(ClientEvent::Stop);
+        }
+    }
+
+    /// `stop`, then waits (blocking) until the driver has ended and the WAL thread has synced
+    /// what it holds and ended: once this returns, everything written is durable (whatever
+    /// `appendfsync` says) unless the WAL had failed.
+    pub fn stop_and_wait(&self) {
+        self.stop();
+        let threads = std::mem::take(&mut *self.shared.threads.lock());
+        for t in threads {
+            let _ = t.join();
         }
     }
 }

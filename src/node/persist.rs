@@ -122,7 +122,8 @@ pub fn run(
             let _ = done.send(PersistDone::Failed(e.to_string()));
             return;
         }
-        if !batch.is_empty() {
+        // A sync on the timer (everysec) completes no job but is reported, for INFO.
+        if !batch.is_empty() || syncs > 0 {
             let _ = done.send(PersistDone::Durable {
                 last,
                 messages,
