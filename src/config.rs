@@ -164,6 +164,8 @@ pub struct Settings {
     pub raft_max_inflight: usize,
     /// Take a snapshot once this many entries were applied since the last one.
     pub raft_snapshot_entries: u64,
+    /// Snapshot once the entries applied since the last snapshot hold this many bytes.
+    pub raft_snapshot_log_bytes: u64,
     /// Entries kept in memory (and in the WAL) behind a snapshot, for followers a little behind.
     pub raft_log_keep_entries: u64,
     /// Used memory the leader keeps the dataset under (0 = no limit).
@@ -205,6 +207,7 @@ impl Default for Settings {
             raft_max_batch_bytes: 1 << 20,
             raft_max_inflight: 64,
             raft_snapshot_entries: 100_000,
+            raft_snapshot_log_bytes: 64 << 20,
             raft_log_keep_entries: 10_000,
             maxmemory: 0,
             maxmemory_policy: EvictionPolicy::NoEviction,
@@ -569,6 +572,12 @@ pub static DIRECTIVES: &[Directive] = &[
         true,
         |s| s.raft_snapshot_entries.to_string(),
         |s, v| s.raft_snapshot_entries = int_in(v, 100, i64::MAX)? as u64
+    ),
+    directive!(
+        "raft-snapshot-log-size",
+        true,
+        |s| s.raft_snapshot_log_bytes.to_string(),
+        |s, v| s.raft_snapshot_log_bytes = memory_in(v, 1 << 20)?
     ),
     directive!(
         "raft-log-keep-entries",

@@ -205,3 +205,46 @@ fn save_and_bgsave_write_a_snapshot_on_demand() {
     reads_back(&mut c, "s", 50);
     reads_back(&mut c, "t", 10);
 }
+
+#[test]
+fn large_values_trigger_a_snapshot_by_log_size_long_before_the_entry_count() {
+    let mut cluster = Cluster::start(
+        1,
+        &[
+            "--raft-snapshot-log-size",
+            "1mb",
+            "--raft-snapshot-entries",
+            "100000",
+        ],
+    );
+    cluster.wait_leader(Duration::from_secs(10));
+    let mut c = cluster.nodes[0].client();
+    let value = "x".repeat(100 << 10);
+    assert_eq!(
+        cluster.nodes[0]
+            .info_field("raft_snapshot_index")
+            .as_deref(),
+        Some("0")
+    );
+    // 30 entries of 100 KB: 3 MB of log, far below 100000 entries.
+    for i in 0..30 {
+        assert_eq!(c.cmd(&["SET", &format!("big:{i}"), &value]), ok());
+    }
+    let node = &cluster.nodes[0];
+    common::wait_for("a snapshot by log size", Duration::from_secs(10), || {
+        node.info_field("raft_snapshot_index")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&i| i > 0)
+    });
+    // And the node restarts from it with every value.
+    cluster.nodes[0].kill9();
+    cluster.nodes[0].start();
+    cluster.wait_leader(Duration::from_secs(10));
+    let mut c = cluster.nodes[0].client();
+    for i in 0..30 {
+        assert_eq!(
+            c.cmd(&["STRLEN", &format!("big:{i}")]),
+            Frame::Integer(100 << 10)
+        );
+    }
+}

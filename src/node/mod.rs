@@ -353,6 +353,7 @@ impl Node {
             snapshot: snapshot.clone(),
             entries,
         };
+        let replay_to = rec.hard_state.commit.max(snapshot_index);
         let core = Raft::new(cfg, restored, bootstrap, 0);
         let store = Arc::new(store);
 
@@ -440,6 +441,12 @@ impl Node {
             senders: HashMap::new(),
             receiving: None,
             evict: evict::Evictor::new(wall_ms()),
+            applied_bytes: 0,
+            restart: Some(Restart {
+                started,
+                snapshot_index,
+                replay_to,
+            }),
         };
         let driver_thread = std::thread::Builder::new()
             .name("raftis-raft".into())
@@ -678,6 +685,9 @@ impl Node {
 
 /// Shards per database in the store (each behind its own lock).
 const STORE_SHARDS_PER_DB: usize = 64;
+/// What an entry costs in the log beyond its payload (index, term, kind, WAL record header),
+/// roughly, for `raft-snapshot-log-size`.
+const ENTRY_OVERHEAD_BYTES: usize = 48;
 /// Snapshot bytes per chunk on the peer bus.
 const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 /// A snapshot stream with no answer for this long is abandoned (the leader retries later).
@@ -710,7 +720,18 @@ struct ReadWaiter {
     deadline_ms: u64,
 }
 
+/// A restart in progress: done once the entries committed before it are applied again.
+struct Restart {
+    started: Instant,
+    snapshot_index: u64,
+    replay_to: u64,
+}
+
 struct Driver {
+    /// Until the log recovered at startup is applied again.
+    restart: Option<Restart>,
+    /// Bytes of the entries applied since the last snapshot started (`raft-snapshot-log-size`).
+    applied_bytes: u64,
     core: Raft,
     shared: Arc<Shared>,
     transport: Transport,
@@ -783,6 +804,9 @@ impl Driver {
         peers: Receiver<Message>,
         done: Receiver<PersistDone>,
     ) {
+        // Nothing to replay beyond the snapshot: the restart is complete already.
+        let snapshot_index = self.restart.as_ref().map_or(0, |r| r.snapshot_index);
+        self.restart_done(snapshot_index);
         let mut next_housekeeping = 0;
         loop {
             let now = self.mono_ms();
@@ -1101,6 +1125,7 @@ impl Driver {
         let mut time = 0;
         let count = entries.len() as u64;
         for e in entries {
+            self.applied_bytes += (e.data.len() + ENTRY_OVERHEAD_BYTES) as u64;
             self.replies.clear();
             if e.kind == raft::EntryKind::ConfChange {
                 // The core put the membership in force when the entry was appended.
@@ -1141,6 +1166,28 @@ impl Driver {
             .fetch_max(time, Ordering::AcqRel);
         self.shared.applied_index.store(last, Ordering::Release);
         self.applied_tx.send_replace(last);
+        self.restart_done(last);
+    }
+
+    /// Logs, once, how long the restart took: WAL recovery, snapshot load and replay of the
+    /// entries this node knew were committed.
+    fn restart_done(&mut self, applied: u64) {
+        if self
+            .restart
+            .as_ref()
+            .is_some_and(|r| applied >= r.replay_to)
+        {
+            let r = self.restart.take().unwrap();
+            log_notice!(
+                "Restart complete in {:.3}s: snapshot at index {}, {} committed log entries replayed, {} keys",
+                r.started.elapsed().as_secs_f64(),
+                r.snapshot_index,
+                r.replay_to - r.snapshot_index,
+                (0..self.shared.store.databases() as u32)
+                    .map(|db| self.shared.store.db_counts(db).0)
+                    .sum::<u64>()
+            );
+        }
     }
 
     fn housekeeping(&mut self, now: u64) {
@@ -1341,10 +1388,17 @@ impl Driver {
     /// Apply pauses while the keyspace is serialized in memory (this thread applies, so the
     /// image is exactly the state at the applied index; readers keep going); a background
     /// thread writes and syncs the file.
+    /// Snapshots when enough entries, or enough bytes of them, were applied since the last
+    /// snapshot: the log (in memory and in the WAL) stays bounded either way.
     fn maybe_snapshot(&mut self) {
-        let every = self.shared.settings.read().raft_snapshot_entries;
+        let (every, bytes) = {
+            let s = self.shared.settings.read();
+            (s.raft_snapshot_entries, s.raft_snapshot_log_bytes)
+        };
         let last = self.snapshot.as_ref().map_or(0, |m| m.index);
-        if self.core.applied_index() >= last.saturating_add(every) {
+        let applied = self.core.applied_index();
+        if applied > last && (applied >= last.saturating_add(every) || self.applied_bytes >= bytes)
+        {
             self.snapshot_now();
         }
     }
@@ -1382,6 +1436,7 @@ impl Driver {
         };
         let time_ms = self.shared.applied_time_ms.load(Ordering::Acquire);
         let started = Instant::now();
+        self.applied_bytes = 0;
         let mut keyspace = Vec::new();
         self.shared.store.serialize(&mut keyspace);
         let pause_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -1431,9 +1486,6 @@ impl Driver {
         self.shared
             .snapshot_index
             .store(d.meta.index, Ordering::Relaxed);
-        for w in waiters {
-            let _ = w.send(Ok(()));
-        }
         log_notice!(
             "Snapshot at index {} written ({} bytes): apply paused {:.1} ms to serialize, file written in {:.1} ms",
             d.meta.index,
@@ -1441,8 +1493,27 @@ impl Driver {
             d.pause_ms,
             d.write_ms
         );
-        let keep = self.shared.settings.read().raft_log_keep_entries;
-        let upto = d.meta.index.saturating_sub(keep);
+        for w in waiters {
+            let _ = w.send(Ok(()));
+        }
+        let (keep, keep_bytes) = {
+            let s = self.shared.settings.read();
+            // The entries kept for slow followers hold at most a quarter of the snapshot
+            // trigger's bytes, so that large values cannot keep a huge log in memory.
+            (s.raft_log_keep_entries, s.raft_snapshot_log_bytes / 4)
+        };
+        let mut upto = d.meta.index.saturating_sub(keep);
+        let mut kept_bytes = 0u64;
+        for i in (upto + 1..=d.meta.index).rev() {
+            let Some(e) = self.core.log().entry(i) else {
+                break;
+            };
+            kept_bytes += (e.data.len() + ENTRY_OVERHEAD_BYTES) as u64;
+            if kept_bytes > keep_bytes {
+                upto = i;
+                break;
+            }
+        }
         self.snapshot = Some(d.meta);
         self.snapshot_time_ms = d.time_ms;
         self.core.compact(upto);
