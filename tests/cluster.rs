@@ -482,3 +482,153 @@ fn exec_applies_atomically_through_a_follower() {
     let mut l = cluster.nodes[leader].client();
     assert_eq!(l.cmd(&["GET", "a"]), bulk("2"));
 }
+
+/// One load client of the rolling restart: idempotent SETs of its own keys, each retried
+/// (on the next node) after a closed connection, TRYAGAIN or UNCERTAIN, as a real client
+/// with retries would. Returns the acknowledged writes, the retries and any other failure.
+fn rolling_client(
+    t: usize,
+    ports: &[u16],
+    stop: &std::sync::atomic::AtomicBool,
+    acked_total: &std::sync::atomic::AtomicU64,
+) -> (Vec<usize>, u64, Vec<String>) {
+    use std::sync::atomic::Ordering;
+    let mut node = t % ports.len();
+    let mut conn: Option<Client> = None;
+    let (mut acked, mut retries, mut failures) = (Vec::new(), 0u64, Vec::new());
+    for i in 0..1_000_000 {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let (key, value) = (format!("roll:{t}:{i}"), format!("v{i}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if Instant::now() > deadline {
+                failures.push(format!("{key}: no answer within 20 s of retries"));
+                break;
+            }
+            if conn.is_none() {
+                conn = Client::try_connect(ports[node]);
+                if let Some(c) = &conn {
+                    c.set_read_timeout(Some(Duration::from_secs(10)));
+                } else {
+                    // Down (restarting): the next node, after a short back-off.
+                    node = (node + 1) % ports.len();
+                    retries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            }
+            match conn
+                .as_mut()
+                .unwrap()
+                .try_cmd(&["SET", key.as_str(), value.as_str()])
+            {
+                Some(f) if f == ok() => {
+                    acked.push(i);
+                    acked_total.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Some(f) if is_err(&f, "TRYAGAIN") || is_err(&f, "UNCERTAIN") => {
+                    retries += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Some(f) => {
+                    failures.push(format!("{key}: {f:?}"));
+                    break;
+                }
+                None => {
+                    conn = None;
+                    node = (node + 1) % ports.len();
+                    retries += 1;
+                }
+            }
+        }
+    }
+    (acked, retries, failures)
+}
+
+/// Issue 5: a rolling restart of every node (SIGTERM, which hands leadership over first;
+/// start again; wait until it has caught up; next) under write load through every node. No
+/// client operation fails except for retries, and every acknowledged write is on every node.
+#[test]
+fn a_rolling_restart_under_load_fails_no_client_operation_except_retries() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let mut cluster = Cluster::start(3, &[]);
+    cluster.wait_leader(Duration::from_secs(15));
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let stop = AtomicBool::new(false);
+    let acked_total = AtomicU64::new(0);
+    const CLIENTS: usize = 4;
+    let results = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|t| {
+                let (ports, stop, acked_total) = (&ports, &stop, &acked_total);
+                s.spawn(move || rolling_client(t, ports, stop, acked_total))
+            })
+            .collect();
+        let progress = |what: &str, from: u64| {
+            common::wait_for(what, Duration::from_secs(20), || {
+                (acked_total.load(Ordering::Relaxed) >= from + 50).then_some(())
+            });
+        };
+        progress("writes before the restarts", 0);
+        for i in 0..cluster.nodes.len() {
+            cluster.nodes[i].signal("TERM");
+            assert!(
+                cluster.nodes[i].wait_exit(Duration::from_secs(15)),
+                "node {} did not exit on SIGTERM",
+                i + 1
+            );
+            let during = acked_total.load(Ordering::Relaxed);
+            cluster.nodes[i].start();
+            // Caught up: applied at least what the others had committed when it came back.
+            let target = (0..cluster.nodes.len())
+                .filter(|&j| j != i)
+                .filter_map(|j| cluster.nodes[j].info_field("raft_commit_index"))
+                .filter_map(|v| v.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0);
+            let node = &cluster.nodes[i];
+            common::wait_for(
+                "the restarted node to catch up",
+                Duration::from_secs(20),
+                || {
+                    node.info_field("raft_applied_index")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .filter(|&a| a >= target)
+                },
+            );
+            progress("writes after the restart", during);
+        }
+        stop.store(true, Ordering::Relaxed);
+        clients
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let failures: Vec<&String> = results.iter().flat_map(|r| &r.2).collect();
+    assert!(
+        failures.is_empty(),
+        "client operations failed: {failures:?}\n{}",
+        cluster.dump_logs()
+    );
+    let retries: u64 = results.iter().map(|r| r.1).sum();
+    let acked: usize = results.iter().map(|r| r.0.len()).sum();
+    eprintln!("rolling restart: {acked} writes acknowledged, {retries} retries");
+    // Every acknowledged write, on every node.
+    for node in &cluster.nodes {
+        let mut c = node.client();
+        for (t, r) in results.iter().enumerate() {
+            let cmds: Vec<Vec<String>> =
+                r.0.iter()
+                    .map(|i| vec!["GET".into(), format!("roll:{t}:{i}")])
+                    .collect();
+            for (k, reply) in c.pipeline(&cmds).iter().enumerate() {
+                assert_eq!(*reply, bulk(&format!("v{}", r.0[k])), "node {}", node.id);
+            }
+        }
+    }
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+}

@@ -99,6 +99,23 @@ impl Proc {
         }
     }
 
+    /// Waits for the process to exit by itself (after SIGTERM or SHUTDOWN), and reaps it;
+    /// false if it is still running at the deadline.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while let Some(c) = &mut self.child {
+            if c.try_wait().ok().flatten().is_some() {
+                self.child = None;
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
             let _ = Command::new("kill")
