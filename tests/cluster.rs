@@ -632,3 +632,48 @@ fn a_rolling_restart_under_load_fails_no_client_operation_except_retries() {
     let digests = cluster.converged_digests(Duration::from_secs(20));
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
 }
+
+/// Issue 5: the whole cluster restarts, once gracefully (SIGTERM to every node at once) and
+/// once by kill -9 of every node: each time a leader is elected again and every acknowledged
+/// write reads back through every node.
+#[test]
+fn the_whole_cluster_restarts_gracefully_and_after_kill_9_of_all() {
+    let mut cluster = Cluster::start(3, &["--raft-snapshot-entries", "200"]);
+    cluster.wait_leader(Duration::from_secs(15));
+    let mut c = cluster.nodes[1].client();
+    write_all(&mut c, &set_cmds("whole", 500));
+    drop(c);
+    for round in ["graceful", "kill -9"] {
+        if round == "graceful" {
+            for n in &cluster.nodes {
+                n.signal("TERM");
+            }
+            for n in &mut cluster.nodes {
+                assert!(n.wait_exit(Duration::from_secs(15)), "{round}: no exit");
+            }
+        } else {
+            for n in &mut cluster.nodes {
+                n.kill9();
+            }
+        }
+        for n in &mut cluster.nodes {
+            n.start();
+        }
+        cluster.wait_leader(Duration::from_secs(15));
+        for n in &cluster.nodes {
+            let mut c = n.client();
+            // The first reads may meet an election still settling: wait for one answer.
+            common::wait_for("a read after the restart", Duration::from_secs(15), || {
+                (c.cmd(&["GET", "whole:0"]) == bulk("v0")).then_some(())
+            });
+            assert_reads_back(&mut c, "whole", 500);
+        }
+        let digests = cluster.converged_digests(Duration::from_secs(20));
+        assert!(
+            digests.windows(2).all(|w| w[0] == w[1]),
+            "{round}: {digests:?}"
+        );
+        let mut c = cluster.nodes[2].client();
+        write_all(&mut c, &set_cmds(&format!("after-{}", round.len()), 50));
+    }
+}
