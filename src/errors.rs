@@ -18,6 +18,9 @@ pub const NOT_COMMITTED: &str = "TRYAGAIN write not committed: leadership change
 /// A read could not be confirmed linearizable (the leader changed or did not answer in time):
 /// nothing was read; it is safe to retry.
 pub const READ_REFUSED: &str = "TRYAGAIN read not confirmed by the leader";
+/// A graceful shutdown (SIGTERM, SHUTDOWN) has begun: the command was not run; it is safe to
+/// retry, on another node.
+pub const SHUTTING_DOWN: &str = "TRYAGAIN the node is shutting down";
 /// The write was proposed but this node cannot tell whether it was committed.
 pub const UNCERTAIN: &str =
     "UNCERTAIN write outcome unknown: leadership changed or timed out before commit";

@@ -83,6 +83,17 @@ async fn run(settings: config::Settings, config_file: String) -> i32 {
             Err(e) => log_warning!("Leadership transfer before shutdown failed: {e}"),
         }
     }
+    if !now {
+        // Answer what the connections are running (a write forwarded to the leader commits
+        // meanwhile) before the node stops under it; anything newer is refused with TRYAGAIN.
+        // A write or read gives up after raft-write-timeout: its answer has a second more.
+        let write_timeout_ms = node.settings().read().write_timeout_ms;
+        let timeout = std::time::Duration::from_millis(write_timeout_ms + 1000);
+        let cut = server.drain(timeout).await;
+        if cut > 0 {
+            log_warning!("{cut} client batches still running at shutdown");
+        }
+    }
     // The WAL thread syncs what it holds when the driver closes its queue.
     let stopping = node.clone();
     let _ = tokio::task::spawn_blocking(move || stopping.stop_and_wait()).await;

@@ -1,6 +1,7 @@
 //! Jepsen-style tests against real raftis processes: concurrent clients run random reads,
 //! writes, increments, swaps, conditional sets and deletes on a few keys (plus write-once keys,
-//! Jepsen's set workload) while a nemesis kills, pauses and deposes nodes on a seeded schedule.
+//! Jepsen's set workload) while a nemesis kills, pauses, deposes and gracefully restarts nodes
+//! (one after the other, or all at once) on a seeded schedule.
 //! Then every fault is healed, every node is read back, and the whole history is checked for
 //! linearizability (tests/common/history.rs) and the replicas for identical digests.
 //!
@@ -18,7 +19,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,25 @@ const PIPELINE_OPS_MAX: u64 = 4;
 const FINAL_PROCESS_BASE: u64 = 1_000_000;
 /// Keys with fewer ops than this are summarized in one line (the write-once keys).
 const SUMMARY_MIN_OPS: usize = 20;
+/// What the schedule leaves a rolling restart per node (stop, start, catch up), ms.
+const ROLLING_RESTART_BUDGET_MS_PER_NODE: u64 = 1500;
+/// What the schedule leaves a graceful stop of every node before it holds them down, ms.
+const TERM_ALL_BUDGET_MS: u64 = 1500;
+/// A node that received SIGTERM must have exited within this.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Once every node was stopped and started again, a leader must be elected within this, and
+/// `SERVING_AGAIN_OPS` client ops acknowledged within as long again.
+const LEADER_AGAIN_TIMEOUT: Duration = Duration::from_secs(20);
+const SERVING_AGAIN_OPS: u64 = 50;
+/// A restarted node must have caught up with the leader's commit index within this.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
+/// With `Expect::Retries`, an op refused this many times in a row is given up (a definitive
+/// failure); with the client's back-off that is several seconds without a leader.
+const RETRY_ATTEMPTS_MAX: u32 = 100;
+/// `Expect::Retries` tolerates an UNCERTAIN that came this soon: the follower that forwarded
+/// the write learned of a new leader before the old one's answer (one that came after
+/// raft-write-timeout, `WRITE_TIMEOUT_MS`, means the cluster stalled, and is not tolerated).
+const HANDOFF_UNCERTAIN_MS: u64 = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FaultKind {
@@ -66,6 +86,13 @@ enum FaultKind {
     PauseAny,
     /// RAFT.TRANSFER-LEADER on the leader, to a random voter or to its choice.
     Transfer,
+    /// A rolling restart: one node after the other, SIGTERM it (a leader hands leadership
+    /// over first), wait until its process has exited, start it again and wait until it has
+    /// caught up with the leader's commit index, then the next. Takes as long as it takes.
+    RollingRestart,
+    /// SIGTERM every node at once (a graceful stop of the whole cluster), wait until every
+    /// process has exited, then start them all again.
+    TermAll,
 }
 
 impl FaultKind {
@@ -73,10 +100,21 @@ impl FaultKind {
     fn hold_ms(self, rng: &mut Rng) -> u64 {
         match self {
             FaultKind::KillLeader | FaultKind::KillAny => rng.range(100, 1500),
-            FaultKind::KillMajority | FaultKind::KillAll => rng.range(100, 1000),
+            FaultKind::KillMajority | FaultKind::KillAll | FaultKind::TermAll => {
+                rng.range(100, 1000)
+            }
             FaultKind::PauseLeader | FaultKind::PauseAny => rng.range(1100, 2000),
             FaultKind::PauseLeaderBrief => rng.range(300, 1100),
-            FaultKind::Transfer => 0,
+            FaultKind::Transfer | FaultKind::RollingRestart => 0,
+        }
+    }
+
+    /// How long the schedule leaves for the fault besides its hold: restarts take time.
+    fn budget_ms(self, nodes: usize) -> u64 {
+        match self {
+            FaultKind::RollingRestart => ROLLING_RESTART_BUDGET_MS_PER_NODE * nodes as u64,
+            FaultKind::TermAll => TERM_ALL_BUDGET_MS,
+            _ => 0,
         }
     }
 
@@ -98,8 +136,9 @@ impl FaultKind {
             }
             FaultKind::KillAny | FaultKind::PauseAny => (1, false),
             FaultKind::KillMajority => (n / 2 + 1, false),
-            FaultKind::KillAll => (n, false),
-            FaultKind::Transfer => (0, false),
+            FaultKind::KillAll | FaultKind::TermAll => (n, false),
+            // Run apart by the nemesis.
+            FaultKind::Transfer | FaultKind::RollingRestart => (0, false),
         }
     }
 }
@@ -125,6 +164,31 @@ struct Config {
     faults: &'static [FaultKind],
     /// Faults per step at most (2 only where a majority survives two).
     faults_per_step_max: usize,
+    /// What the clients' outcomes must be, besides a linearizable history.
+    expect: Expect,
+}
+
+/// What a run asks of the outcomes of the client ops, beyond a linearizable history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// Anything: kills and pauses leave ops of unknown outcome.
+    AnyOutcome,
+    /// Every stop is graceful (SIGTERM), so a client sees nothing but retries: each op ends
+    /// Ok or refused (TRYAGAIN, or its connection closed before the node ran it, see
+    /// `no_reply`), and the clients retry refused ops until they succeed. No other error, no
+    /// timeout, no op given up after `RETRY_ATTEMPTS_MAX` refusals. Tolerated, as a known
+    /// limit: a write a follower forwarded just as leadership moved, answered UNCERTAIN at
+    /// once (within `HANDOFF_UNCERTAIN_MS`), not after raft-write-timeout, by a node that was
+    /// not shutting down itself.
+    Retries,
+    /// As `Retries`, with no UNCERTAIN at all.
+    OnlyRetries,
+}
+
+impl Expect {
+    fn graceful(self) -> bool {
+        self != Expect::AnyOutcome
+    }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -141,7 +205,12 @@ fn schedule(cfg: &Config, rng: &mut Rng) -> Vec<Step> {
             .map(|_| cfg.faults[rng.below(cfg.faults.len() as u64) as usize])
             .collect();
         let hold_ms = faults.iter().map(|f| f.hold_ms(rng)).max().unwrap_or(0);
-        if t + hold_ms + 500 > run_ms {
+        let budget_ms = faults
+            .iter()
+            .map(|f| f.budget_ms(cfg.nodes))
+            .max()
+            .unwrap_or(0);
+        if t + hold_ms + budget_ms + 500 > run_ms {
             break;
         }
         steps.push(Step {
@@ -150,7 +219,7 @@ fn schedule(cfg: &Config, rng: &mut Rng) -> Vec<Step> {
             hold_ms,
             pick: rng.next(),
         });
-        t += hold_ms + rng.range(400, 1200);
+        t += hold_ms + budget_ms + rng.range(400, 1200);
     }
     steps
 }
@@ -161,8 +230,13 @@ struct Shared<'a> {
     node_ids: Vec<u64>,
     recorder: &'a Recorder,
     stop: &'a AtomicBool,
+    /// Client ops acknowledged so far (the nemesis waits on it).
+    oks: &'a AtomicU64,
     keys: usize,
     clients: u64,
+    /// `Expect::graceful`: every stop is graceful, so a connection closed without a reply
+    /// is a refusal (see `no_reply`); refused ops are retried.
+    graceful: bool,
 }
 
 /// A register op or a write-once (set workload) op.
@@ -248,18 +322,45 @@ fn connect(port: u16) -> Option<Client> {
     Some(c)
 }
 
-/// Runs random ops until told to stop; returns how many it ran.
-fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> u64 {
+/// Why an op got no reply: sent at `sent`, `send_ok` if the request was written out.
+/// `graceful`: every node that stops shuts down gracefully, and a node that does answers
+/// every command it runs before it stops (it refuses the rest with TRYAGAIN), so a
+/// connection closed without a reply means the command was not run: the op failed, and the
+/// history checks that claim. A timeout stays of unknown outcome.
+fn no_reply(send_ok: bool, sent: Instant, graceful: bool) -> Outcome {
+    if sent.elapsed() >= CLIENT_TIMEOUT {
+        return Outcome::Info(format!("no reply: timed out after {CLIENT_TIMEOUT:?}"));
+    }
+    let why = if send_ok {
+        "no reply: connection closed"
+    } else {
+        "no reply: the request could not be sent (connection closed)"
+    };
+    if graceful {
+        Outcome::Fail(format!("{why} by a graceful shutdown: not run"))
+    } else {
+        Outcome::Info(why.into())
+    }
+}
+
+/// Runs random ops until told to stop; returns how many it ran, and the ops it gave up on
+/// after `RETRY_ATTEMPTS_MAX` refusals (with `graceful`).
+fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> (u64, Vec<String>) {
     let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
     let mut process = t as u64;
     let mut conn: Option<(usize, Client)> = None;
     let mut seq = 0u64;
+    // With `graceful`: the ops refused last time, sent again next, and how often in a row.
+    let mut retry: Vec<(String, OpKind)> = Vec::new();
+    let mut attempts = 0u32;
+    let mut given_up = Vec::new();
     while !sh.stop.load(Ordering::Relaxed) && seq < OPS_PER_CLIENT_MAX {
         if conn.is_none() {
             let node = rng.below(sh.ports.len() as u64) as usize;
             match connect(sh.ports[node]) {
                 Some(c) => conn = Some((node, c)),
                 None => {
+                    // Refused: nothing was sent; try again (maybe elsewhere) shortly.
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
@@ -269,37 +370,57 @@ fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> u64 {
             continue;
         };
         let node = *node;
-        // Mostly one op at a time; sometimes a pipeline, which raftis runs as one batch
-        // (consecutive writes in one log entry, reads behind one read barrier). Ops of a
-        // pipeline overlap in time, so the checker orders them freely.
-        let batch = if rng.below(100) < PIPELINE_PERCENT {
-            rng.range(2, PIPELINE_OPS_MAX + 1)
+        let ops = if retry.is_empty() {
+            // Mostly one op at a time; sometimes a pipeline, which raftis runs as one batch
+            // (consecutive writes in one log entry, reads behind one read barrier). Ops of
+            // a pipeline overlap in time, so the checker orders them freely.
+            let batch = if rng.below(100) < PIPELINE_PERCENT {
+                rng.range(2, PIPELINE_OPS_MAX + 1)
+            } else {
+                1
+            };
+            (0..batch)
+                .map(|_| {
+                    seq += 1;
+                    // Unique per write. Increments add at most 9 each, so they would reach
+                    // another write's value only after thousands in a row; a repeated value
+                    // could only hide a violation, never invent one.
+                    let value = (t as Value + 1) * 1_000_000_000_000 + seq as Value * 100_000;
+                    pick_op(&mut rng, value, sh.keys, t, seq)
+                })
+                .collect()
         } else {
-            1
+            // The same ops again: refused ones certainly did not take effect, so a write
+            // keeps its value unique.
+            std::mem::take(&mut retry)
         };
-        let mut ops = Vec::new();
         let mut bytes = Vec::new();
-        for _ in 0..batch {
-            seq += 1;
-            // Unique per write. Increments add at most 9 each, so they would reach another
-            // write's value only after thousands in a row; a repeated value could only hide
-            // a violation, never invent one.
-            let value = (t as Value + 1) * 1_000_000_000_000 + seq as Value * 100_000;
-            let (key, kind) = pick_op(&mut rng, value, sh.keys, t, seq);
-            Client::encode(&command(&key, kind), &mut bytes);
-            ops.push((key, kind));
+        for (key, kind) in &ops {
+            Client::encode(&command(key, *kind), &mut bytes);
         }
         let pending: Vec<_> = ops
             .iter()
             .map(|(key, kind)| sh.recorder.invoke(process, sh.node_ids[node], key, *kind))
             .collect();
         // Once a reply is missing the connection is useless: the rest are unknown too.
-        let mut alive = c.send_raw(&bytes).is_some();
+        let sent = Instant::now();
+        let send_ok = c.send_raw(&bytes).is_some();
+        let mut alive = send_ok;
         let mut worst = Outcome::Ok(Ret::Done);
-        for (p, (_, kind)) in pending.into_iter().zip(&ops) {
+        for (p, (key, kind)) in pending.into_iter().zip(&ops) {
             let reply = if alive { c.read_reply() } else { None };
             alive &= reply.is_some();
-            let op = sh.recorder.complete(p, outcome(*kind, reply));
+            let outcome = match reply {
+                Some(_) => outcome(*kind, reply),
+                None => no_reply(send_ok, sent, sh.graceful),
+            };
+            let op = sh.recorder.complete(p, outcome);
+            if matches!(op.outcome, Outcome::Ok(_)) {
+                sh.oks.fetch_add(1, Ordering::Relaxed);
+            }
+            if sh.graceful && matches!(op.outcome, Outcome::Fail(_)) {
+                retry.push((key.clone(), *kind));
+            }
             let rank = |o: &Outcome| match o {
                 Outcome::Ok(_) => 0,
                 Outcome::Fail(_) => 1,
@@ -307,6 +428,17 @@ fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> u64 {
             };
             if rank(&op.outcome) > rank(&worst) {
                 worst = op.outcome;
+            }
+        }
+        if retry.is_empty() {
+            attempts = 0;
+        } else {
+            attempts += 1;
+            if attempts >= RETRY_ATTEMPTS_MAX {
+                given_up.extend(retry.drain(..).map(|(key, kind)| {
+                    format!("client {t}: {kind} on {key}: refused {attempts} times in a row")
+                }));
+                attempts = 0;
             }
         }
         let closed = !alive;
@@ -333,7 +465,7 @@ fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> u64 {
             }
         }
     }
-    seq
+    (seq, given_up)
 }
 
 /// The node every running, unpaused member calls leader, if they agree right now.
@@ -345,16 +477,156 @@ fn current_leader(cluster: &Cluster, paused: &[bool]) -> Option<usize> {
     })
 }
 
-/// Applies the fault schedule; returns the log of what was done, on the history's clock.
+/// `f` until it returns Some, or None at the deadline (the nemesis reports a problem rather
+/// than panic while the clients run).
+fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn info_u64(cluster: &Cluster, i: usize, field: &str) -> Option<u64> {
+    cluster.nodes[i].info_field(field)?.parse().ok()
+}
+
+/// What the nemesis did (on the history's clock) and what went wrong while it did it.
+#[derive(Default)]
+struct NemesisLog {
+    lines: Vec<String>,
+    problems: Vec<String>,
+    /// (node id, SIGTERM sent, exit seen) on the history's clock, ns: while a node shuts
+    /// down gracefully.
+    stopping: Vec<(u64, u64, u64)>,
+}
+
+impl NemesisLog {
+    fn line(&mut self, recorder: &Recorder, text: String) {
+        self.lines
+            .push(format!("{:8.3}s {text}", recorder.now_ns() as f64 / 1e9));
+    }
+
+    fn problem(&mut self, recorder: &Recorder, text: String) {
+        self.line(recorder, format!("PROBLEM: {text}"));
+        self.problems.push(text);
+    }
+}
+
+/// SIGTERM to node `i`; returns when, on the history's clock.
+fn sigterm(cluster: &Cluster, i: usize, recorder: &Recorder) -> u64 {
+    let at = recorder.now_ns();
+    cluster.nodes[i].signal("TERM");
+    at
+}
+
+/// After SIGTERM (sent at `since_ns`): waits until the process has exited (by its PID); a
+/// problem if it did not in time (it is then killed, so the run can go on).
+fn terminate(
+    cluster: &mut Cluster,
+    i: usize,
+    since_ns: u64,
+    log: &mut NemesisLog,
+    recorder: &Recorder,
+) {
+    let id = cluster.nodes[i].id;
+    let t = Instant::now();
+    let exited = cluster.nodes[i].wait_exit(EXIT_TIMEOUT);
+    log.stopping.push((id, since_ns, recorder.now_ns()));
+    if exited {
+        log.line(
+            recorder,
+            format!("node {id} exited after {:?}", t.elapsed()),
+        );
+    } else {
+        log.problem(
+            recorder,
+            format!("node {id} did not exit within {EXIT_TIMEOUT:?} of SIGTERM"),
+        );
+        cluster.nodes[i].kill9();
+    }
+}
+
+/// Waits until node `i` knows a leader and has applied the leader's commit index as it was
+/// once `i` answered; returns that index.
+fn wait_caught_up(cluster: &Cluster, i: usize) -> Option<u64> {
+    let target = poll(CATCH_UP_TIMEOUT, || {
+        let leader = current_leader(cluster, &vec![false; cluster.nodes.len()])?;
+        info_u64(cluster, i, "raft_applied_index")?;
+        info_u64(cluster, leader, "raft_commit_index")
+    })?;
+    poll(CATCH_UP_TIMEOUT, || {
+        (info_u64(cluster, i, "raft_leader_id")? != 0
+            && info_u64(cluster, i, "raft_applied_index")? >= target)
+            .then_some(target)
+    })
+}
+
+/// One node after the other: SIGTERM, wait for the exit, start again, wait until caught up.
+/// Half of the turns take the current leader if it is still to go, the others a random node.
+fn rolling_restart(
+    cluster: &mut Cluster,
+    rng: &mut Rng,
+    log: &mut NemesisLog,
+    recorder: &Recorder,
+) {
+    let n = cluster.nodes.len();
+    let mut todo: Vec<usize> = (0..n).collect();
+    let mut turn = 0;
+    while !todo.is_empty() {
+        let leader = current_leader(cluster, &vec![false; n]);
+        let pos = match leader.and_then(|l| todo.iter().position(|&i| i == l)) {
+            Some(p) if turn == 0 || rng.below(2) == 0 => p,
+            _ => rng.below(todo.len() as u64) as usize,
+        };
+        turn += 1;
+        let i = todo.remove(pos);
+        let id = cluster.nodes[i].id;
+        let role = match leader {
+            Some(l) if l == i => "the leader",
+            Some(_) => "a follower",
+            None => "no leader known",
+        };
+        log.line(
+            recorder,
+            format!("rolling restart: SIGTERM node {id} ({role})"),
+        );
+        let since = sigterm(cluster, i, recorder);
+        terminate(cluster, i, since, log, recorder);
+        let t = Instant::now();
+        cluster.nodes[i].start();
+        log.line(recorder, format!("restarted node {id}"));
+        match wait_caught_up(cluster, i) {
+            Some(index) => log.line(
+                recorder,
+                format!(
+                    "node {id} caught up (applied index {index}) {:?} after its start",
+                    t.elapsed()
+                ),
+            ),
+            None => log.problem(
+                recorder,
+                format!("node {id} did not catch up within {CATCH_UP_TIMEOUT:?}"),
+            ),
+        }
+    }
+}
+
+/// Applies the fault schedule; returns what was done, on the history's clock.
 fn nemesis(
     cluster: &mut Cluster,
     steps: &[Step],
     recorder: &Recorder,
+    oks: &AtomicU64,
     run: Duration,
-) -> Vec<String> {
+) -> NemesisLog {
     let start = Instant::now();
-    let mut log = Vec::new();
-    let now = |r: &Recorder| r.now_ns() as f64 / 1e9;
+    let mut log = NemesisLog::default();
     let n = cluster.nodes.len();
     for step in steps {
         let due = Duration::from_millis(step.at_ms);
@@ -364,15 +636,17 @@ fn nemesis(
         let mut rng = Rng(step.pick);
         let mut paused = vec![false; n];
         let mut killed = Vec::new();
+        let mut terminated = Vec::new();
         let mut taken = vec![false; n];
         let leader = current_leader(cluster, &paused);
         for &f in &step.faults {
+            if f == FaultKind::RollingRestart {
+                rolling_restart(cluster, &mut rng, &mut log, recorder);
+                continue;
+            }
             if f == FaultKind::Transfer {
                 let Some(l) = leader else {
-                    log.push(format!(
-                        "{:8.3}s transfer: no leader right now, skipped",
-                        now(recorder)
-                    ));
+                    log.line(recorder, "transfer: no leader right now, skipped".into());
                     continue;
                 };
                 let others: Vec<u64> = (0..n)
@@ -383,11 +657,12 @@ fn nemesis(
                 if rng.below(2) == 0 {
                     cmd.push(others[rng.below(others.len() as u64) as usize].to_string());
                 }
+                let now = |r: &Recorder| r.now_ns() as f64 / 1e9;
                 let at = now(recorder);
                 let reply = Client::try_connect(cluster.nodes[l].port)
                     .and_then(|mut c| c.try_cmd(&cmd))
                     .map_or_else(|| "no reply".to_string(), |f| show_frame(&f));
-                log.push(format!(
+                log.lines.push(format!(
                     "{at:8.3}s {} on node {} (the leader): {} at {:.3}s",
                     cmd.join(" "),
                     cluster.nodes[l].id,
@@ -421,26 +696,67 @@ fn nemesis(
                 if f.is_kill() {
                     cluster.nodes[target].kill9();
                     killed.push(target);
-                    log.push(format!("{:8.3}s kill -9 node {id} ({role})", now(recorder)));
+                    log.line(recorder, format!("kill -9 node {id} ({role})"));
+                } else if f == FaultKind::TermAll {
+                    terminated.push((target, sigterm(cluster, target, recorder)));
+                    log.line(recorder, format!("SIGTERM node {id} ({role})"));
                 } else {
                     cluster.nodes[target].signal("STOP");
                     paused[target] = true;
-                    log.push(format!("{:8.3}s SIGSTOP node {id} ({role})", now(recorder)));
+                    log.line(recorder, format!("SIGSTOP node {id} ({role})"));
                 }
             }
+        }
+        for &(i, since) in &terminated {
+            terminate(cluster, i, since, &mut log, recorder);
         }
         std::thread::sleep(Duration::from_millis(step.hold_ms));
         for (node, _) in cluster.nodes.iter().zip(&paused).filter(|(_, &p)| p) {
             node.signal("CONT");
-            log.push(format!("{:8.3}s SIGCONT node {}", now(recorder), node.id));
+            log.line(recorder, format!("SIGCONT node {}", node.id));
         }
-        for &i in &killed {
+        for &i in killed.iter().chain(terminated.iter().map(|(i, _)| i)) {
             cluster.nodes[i].start();
-            log.push(format!(
-                "{:8.3}s restarted node {}",
-                now(recorder),
-                cluster.nodes[i].id
-            ));
+            log.line(recorder, format!("restarted node {}", cluster.nodes[i].id));
+        }
+        if killed.len() + terminated.len() == n {
+            // The whole cluster was down: it must elect a leader again and serve.
+            let t = Instant::now();
+            match poll(LEADER_AGAIN_TIMEOUT, || current_leader(cluster, &paused)) {
+                Some(l) => log.line(
+                    recorder,
+                    format!(
+                        "node {} leads, {:?} after the last start",
+                        cluster.nodes[l].id,
+                        t.elapsed()
+                    ),
+                ),
+                None => log.problem(
+                    recorder,
+                    format!("no leader within {LEADER_AGAIN_TIMEOUT:?} of restarting every node"),
+                ),
+            }
+            let base = oks.load(Ordering::Relaxed);
+            let serving = poll(LEADER_AGAIN_TIMEOUT, || {
+                (oks.load(Ordering::Relaxed) >= base + SERVING_AGAIN_OPS).then_some(())
+            });
+            match serving {
+                Some(()) => log.line(
+                    recorder,
+                    format!(
+                        "serving again: {SERVING_AGAIN_OPS} client ops acknowledged {:?} after \
+                         the last start",
+                        t.elapsed()
+                    ),
+                ),
+                None => log.problem(
+                    recorder,
+                    format!(
+                        "fewer than {SERVING_AGAIN_OPS} client ops acknowledged within \
+                         {LEADER_AGAIN_TIMEOUT:?} of a leader after restarting every node"
+                    ),
+                ),
+            }
         }
     }
     if let Some(rest) = run.checked_sub(start.elapsed()) {
@@ -536,6 +852,76 @@ fn ok_per_second(ops: &[Op]) -> Vec<String> {
     per_second.iter().map(u64::to_string).collect()
 }
 
+/// Client ops that ended neither Ok nor refused with TRYAGAIN or cut off unrun by a graceful
+/// shutdown (which a client retries: the op certainly did not take effect), grouped by how
+/// they ended, with the first few of each; then the ops given up after `RETRY_ATTEMPTS_MAX`
+/// refusals. `handoff_uncertain_ok`: an UNCERTAIN within `HANDOFF_UNCERTAIN_MS` from a
+/// node that was not shutting down then (`stopping`, see `NemesisLog`) is not listed (see
+/// `Expect::Retries`) but counted apart, second.
+fn beyond_retries(
+    client_ops: &[Op],
+    given_up: &[String],
+    handoff_uncertain_ok: bool,
+    stopping: &[(u64, u64, u64)],
+) -> (Vec<String>, usize) {
+    let mut by_reason: Vec<(String, Vec<&Op>)> = Vec::new();
+    let mut tolerated = 0;
+    for o in client_ops {
+        let uncertain = matches!(&o.outcome, Outcome::Info(why) if why.starts_with("UNCERTAIN"));
+        let quick = o.complete_ns - o.invoke_ns < HANDOFF_UNCERTAIN_MS * 1_000_000;
+        // A node that stops must answer what it runs: an UNCERTAIN from it is no handoff's.
+        let by_stopping_node = stopping
+            .iter()
+            .any(|&(id, from, to)| id == o.node && o.complete_ns >= from && o.invoke_ns <= to);
+        if uncertain && quick && !by_stopping_node && handoff_uncertain_ok {
+            tolerated += 1;
+            continue;
+        }
+        let reason = match &o.outcome {
+            Outcome::Info(why) if uncertain && by_stopping_node => {
+                format!("unknown outcome, from a node shutting down: {why}")
+            }
+            Outcome::Ok(Ret::Unexpected(r)) => format!("unexpected reply {r}"),
+            Outcome::Ok(_) => continue,
+            // Refused, or cut off by a graceful shutdown before it ran (`no_reply`).
+            Outcome::Fail(why) if why.starts_with("TRYAGAIN") || why.starts_with("no reply") => {
+                continue
+            }
+            Outcome::Fail(why) => format!("failed: {why}"),
+            Outcome::Info(why) => format!("unknown outcome: {why}"),
+        };
+        let class = if o.kind.is_read() { "reads" } else { "writes" };
+        let reason = format!("{class}, {reason}");
+        match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, ops)) => ops.push(o),
+            None => by_reason.push((reason, vec![o])),
+        }
+    }
+    let mut lines = Vec::new();
+    for (reason, ops) in &by_reason {
+        let first: Vec<String> = ops
+            .iter()
+            .take(3)
+            .map(|o| {
+                format!(
+                    "{} on {} via node {} at {:.3}s",
+                    o.kind,
+                    o.key,
+                    o.node,
+                    o.invoke_ns as f64 / 1e9
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{} {reason} (e.g. {})",
+            ops.len(),
+            first.join("; ")
+        ));
+    }
+    lines.extend(given_up.iter().map(|g| format!("given up: {g}")));
+    (lines, tolerated)
+}
+
 fn run(cfg: Config) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let seed = env_u64("RAFTIS_JEPSEN_SEED").unwrap_or(cfg.seed);
@@ -559,30 +945,34 @@ fn run(cfg: Config) {
     cluster.wait_leader(Duration::from_secs(20));
     let recorder = Recorder::new();
     let stop = AtomicBool::new(false);
+    let oks = AtomicU64::new(0);
     let sh = Shared {
+        oks: &oks,
         ports: cluster.nodes.iter().map(|n| n.port).collect(),
         node_ids: cluster.nodes.iter().map(|n| n.id).collect(),
         recorder: &recorder,
         stop: &stop,
         keys: cfg.keys,
         clients: cfg.clients as u64,
+        graceful: cfg.expect.graceful(),
     };
-    let fault_log = std::thread::scope(|s| {
+    let (fault_log, given_up) = std::thread::scope(|s| {
         let clients: Vec<_> = (0..cfg.clients)
             .map(|t| {
                 let sh = &sh;
                 s.spawn(move || client_loop(sh, t, seed))
             })
             .collect();
-        let log = nemesis(&mut cluster, &steps, &recorder, cfg.run);
+        let log = nemesis(&mut cluster, &steps, &recorder, &oks, cfg.run);
         stop.store(true, Ordering::Relaxed);
-        for c in clients {
-            c.join().expect("client thread");
-        }
-        log
+        let given_up: Vec<String> = clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("client thread").1)
+            .collect();
+        (log, given_up)
     });
     eprintln!("faults as applied (seconds on the history's clock):");
-    for l in &fault_log {
+    for l in &fault_log.lines {
         eprintln!("  {l}");
     }
 
@@ -601,7 +991,7 @@ fn run(cfg: Config) {
         .collect();
     let c = history::counts(&client_ops);
     eprintln!(
-        "{} client ops: {} ok, {} failed (TRYAGAIN), {} unknown; {} final reads",
+        "{} client ops: {} ok, {} failed (refused, not run), {} unknown; {} final reads",
         client_ops.len(),
         c.ok,
         c.fail,
@@ -612,6 +1002,24 @@ fn run(cfg: Config) {
         "ok ops per second: {}",
         ok_per_second(&client_ops).join(" ")
     );
+    let (not_retries, handoff_uncertain) = beyond_retries(
+        &client_ops,
+        &given_up,
+        cfg.expect == Expect::Retries,
+        &fault_log.stopping,
+    );
+    if handoff_uncertain > 0 {
+        eprintln!(
+            "{handoff_uncertain} writes answered UNCERTAIN within {HANDOFF_UNCERTAIN_MS} ms \
+             (a follower's forward as leadership moved), tolerated"
+        );
+    }
+    if !not_retries.is_empty() {
+        eprintln!("client ops that ended otherwise than Ok or a refusal to retry:");
+        for p in &not_retries {
+            eprintln!("  {p}");
+        }
+    }
 
     let t = Instant::now();
     let report = history::check(&history, CHECK_STEPS_MAX);
@@ -624,7 +1032,26 @@ fn run(cfg: Config) {
     let replicas_agree = digests.windows(2).all(|w| w[0] == w[1]);
     let finals_agree = finals.windows(2).all(|w| w[0] == w[1]);
 
-    let mut failures = Vec::new();
+    let mut failures = fault_log.problems.clone();
+    if cfg.expect.graceful() {
+        // `no_reply` relies on each stop answering every batch it ran: one that gave up on
+        // some (after raft-write-timeout) says so in its log.
+        for n in &cluster.nodes {
+            if let Some(l) = n
+                .log()
+                .lines()
+                .find(|l| l.contains("still running at shutdown"))
+            {
+                failures.push(format!("node {} cut client batches off: {l}", n.id));
+            }
+        }
+    }
+    if cfg.expect.graceful() && !not_retries.is_empty() {
+        failures.push(format!(
+            "client ops ended otherwise than Ok or a refusal to retry (TRYAGAIN):\n{}",
+            not_retries.join("\n")
+        ));
+    }
     for v in report.violations() {
         failures.push(v.to_string());
     }
@@ -653,7 +1080,7 @@ fn run(cfg: Config) {
             std::process::id()
         ));
         let mut text = format!("# seed {seed}\n# faults:\n");
-        for l in &fault_log {
+        for l in &fault_log.lines {
             text.push_str(&format!("# {l}\n"));
         }
         text.push_str(&history::dump(&history));
@@ -686,6 +1113,7 @@ fn kill_9_of_leaders_followers_majorities_and_all_keeps_three_nodes_linearizable
             FaultKind::KillAll,
         ],
         faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
     });
 }
 
@@ -709,6 +1137,7 @@ fn sigstop_of_the_leader_keeps_three_nodes_linearizable() {
             FaultKind::PauseAny,
         ],
         faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
     });
 }
 
@@ -723,6 +1152,7 @@ fn leadership_transfers_keep_three_nodes_linearizable() {
         run: Duration::from_secs(10),
         faults: &[FaultKind::Transfer],
         faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
     });
 }
 
@@ -745,6 +1175,66 @@ fn mixed_faults_two_at_a_time_keep_five_nodes_linearizable() {
             FaultKind::Transfer,
         ],
         faults_per_step_max: 2,
+        expect: Expect::AnyOutcome,
+    });
+}
+
+/// A rolling restart under load, twice over: each node in turn gets SIGTERM (a leader hands
+/// leadership over first), exits, starts again and catches up before the next goes. The
+/// history must be linearizable, and no client op may end otherwise than Ok or refused with
+/// TRYAGAIN (retried until it succeeds): a graceful restart must never leave a client with
+/// an op of unknown outcome or another error.
+#[test]
+fn a_rolling_restart_under_load_keeps_three_nodes_linearizable_with_nothing_but_retries() {
+    run(Config {
+        name: "rolling",
+        seed: 5,
+        nodes: 3,
+        clients: 8,
+        keys: 5,
+        run: Duration::from_secs(12),
+        faults: &[FaultKind::RollingRestart],
+        faults_per_step_max: 1,
+        expect: Expect::Retries,
+    });
+}
+
+/// The rolling restart above, with no UNCERTAIN tolerated. Fails today: a follower that
+/// forwarded a write to the leader answers it UNCERTAIN when it hears of the new leader
+/// before the old leader's answer (`fail_forwarded` in src/raft/core.rs), a few times per
+/// handoff under this load.
+#[test]
+#[ignore = "known limit: UNCERTAIN for writes a follower forwarded as leadership moved"]
+fn a_rolling_restart_under_load_leaves_no_write_of_unknown_outcome() {
+    run(Config {
+        name: "rolling-strict",
+        seed: 5,
+        nodes: 3,
+        clients: 8,
+        keys: 5,
+        run: Duration::from_secs(12),
+        faults: &[FaultKind::RollingRestart],
+        faults_per_step_max: 1,
+        expect: Expect::OnlyRetries,
+    });
+}
+
+/// The whole cluster stops under load and starts again, gracefully (SIGTERM to every node at
+/// once) or by kill -9 of every node: every acknowledged write survives (the write-once keys
+/// read back through every node), the history is linearizable and the cluster serves again.
+#[test]
+fn stopping_the_whole_cluster_by_sigterm_or_kill_9_under_load_loses_no_acknowledged_write() {
+    run(Config {
+        name: "stopall",
+        // Its schedule: SIGTERM to all, kill -9 of all, kill -9 of all, SIGTERM, kill -9.
+        seed: 9,
+        nodes: 3,
+        clients: 8,
+        keys: 5,
+        run: Duration::from_secs(12),
+        faults: &[FaultKind::TermAll, FaultKind::KillAll],
+        faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
     });
 }
 

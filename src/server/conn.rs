@@ -90,6 +90,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
             wbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
             parser: RequestParser::new(),
             closing: false,
+            in_progress: None,
             barrier_taken: false,
             subs: None,
             multi: None,
@@ -105,6 +106,22 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
         .stats
         .connected_clients
         .fetch_sub(1, Ordering::AcqRel);
+}
+
+/// One batch in `Server::batches_in_progress`, while it lives.
+struct InProgress(Arc<Server>);
+
+impl InProgress {
+    fn start(server: &Arc<Server>) -> InProgress {
+        server.batches_in_progress.fetch_add(1, Ordering::SeqCst);
+        InProgress(server.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.batches_in_progress.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// CLIENT REPLY.
@@ -132,6 +149,8 @@ struct Conn {
     parser: RequestParser,
     /// QUIT: close once the replies so far are written.
     closing: bool,
+    /// The batch being run, counted for a graceful shutdown (`Server::drain`).
+    in_progress: Option<InProgress>,
     /// A read barrier was passed for the current batch.
     barrier_taken: bool,
     /// Channel and pattern subscriptions, and the queue the hub pushes messages into.
@@ -204,8 +223,16 @@ impl Conn {
                 }
             }
             let full = batch.len() == COMMANDS_PER_BATCH_MAX;
+            // Counted until its replies are written (`Server::drain`).
+            self.in_progress = (!batch.is_empty()).then(|| InProgress::start(&self.server));
             if !batch.is_empty() {
-                self.execute(batch).await;
+                if self.server.draining.load(Ordering::SeqCst) {
+                    for _ in &batch {
+                        self.reply(Reply::error(errors::SHUTTING_DOWN));
+                    }
+                } else {
+                    self.execute(batch).await;
+                }
             }
             if let Some(e) = protocol_error {
                 e.encode(&mut self.wbuf);
@@ -217,6 +244,7 @@ impl Conn {
                 return Ok(());
             }
             self.flush().await?;
+            self.in_progress = None;
             if self.closing {
                 return Ok(());
             }
@@ -589,24 +617,51 @@ impl Conn {
                     }
                 };
                 let room = self.rbuf.len() < BLOCKED_READ_MAX_BYTES;
-                tokio::select! {
-                    _ = registration.woken() => break,
-                    _ = until_deadline => return command::timeout_reply(),
-                    _ = self.info.wait_killed() => return command::timeout_reply(),
+                // Nothing is in flight while it waits: unless replies of commands before it
+                // are still to be written, a graceful shutdown need not wait for it (the
+                // connection is closed under it, nothing popped).
+                if self.wbuf.is_empty() {
+                    self.in_progress = None;
+                }
+                let woken = tokio::select! {
+                    _ = registration.woken() => true,
+                    _ = until_deadline => return self.unblocked(command::timeout_reply()),
+                    _ = self.info.wait_killed() => return self.unblocked(command::timeout_reply()),
                     n = self.stream.read_buf(&mut self.rbuf), if room => match n {
                         Ok(0) | Err(_) => {
                             self.closing = true;
-                            return command::timeout_reply();
+                            return self.unblocked(command::timeout_reply());
                         }
                         Ok(n) => {
                             self.server
                                 .stats
                                 .total_net_input_bytes
                                 .fetch_add(n as u64, Ordering::Relaxed);
+                            false
                         }
                     },
+                };
+                self.count_again();
+                if self.server.draining.load(Ordering::SeqCst) {
+                    // Shutting down: no new attempt, as if the timeout had passed.
+                    return command::timeout_reply();
+                }
+                if woken {
+                    break;
                 }
             }
+        }
+    }
+
+    /// A blocking command ends its wait with `r`: counted again for the rest of the batch.
+    fn unblocked(&mut self, r: Reply) -> Reply {
+        self.count_again();
+        r
+    }
+
+    fn count_again(&mut self) {
+        if self.in_progress.is_none() {
+            self.in_progress = Some(InProgress::start(&self.server));
         }
     }
 

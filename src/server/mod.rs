@@ -50,6 +50,12 @@ pub struct Server {
     pub shutdown: tokio::sync::Notify,
     /// SHUTDOWN NOW: skip the leadership handoff.
     pub shutdown_now: std::sync::atomic::AtomicBool,
+    /// A graceful shutdown is draining: connections run no new batch (each command is
+    /// answered `TRYAGAIN the node is shutting down`).
+    pub draining: std::sync::atomic::AtomicBool,
+    /// Batches of commands being run or having their replies written. A graceful shutdown
+    /// waits until none is left before it stops the node, so no request it took is cut off.
+    pub batches_in_progress: AtomicUsize,
 }
 
 impl Server {
@@ -78,7 +84,25 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             shutdown: tokio::sync::Notify::new(),
             shutdown_now: std::sync::atomic::AtomicBool::new(false),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            batches_in_progress: AtomicUsize::new(0),
         })
+    }
+
+    /// Graceful shutdown, after the leadership handoff: no connection starts another batch,
+    /// and this waits (up to `timeout`) until every batch already running has been answered.
+    /// Returns how many were still running at the timeout (0: all were answered).
+    pub async fn drain(&self, timeout: std::time::Duration) -> usize {
+        // SeqCst here and in the connection: a batch that missed the flag is counted.
+        self.draining.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let running = self.batches_in_progress.load(Ordering::SeqCst);
+            if running == 0 || tokio::time::Instant::now() >= deadline {
+                return running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Accepts clients until the listener fails.
