@@ -22,14 +22,14 @@
 //! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 10,000); `RAFT_SIM_SEED=s` runs one seed and
 //! prints its trace. A failure prints the seed that reproduces it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use raftis::raft::{
-    ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Raft, Ready, Restored, Role,
-    SnapshotMeta,
+    ConfChange, Config, Entry, HardState, Membership, Message, NodeId, ProposeError, Raft, Ready,
+    Restored, Role, SnapshotMeta,
 };
 use raftis::wal::{MemDisk, Wal, WalOptions};
 
@@ -105,6 +105,9 @@ struct Node {
     waiting: BTreeMap<u64, (u64, u64)>,
     /// Reads asked for on this node: read id -> highest acknowledged index when asked.
     reads: HashMap<u64, u64>,
+    /// Client proposals made on this incarnation and not answered yet: each gets exactly one
+    /// outcome while the node runs.
+    unanswered: HashSet<u64>,
 }
 
 struct Faults {
@@ -158,6 +161,8 @@ struct Sim {
     /// Disk faults that struck: failed syncs, full disks, flipped bits, refused restarts,
     /// undetectable damage to a last synced batch.
     disk_faults: [u64; 5],
+    /// Client proposals answered: placed at an index, refused (nothing appended), uncertain.
+    outcomes: [u64; 3],
 }
 
 impl Sim {
@@ -217,6 +222,7 @@ impl Sim {
             steps: 0,
             reads_checked: 0,
             disk_faults: [0; 5],
+            outcomes: [0; 3],
         };
         for id in 1..=n as u64 + 2 {
             sim.nodes.push(Node {
@@ -237,6 +243,7 @@ impl Sim {
                 paused_until: 0,
                 applied_upto: 0,
                 waiting: BTreeMap::new(),
+                unanswered: HashSet::new(),
                 reads: HashMap::new(),
             });
             sim.start(id);
@@ -394,6 +401,7 @@ impl Sim {
         n.applied_upto = snap.map_or(0, |m| m.index);
         n.waiting.clear();
         n.reads.clear();
+        n.unanswered.clear();
     }
 
     fn crash(&mut self, id: NodeId) {
@@ -506,6 +514,7 @@ impl Sim {
             if self.is_running(i) {
                 let v = self.next_value;
                 self.next_value += 1;
+                self.nodes[i].unanswered.insert(v);
                 self.nodes[i]
                     .raft
                     .as_mut()
@@ -780,6 +789,14 @@ impl Sim {
             if p.id >= CONF_CHANGE_IDS {
                 continue;
             }
+            if p.id != u64::MAX && !self.nodes[i].unanswered.remove(&p.id) {
+                self.fail(format!("n{id} answered proposal {} twice or unasked", p.id));
+            }
+            self.outcomes[match p.result {
+                Ok(_) => 0,
+                Err(ProposeError::Uncertain) => 2,
+                Err(_) => 1,
+            }] += 1;
             if let Ok((term, index)) = p.result {
                 self.nodes[i].waiting.insert(index, (term, p.id));
             }
@@ -1011,7 +1028,12 @@ impl Sim {
                     .iter()
                     .filter(|n| members.contains(n.id) && !n.disk.refused)
                     .all(|n| n.applied_upto == last && n.raft.is_some());
-                if all_applied && probe_in {
+                // Every running node has answered every proposal made on it.
+                let answered = self
+                    .nodes
+                    .iter()
+                    .all(|n| n.raft.is_none() || n.unanswered.is_empty());
+                if all_applied && probe_in && answered {
                     break;
                 }
             }
@@ -1021,7 +1043,7 @@ impl Sim {
                     .iter()
                     .map(|n| match &n.raft {
                         Some(r) => format!(
-                            "n{} {:?} t{} last {} commit {} applied {} unsynced {} voters {:?} learners {:?} followers {:?}",
+                            "n{} {:?} t{} last {} commit {} applied {} unsynced {} unanswered {} voters {:?} learners {:?} followers {:?}",
                             n.id,
                             r.role(),
                             r.term(),
@@ -1029,6 +1051,7 @@ impl Sim {
                             r.commit_index(),
                             n.applied_upto,
                             n.unsynced.len(),
+                            n.unanswered.len(),
                             r.membership().voters.keys().collect::<Vec<_>>(),
                             r.membership().learners.keys().collect::<Vec<_>>(),
                             r.debug_progress()
@@ -1051,7 +1074,14 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64, trace: bool) -> (u64, u64, [u64; 5]) {
+struct SeedStats {
+    steps: u64,
+    reads: u64,
+    disk: [u64; 5],
+    outcomes: [u64; 3],
+}
+
+fn run_seed(seed: u64, trace: bool) -> SeedStats {
     let n = if seed.is_multiple_of(3) { 5 } else { 3 };
     let mut sim = Sim::new(seed, n, trace);
     let steps = 1_500;
@@ -1059,35 +1089,48 @@ fn run_seed(seed: u64, trace: bool) -> (u64, u64, [u64; 5]) {
         sim.step_once(true);
     }
     sim.converge();
-    (sim.steps, sim.reads_checked, sim.disk_faults)
+    SeedStats {
+        steps: sim.steps,
+        reads: sim.reads_checked,
+        disk: sim.disk_faults,
+        outcomes: sim.outcomes,
+    }
 }
 
 #[test]
 fn simulated_cluster_is_safe_and_live_under_faults() {
     if let Ok(s) = std::env::var("RAFT_SIM_SEED") {
         let seed: u64 = s.parse().expect("RAFT_SIM_SEED is a number");
-        let (steps, reads, disk) = run_seed(seed, true);
-        println!("seed {seed}: {steps} steps, {reads} reads checked, disk faults {disk:?}");
+        let st = run_seed(seed, true);
+        println!(
+            "seed {seed}: {} steps, {} reads checked, disk faults {:?}, proposals placed / \
+             refused / uncertain {:?}",
+            st.steps, st.reads, st.disk, st.outcomes
+        );
         return;
     }
     let seeds: u64 = std::env::var("RAFT_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
-    let (mut steps, mut reads, mut disk) = (0, 0, [0u64; 5]);
+    let (mut steps, mut reads, mut disk, mut outcomes) = (0, 0, [0u64; 5], [0u64; 3]);
     for seed in 0..seeds {
-        let (s, r, d) = run_seed(seed, false);
-        steps += s;
-        reads += r;
-        for k in 0..5 {
-            disk[k] += d[k];
+        let st = run_seed(seed, false);
+        steps += st.steps;
+        reads += st.reads;
+        for (sum, d) in disk.iter_mut().zip(st.disk) {
+            *sum += d;
+        }
+        for (sum, o) in outcomes.iter_mut().zip(st.outcomes) {
+            *sum += o;
         }
     }
     println!(
         "raft_sim: {seeds} seeds, {steps} steps, {reads} reads checked; disk faults: {} failed \
          syncs, {} full disks, {} flipped bits, {} restarts refused for lost synced records, {} \
-         flips in a last synced batch that recovery cannot tell from a torn write",
-        disk[0], disk[1], disk[2], disk[3], disk[4]
+         flips in a last synced batch that recovery cannot tell from a torn write; proposals: {} \
+         placed, {} refused, {} uncertain",
+        disk[0], disk[1], disk[2], disk[3], disk[4], outcomes[0], outcomes[1], outcomes[2]
     );
 }
 
@@ -1111,6 +1154,7 @@ fn run_until_leader(sim: &mut Sim) -> usize {
 fn read_checker_catches_a_stale_read() {
     let mut sim = Sim::new(7, 3, false);
     let l = run_until_leader(&mut sim);
+    sim.nodes[l].unanswered.insert(1 << 40);
     sim.nodes[l]
         .raft
         .as_mut()
@@ -1164,6 +1208,7 @@ fn paused_leader_does_not_serve_stale_lease_read() {
             n.paused_until <= sim.now && n.raft.as_ref().is_some_and(|r| r.role() == Role::Leader)
         }) {
             if !proposed {
+                sim.nodes[l].unanswered.insert(77);
                 sim.nodes[l]
                     .raft
                     .as_mut()

@@ -94,6 +94,18 @@ pub enum ProposeError {
     Refused(u8),
 }
 
+/// How many election timeouts a follower waits for the leader's answer to a forwarded
+/// proposal while that leader stays in place (one election timeout once it is replaced).
+const FORWARD_SILENCE_TIMEOUTS: u64 = 10;
+
+/// A proposal forwarded to `to`, answered `Uncertain` if no answer came by `give_up`.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    id: ProposalId,
+    to: NodeId,
+    give_up: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProposalOutcome {
     pub id: ProposalId,
@@ -211,7 +223,12 @@ pub struct Raft {
     // Follower state: work forwarded to the leader and not yet answered.
     forward_props: Vec<(ProposalId, Bytes)>,
     forward_reads: Vec<ReadId>,
-    props_in_flight: Vec<ProposalId>,
+    /// Proposals sent to a leader and not yet answered. When leadership moves they stay open
+    /// for an election timeout: the old leader may have appended them and its answer may
+    /// still be on its way (it comes over another connection than the new leader's
+    /// heartbeat). An answer is a fact whatever the term, so it is taken from the node the
+    /// proposal went to; only silence past the grace period makes the outcome unknown.
+    props_in_flight: Vec<InFlight>,
     reads_in_flight: Vec<ReadId>,
 
     // Output.
@@ -403,6 +420,7 @@ impl Raft {
     /// `propose` or `read_index`: the lease is judged by the last time given here.
     pub fn tick(&mut self, now: u64) {
         self.now = self.now.max(now);
+        self.give_up_forwarded();
         if self.role == Role::Leader {
             if self.transferee != 0 && self.now >= self.transfer_deadline {
                 // The target did not take over in time: lead on (without a lease if a
@@ -537,6 +555,22 @@ impl Raft {
         if m.to != self.id || (m.from == self.id && !own_vote) || m.from == 0 {
             return;
         }
+        // Answers to forwarded proposals are facts about the sender's log in any term.
+        match m.body {
+            Body::ProposeResp { results } => {
+                for (id, r) in results {
+                    self.answer_forwarded(m.from, id, r.ok_or(ProposeError::NotLeader));
+                }
+                return;
+            }
+            Body::ProposeRefused { ids, reason } => {
+                for id in ids {
+                    self.answer_forwarded(m.from, id, Err(ProposeError::Refused(reason)));
+                }
+                return;
+            }
+            _ => {}
+        }
         if m.term > self.term {
             match m.body {
                 Body::Vote { transfer, .. } if !transfer && self.in_lease() => return,
@@ -578,7 +612,8 @@ impl Raft {
             } => self.handle_append_resp(m.from, reject, index, hint_index, hint_term),
             Body::HeartbeatResp { round } => self.handle_heartbeat_resp(m.from, round),
             Body::Propose { proposals } => self.handle_propose(m.from, proposals),
-            Body::ProposeResp { results } => self.handle_propose_resp(m.from, results),
+            // Taken above, before the term check.
+            Body::ProposeResp { .. } | Body::ProposeRefused { .. } => {}
             Body::ReadIndex { ids } => {
                 if self.role == Role::Leader {
                     self.leader_read(m.from, ids);
@@ -598,9 +633,6 @@ impl Raft {
                 if m.from == self.leader && self.role == Role::Follower {
                     self.campaign(false, true);
                 }
-            }
-            Body::ProposeRefused { ids, reason } => {
-                self.handle_propose_refused(m.from, ids, reason)
             }
             // The node shell's own traffic: it never reaches here, and means nothing to Raft.
             Body::Node { .. } => {}
@@ -705,11 +737,9 @@ impl Raft {
     }
 
     fn fail_forwarded(&mut self) {
-        for id in self.props_in_flight.drain(..) {
-            self.proposals_out.push(ProposalOutcome {
-                id,
-                result: Err(ProposeError::Uncertain),
-            });
+        let give_up = self.now + self.cfg.election_timeout_ms;
+        for p in &mut self.props_in_flight {
+            p.give_up = p.give_up.min(give_up);
         }
         for (id, _) in self.forward_props.drain(..) {
             self.proposals_out.push(ProposalOutcome {
@@ -1373,37 +1403,41 @@ impl Raft {
         self.send(from, Body::ProposeResp { results });
     }
 
-    fn handle_propose_resp(
+    /// Takes an answer about a forwarded proposal from the node it went to, in any term.
+    fn answer_forwarded(
         &mut self,
         from: NodeId,
-        results: Vec<(ProposalId, Option<(u64, u64)>)>,
+        id: ProposalId,
+        result: Result<(u64, u64), ProposeError>,
     ) {
-        if from != self.leader {
-            return;
-        }
-        for (id, r) in results {
-            let Some(pos) = self.props_in_flight.iter().position(|&p| p == id) else {
-                continue;
-            };
+        if let Some(pos) = self
+            .props_in_flight
+            .iter()
+            .position(|p| p.id == id && p.to == from)
+        {
             self.props_in_flight.swap_remove(pos);
-            let result = r.ok_or(ProposeError::NotLeader);
             self.proposals_out.push(ProposalOutcome { id, result });
         }
     }
 
-    fn handle_propose_refused(&mut self, from: NodeId, ids: Vec<ProposalId>, reason: u8) {
-        if from != self.leader {
+    /// Forwarded proposals whose leader moved on and stayed silent for the grace period:
+    /// their outcome is unknown.
+    fn give_up_forwarded(&mut self) {
+        let now = self.now;
+        if !self.props_in_flight.iter().any(|p| p.give_up <= now) {
             return;
         }
-        for id in ids {
-            if let Some(pos) = self.props_in_flight.iter().position(|&p| p == id) {
-                self.props_in_flight.swap_remove(pos);
-                self.proposals_out.push(ProposalOutcome {
-                    id,
-                    result: Err(ProposeError::Refused(reason)),
-                });
+        let out = &mut self.proposals_out;
+        self.props_in_flight.retain(|p| {
+            if p.give_up > now {
+                return true;
             }
-        }
+            out.push(ProposalOutcome {
+                id: p.id,
+                result: Err(ProposeError::Uncertain),
+            });
+            false
+        });
     }
 
     fn handle_read_index_resp(&mut self, from: NodeId, ids: Vec<ReadId>, index: Option<u64>) {
@@ -1436,8 +1470,16 @@ impl Raft {
         }
         if !self.forward_props.is_empty() {
             let proposals = std::mem::take(&mut self.forward_props);
+            let to = self.leader;
+            // A leader that stays in place answers at once unless the message was lost (a
+            // connection reset): then nobody knows, and the id must not stay here forever.
+            let give_up = self.now + FORWARD_SILENCE_TIMEOUTS * self.cfg.election_timeout_ms;
             self.props_in_flight
-                .extend(proposals.iter().map(|(id, _)| *id));
+                .extend(proposals.iter().map(|(id, _)| InFlight {
+                    id: *id,
+                    to,
+                    give_up,
+                }));
             self.send(self.leader, Body::Propose { proposals });
         }
         if !self.forward_reads.is_empty() {
