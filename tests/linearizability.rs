@@ -62,9 +62,10 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 /// failure); with the client's back-off that is several seconds without a leader.
 const RETRY_ATTEMPTS_MAX: u32 = 100;
 /// `Expect::Retries` tolerates an UNCERTAIN that came this soon: the follower that forwarded
-/// the write learned of a new leader before the old one's answer (one that came after
-/// raft-write-timeout, `WRITE_TIMEOUT_MS`, means the cluster stalled, and is not tolerated).
-const HANDOFF_UNCERTAIN_MS: u64 = 500;
+/// the write to the old leader waited one election timeout (500 ms by default) for an answer
+/// that the stopping leader never sent (one that came after raft-write-timeout,
+/// `WRITE_TIMEOUT_MS`, means the cluster stalled, and is not tolerated).
+const HANDOFF_UNCERTAIN_MS: u64 = 1_500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FaultKind {
