@@ -4,7 +4,8 @@
 //! A payload is one batch of operations proposed together, stamped with the leader's clock:
 //!
 //! ```text
-//! u8 version (1) | u64 LE time_ms | varint op count | op...
+//! u8 version (2) | u64 LE time_ms | u64 LE origin node | u64 LE origin proposal id
+//!    | varint op count | op...
 //! op = u8 tag | varint db | varint n | n x (varint len | len bytes)
 //!      tag 0: Command (the n items are the command's arguments, name first)
 //!      tag 1: ExpireKeys (the n items are keys)
@@ -16,6 +17,9 @@
 //! ```
 //!
 //! Varints are LEB128. `decode` is zero-copy: every argument is a slice of the payload.
+//! The origin (node 0: none) names the node that proposed the batch and its proposal id, so
+//! that node recognises its own write when it applies it, whoever was leader (see
+//! `raft::fate`); applying ignores it. Version 1 payloads (no origin) still decode.
 //!
 //! Rule 1 (apply is a pure function of state and entry): `apply` takes its time from the
 //! payload's `time_ms` (the leader's unix ms, monotonic across entries), never from a clock, and
@@ -38,7 +42,11 @@ use crate::reply::Reply;
 use crate::store::Store;
 
 /// The payload format written by this build.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// The format before the origin tag; still read.
+const VERSION_1: u8 = 1;
+/// Bytes before the op count: version, time and (since version 2) origin.
+const HEADER: usize = 1 + 8 + 16;
 
 const TAG_COMMAND: u8 = 0;
 const TAG_EXPIRE_KEYS: u8 = 1;
@@ -189,6 +197,24 @@ pub fn set_time(payload: &mut [u8], time_ms: u64) {
     }
 }
 
+/// Tags an encoded payload with the node that proposes it and its proposal id there.
+pub fn set_origin(payload: &mut [u8], node: u64, id: u64) {
+    if payload.len() >= HEADER && payload[0] == VERSION {
+        payload[9..17].copy_from_slice(&node.to_le_bytes());
+        payload[17..25].copy_from_slice(&id.to_le_bytes());
+    }
+}
+
+/// The (node, proposal id) a payload was tagged with, without decoding the rest.
+pub fn origin(payload: &[u8]) -> Option<(u64, u64)> {
+    if payload.len() < HEADER || payload[0] != VERSION {
+        return None;
+    }
+    let node = u64::from_le_bytes(payload[9..17].try_into().expect("8 bytes"));
+    let id = u64::from_le_bytes(payload[17..25].try_into().expect("8 bytes"));
+    (node != 0).then_some((node, id))
+}
+
 /// `encode` into a buffer the leader can still stamp in place with `set_time`.
 pub fn encode_mut(time_ms: u64, ops: &[Op]) -> BytesMut {
     let (mut parts, mut body) = (0u64, 0usize);
@@ -202,10 +228,12 @@ pub fn encode_mut(time_ms: u64, ops: &[Op]) -> BytesMut {
                 .sum::<usize>();
         });
     }
-    let size = 1 + 8 + varint_len(parts) + body;
+    let size = HEADER + varint_len(parts) + body;
     let mut buf = BytesMut::with_capacity(size);
     buf.put_u8(VERSION);
     buf.put_u64_le(time_ms);
+    buf.put_u64_le(0);
+    buf.put_u64_le(0);
     put_varint(&mut buf, parts);
     for op in ops {
         for_each_part(op, |tag, db, items| {
@@ -225,11 +253,28 @@ pub fn encode_mut(time_ms: u64, ops: &[Op]) -> BytesMut {
 /// The leader's time stamped on a payload, without decoding the rest.
 pub fn entry_time(payload: &[u8]) -> Option<u64> {
     match payload {
-        [VERSION, t @ ..] if t.len() >= 8 => {
+        [VERSION | VERSION_1, t @ ..] if t.len() >= 8 => {
             Some(u64::from_le_bytes(t[..8].try_into().expect("8 bytes")))
         }
         _ => None,
     }
+}
+
+/// The op count of an encoded payload, read from its header (0 if it has none).
+pub fn op_count(payload: &[u8]) -> u64 {
+    let skip = match payload.first() {
+        Some(&VERSION) => HEADER,
+        Some(&VERSION_1) => 9,
+        _ => return 0,
+    };
+    let mut v = 0u64;
+    for (i, b) in payload.iter().skip(skip).take(10).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    v
 }
 
 struct Reader<'a> {
@@ -288,11 +333,14 @@ impl Reader<'_> {
 pub fn decode(payload: &Bytes) -> Result<Batch, DecodeError> {
     let mut r = Reader { payload, pos: 0 };
     let version = r.byte()?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(DecodeError::UnknownVersion(version));
     }
     let time_ms = entry_time(payload).ok_or(DecodeError::Truncated)?;
     r.pos += 8;
+    if version == VERSION {
+        r.slice(16)?;
+    }
     let n_ops = r.count()?;
     let mut ops = Vec::with_capacity(n_ops);
     // Commands still to collect into the transaction opened last.
@@ -389,7 +437,12 @@ pub fn screen(
             None => op,
         })
         .collect();
-    Ok(Screened::Rewrite(encode_mut(batch.time_ms, &ops)))
+    let mut out = encode_mut(batch.time_ms, &ops);
+    // Still the proposer's write: it must recognise it when applied.
+    if let Some((node, id)) = origin(payload) {
+        set_origin(&mut out, node, id);
+    }
+    Ok(Screened::Rewrite(out))
 }
 
 /// Apply the payload of the committed entry at log `index`; push exactly one reply per op, in
@@ -564,6 +617,40 @@ mod tests {
     }
 
     #[test]
+    fn the_origin_tag_is_set_in_place_and_version_1_still_decodes() {
+        let ops = vec![cmd(0, &["SET", "k", "v"]), cmd(1, &["DEL", "k"])];
+        let mut payload = encode_mut(7, &ops);
+        assert_eq!(origin(&payload), None);
+        set_origin(&mut payload, 3, u64::MAX - 1);
+        set_time(&mut payload, 9);
+        assert_eq!(origin(&payload), Some((3, u64::MAX - 1)));
+        assert_eq!(entry_time(&payload), Some(9));
+        let payload = payload.freeze();
+        assert_eq!(
+            decode(&payload).unwrap(),
+            Batch {
+                time_ms: 9,
+                ops: ops.clone()
+            }
+        );
+        // The same batch as an older build wrote it: no origin.
+        let mut v1 = vec![VERSION_1];
+        v1.extend_from_slice(&payload[1..9]);
+        v1.extend_from_slice(&payload[HEADER..]);
+        let v1 = Bytes::from(v1);
+        assert_eq!(origin(&v1), None);
+        assert_eq!(entry_time(&v1), Some(9));
+        assert_eq!(decode(&v1).unwrap(), Batch { time_ms: 9, ops });
+        let mut tagged = v1.to_vec();
+        set_origin(&mut tagged, 1, 1);
+        assert_eq!(
+            &tagged[..],
+            &v1[..],
+            "a version 1 payload has no room for a tag"
+        );
+    }
+
+    #[test]
     fn decode_is_zero_copy() {
         let payload = encode(1, &[cmd(0, &["SET", "key", "value"])]);
         let batch = decode(&payload).unwrap();
@@ -597,25 +684,25 @@ mod tests {
             decode(&Bytes::from(longer)),
             Err(DecodeError::TrailingBytes)
         );
-        let mut v2 = payload.to_vec();
-        v2[0] = 2;
+        let mut v3 = payload.to_vec();
+        v3[0] = 3;
         assert_eq!(
-            decode(&Bytes::from(v2)),
-            Err(DecodeError::UnknownVersion(2))
+            decode(&Bytes::from(v3)),
+            Err(DecodeError::UnknownVersion(3))
         );
         let mut bad_tag = payload.to_vec();
-        bad_tag[10] = 9;
+        bad_tag[HEADER + 1] = 9;
         assert_eq!(
             decode(&Bytes::from(bad_tag)),
             Err(DecodeError::UnknownOp(9))
         );
         // A huge op count with nothing behind it must not allocate for it.
         let mut huge = vec![VERSION];
-        huge.extend_from_slice(&0u64.to_le_bytes());
+        huge.extend_from_slice(&[0; 24]);
         huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
         assert_eq!(decode(&Bytes::from(huge)), Err(DecodeError::Truncated));
         // A varint that does not fit 64 bits.
-        let mut long = vec![VERSION];
+        let mut long = vec![VERSION_1];
         long.extend_from_slice(&0u64.to_le_bytes());
         long.extend_from_slice(&[0xff; 10]);
         long.push(0x01);
@@ -1117,7 +1204,7 @@ mod tests {
             }],
         )
         .to_vec();
-        bad[10] = TAG_REFUSED;
+        bad[HEADER + 1] = TAG_REFUSED;
         assert_eq!(
             decode(&Bytes::from(bad)),
             Err(DecodeError::UnknownOp(TAG_REFUSED))
@@ -1137,10 +1224,16 @@ mod tests {
             screen(&all, refuse_sets),
             Ok(Screened::RefuseAll(vec!["ERR no".into(), "ERR no".into()]))
         );
-        let mixed = encode(7, &[cmd(0, &["SET", "a", "1"]), cmd(0, &["DEL", "b"])]);
+        let mut mixed = encode_mut(7, &[cmd(0, &["SET", "a", "1"]), cmd(0, &["DEL", "b"])]);
+        set_origin(&mut mixed, 2, 40);
         let Ok(Screened::Rewrite(p)) = screen(&mixed, refuse_sets) else {
             panic!("not rewritten")
         };
+        assert_eq!(
+            origin(&p),
+            Some((2, 40)),
+            "the rewrite keeps the proposer's tag"
+        );
         let batch = decode(&p.freeze()).unwrap();
         assert_eq!(batch.time_ms, 7);
         assert_eq!(

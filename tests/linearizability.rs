@@ -61,11 +61,6 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 /// With `Expect::Retries`, an op refused this many times in a row is given up (a definitive
 /// failure); with the client's back-off that is several seconds without a leader.
 const RETRY_ATTEMPTS_MAX: u32 = 100;
-/// `Expect::Retries` tolerates an UNCERTAIN that came this soon: the follower that forwarded
-/// the write to the old leader waited one election timeout (500 ms by default) for an answer
-/// that the stopping leader never sent (one that came after raft-write-timeout,
-/// `WRITE_TIMEOUT_MS`, means the cluster stalled, and is not tolerated).
-const HANDOFF_UNCERTAIN_MS: u64 = 1_500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FaultKind {
@@ -177,13 +172,10 @@ enum Expect {
     /// Every stop is graceful (SIGTERM), so a client sees nothing but retries: each op ends
     /// Ok or refused (TRYAGAIN, or its connection closed before the node ran it, see
     /// `no_reply`), and the clients retry refused ops until they succeed. No other error, no
-    /// timeout, no op given up after `RETRY_ATTEMPTS_MAX` refusals. Tolerated, as a known
-    /// limit: a write a follower forwarded just as leadership moved, answered UNCERTAIN at
-    /// once (within `HANDOFF_UNCERTAIN_MS`), not after raft-write-timeout, by a node that was
-    /// not shutting down itself.
+    /// timeout, no op given up after `RETRY_ATTEMPTS_MAX` refusals, and no UNCERTAIN: a follower
+    /// that forwarded a write to a leader that stopped before answering learns the outcome
+    /// when it applies the entry, or an entry of a later term (`raft::fate`).
     Retries,
-    /// As `Retries`, with no UNCERTAIN at all.
-    OnlyRetries,
 }
 
 impl Expect {
@@ -856,28 +848,19 @@ fn ok_per_second(ops: &[Op]) -> Vec<String> {
 /// Client ops that ended neither Ok nor refused with TRYAGAIN or cut off unrun by a graceful
 /// shutdown (which a client retries: the op certainly did not take effect), grouped by how
 /// they ended, with the first few of each; then the ops given up after `RETRY_ATTEMPTS_MAX`
-/// refusals. `handoff_uncertain_ok`: an UNCERTAIN within `HANDOFF_UNCERTAIN_MS` from a
-/// node that was not shutting down then (`stopping`, see `NemesisLog`) is not listed (see
-/// `Expect::Retries`) but counted apart, second.
+/// refusals. An UNCERTAIN from a node that was shutting down then (`stopping`, see
+/// `NemesisLog`) is listed apart: a node that stops must answer what it runs.
 fn beyond_retries(
     client_ops: &[Op],
     given_up: &[String],
-    handoff_uncertain_ok: bool,
     stopping: &[(u64, u64, u64)],
-) -> (Vec<String>, usize) {
+) -> Vec<String> {
     let mut by_reason: Vec<(String, Vec<&Op>)> = Vec::new();
-    let mut tolerated = 0;
     for o in client_ops {
         let uncertain = matches!(&o.outcome, Outcome::Info(why) if why.starts_with("UNCERTAIN"));
-        let quick = o.complete_ns - o.invoke_ns < HANDOFF_UNCERTAIN_MS * 1_000_000;
-        // A node that stops must answer what it runs: an UNCERTAIN from it is no handoff's.
         let by_stopping_node = stopping
             .iter()
             .any(|&(id, from, to)| id == o.node && o.complete_ns >= from && o.invoke_ns <= to);
-        if uncertain && quick && !by_stopping_node && handoff_uncertain_ok {
-            tolerated += 1;
-            continue;
-        }
         let reason = match &o.outcome {
             Outcome::Info(why) if uncertain && by_stopping_node => {
                 format!("unknown outcome, from a node shutting down: {why}")
@@ -920,7 +903,7 @@ fn beyond_retries(
         ));
     }
     lines.extend(given_up.iter().map(|g| format!("given up: {g}")));
-    (lines, tolerated)
+    lines
 }
 
 fn run(cfg: Config) {
@@ -1003,18 +986,7 @@ fn run(cfg: Config) {
         "ok ops per second: {}",
         ok_per_second(&client_ops).join(" ")
     );
-    let (not_retries, handoff_uncertain) = beyond_retries(
-        &client_ops,
-        &given_up,
-        cfg.expect == Expect::Retries,
-        &fault_log.stopping,
-    );
-    if handoff_uncertain > 0 {
-        eprintln!(
-            "{handoff_uncertain} writes answered UNCERTAIN within {HANDOFF_UNCERTAIN_MS} ms \
-             (a follower's forward as leadership moved), tolerated"
-        );
-    }
+    let not_retries = beyond_retries(&client_ops, &given_up, &fault_log.stopping);
     if !not_retries.is_empty() {
         eprintln!("client ops that ended otherwise than Ok or a refusal to retry:");
         for p in &not_retries {
@@ -1197,28 +1169,6 @@ fn a_rolling_restart_under_load_keeps_three_nodes_linearizable_with_nothing_but_
         faults: &[FaultKind::RollingRestart],
         faults_per_step_max: 1,
         expect: Expect::Retries,
-    });
-}
-
-/// The rolling restart above, with no UNCERTAIN tolerated. Passes about 2 runs in 3: a
-/// follower now waits an election timeout for the old leader's answer to a write it forwarded,
-/// but when that old leader stops before its answer leaves (the node being restarted), the
-/// write is still answered UNCERTAIN. The fix planned: tag each entry with its origin node
-/// and proposal id, so that the follower learns the outcome when it applies the entry (or an
-/// entry of a later term).
-#[test]
-#[ignore = "known limit: UNCERTAIN for a forwarded write when the old leader stops before answering"]
-fn a_rolling_restart_under_load_leaves_no_write_of_unknown_outcome() {
-    run(Config {
-        name: "rolling-strict",
-        seed: 5,
-        nodes: 3,
-        clients: 8,
-        keys: 5,
-        run: Duration::from_secs(12),
-        faults: &[FaultKind::RollingRestart],
-        faults_per_step_max: 1,
-        expect: Expect::OnlyRetries,
     });
 }
 

@@ -11,8 +11,10 @@
 //!
 //! After every step the checkers verify Raft's safety properties (§5.2 election safety, §5.3
 //! log matching, §5.4 leader completeness, state-machine safety) plus two client properties:
-//! an acknowledged write is never lost, and a read index is never below a write acknowledged
-//! before the read was asked for (linearizable reads, including lease reads). At each restart
+//! an acknowledged write is never lost, a read index is never below a write acknowledged
+//! before the read was asked for (linearizable reads, including lease reads), and a write a
+//! node answered "not committed" (its tracker, `raftis::raft::fate`, the node's own) is never
+//! applied anywhere. At each restart
 //! the WAL must return everything its last sync covered, unless a bit was flipped: then the
 //! node refuses to start when recovery says synced records are lost; a flip in the last
 //! synced batch, which recovery cannot tell from a torn write, is counted and the node kept
@@ -27,9 +29,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use raftis::raft::fate::{Fate, Tracker};
 use raftis::raft::{
-    ConfChange, Config, Entry, HardState, Membership, Message, NodeId, ProposeError, Raft, Ready,
-    Restored, Role, SnapshotMeta,
+    ConfChange, Config, Entry, EntryKind, HardState, Membership, Message, NodeId, ProposeError,
+    Raft, Ready, Restored, Role, SnapshotMeta,
 };
 use raftis::wal::{MemDisk, Wal, WalOptions};
 
@@ -101,8 +104,9 @@ struct Node {
     paused_until: u64,
     /// Applied entries (index -> term) in this incarnation, for state-machine safety.
     applied_upto: u64,
-    /// Proposals this node placed at (term, index), awaiting apply: index -> (term, value).
-    waiting: BTreeMap<u64, (u64, u64)>,
+    /// What became of this incarnation's client writes (the node's tracker): the waiter is
+    /// the written value.
+    writes: Tracker<u64>,
     /// Reads asked for on this node: read id -> highest acknowledged index when asked.
     reads: HashMap<u64, u64>,
     /// Client proposals made on this incarnation and not answered yet: each gets exactly one
@@ -161,8 +165,14 @@ struct Sim {
     /// Disk faults that struck: failed syncs, full disks, flipped bits, refused restarts,
     /// undetectable damage to a last synced batch.
     disk_faults: [u64; 5],
-    /// Client proposals answered: placed at an index, refused (nothing appended), uncertain.
+    /// Client proposals as the core answered them: placed at an index, refused (nothing
+    /// appended), forwarded and unanswered.
     outcomes: [u64; 3],
+    /// Client writes as the trackers settled them: applied, not committed, unknown.
+    fates: [u64; 3],
+    /// Values of applied writes, and of writes a node answered "not committed".
+    committed_values: HashSet<u64>,
+    declared_not_committed: HashSet<u64>,
 }
 
 impl Sim {
@@ -223,6 +233,9 @@ impl Sim {
             reads_checked: 0,
             disk_faults: [0; 5],
             outcomes: [0; 3],
+            fates: [0; 3],
+            committed_values: HashSet::new(),
+            declared_not_committed: HashSet::new(),
         };
         for id in 1..=n as u64 + 2 {
             sim.nodes.push(Node {
@@ -242,7 +255,7 @@ impl Sim {
                 down_until: 0,
                 paused_until: 0,
                 applied_upto: 0,
-                waiting: BTreeMap::new(),
+                writes: Tracker::new(0, 0),
                 unanswered: HashSet::new(),
                 reads: HashMap::new(),
             });
@@ -398,8 +411,11 @@ impl Sim {
         };
         let raft = Raft::new(cfg, restored, bootstrap, self.now);
         n.raft = Some(raft);
-        n.applied_upto = snap.map_or(0, |m| m.index);
-        n.waiting.clear();
+        n.applied_upto = snap.as_ref().map_or(0, |m| m.index);
+        n.writes = Tracker::new(
+            snap.as_ref().map_or(0, |m| m.index),
+            snap.as_ref().map_or(0, |m| m.term),
+        );
         n.reads.clear();
         n.unanswered.clear();
     }
@@ -514,12 +530,7 @@ impl Sim {
             if self.is_running(i) {
                 let v = self.next_value;
                 self.next_value += 1;
-                self.nodes[i].unanswered.insert(v);
-                self.nodes[i]
-                    .raft
-                    .as_mut()
-                    .unwrap()
-                    .propose(v, Bytes::from(v.to_le_bytes().to_vec()));
+                self.client_write(i, v, Bytes::from(v.to_le_bytes().to_vec()));
             }
         }
         if faults_on && self.rng.chance(200) {
@@ -720,6 +731,9 @@ impl Sim {
             // record, durable with the next sync.
             self.nodes[i].disk.snapshot = Some(meta.clone());
             self.nodes[i].applied_upto = meta.index;
+            self.nodes[i]
+                .writes
+                .installed_snapshot(meta.index, meta.term);
             reset = discarded.then_some((meta.index, meta.term));
             self.log(|| format!("n{id} installed a snapshot at {}", meta.index));
         }
@@ -794,13 +808,12 @@ impl Sim {
             }
             self.outcomes[match p.result {
                 Ok(_) => 0,
-                Err(ProposeError::Uncertain) => 2,
+                Err(ProposeError::Unanswered { .. }) => 2,
                 Err(_) => 1,
             }] += 1;
-            if let Ok((term, index)) = p.result {
-                self.nodes[i].waiting.insert(index, (term, p.id));
-            }
+            self.nodes[i].writes.outcome(p);
         }
+        self.check_fates(i);
         for r in rd.reads {
             for rid in r.ids {
                 let Some(floor) = self.nodes[i].reads.remove(&rid) else {
@@ -921,11 +934,55 @@ impl Sim {
                 self.committed.insert(e.index, (e.term, e.data.clone()));
             }
         }
-        if let Some((term, value)) = self.nodes[i].waiting.remove(&e.index) {
-            if term == e.term {
-                // Acknowledged to the client now.
-                self.acked.insert(value, e.index);
-                self.max_acked_index = self.max_acked_index.max(e.index);
+        let value = <[u8; 8]>::try_from(&e.data[..])
+            .ok()
+            .map(u64::from_le_bytes);
+        if let Some(v) = value {
+            if self.declared_not_committed.contains(&v) {
+                self.fail(format!(
+                    "write {v} was answered not committed, and n{id} applies it at {}",
+                    e.index
+                ));
+            }
+            self.committed_values.insert(v);
+        }
+        let mine = value.filter(|_| e.kind == EntryKind::Normal);
+        if let Some(v) = self.nodes[i].writes.applied(e.index, e.term, mine) {
+            // Acknowledged to the client now.
+            self.fates[0] += 1;
+            self.acked.insert(v, e.index);
+            self.max_acked_index = self.max_acked_index.max(e.index);
+        }
+        self.check_fates(i);
+    }
+
+    /// A client writes `data` on node `i`, as proposal `id`. The value is its own tag: a node
+    /// recognises a write it proposed when it applies it, as the node does with the payload's
+    /// origin (values are unique across nodes).
+    fn client_write(&mut self, i: usize, id: u64, data: Bytes) {
+        let n = &mut self.nodes[i];
+        n.unanswered.insert(id);
+        n.writes.propose(id, id, u64::MAX, true);
+        n.raft.as_mut().unwrap().propose(id, data);
+    }
+
+    /// A write answered "not committed" must never be applied, anywhere, ever.
+    fn check_fates(&mut self, i: usize) {
+        let settled: Vec<(u64, Fate)> = self.nodes[i].writes.drain_settled().collect();
+        for (v, fate) in settled {
+            match fate {
+                Fate::NotCommitted => {
+                    self.fates[1] += 1;
+                    if self.committed_values.contains(&v) {
+                        self.fail(format!(
+                            "n{} answers write {v} not committed, but it was applied",
+                            self.nodes[i].id
+                        ));
+                    }
+                    self.declared_not_committed.insert(v);
+                }
+                Fate::Uncertain => self.fates[2] += 1,
+                Fate::Failed(_) => {}
             }
         }
     }
@@ -1079,6 +1136,7 @@ struct SeedStats {
     reads: u64,
     disk: [u64; 5],
     outcomes: [u64; 3],
+    fates: [u64; 3],
 }
 
 fn run_seed(seed: u64, trace: bool) -> SeedStats {
@@ -1094,6 +1152,7 @@ fn run_seed(seed: u64, trace: bool) -> SeedStats {
         reads: sim.reads_checked,
         disk: sim.disk_faults,
         outcomes: sim.outcomes,
+        fates: sim.fates,
     }
 }
 
@@ -1114,6 +1173,7 @@ fn simulated_cluster_is_safe_and_live_under_faults() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     let (mut steps, mut reads, mut disk, mut outcomes) = (0, 0, [0u64; 5], [0u64; 3]);
+    let mut fates = [0u64; 3];
     for seed in 0..seeds {
         let st = run_seed(seed, false);
         steps += st.steps;
@@ -1124,13 +1184,27 @@ fn simulated_cluster_is_safe_and_live_under_faults() {
         for (sum, o) in outcomes.iter_mut().zip(st.outcomes) {
             *sum += o;
         }
+        for (sum, f) in fates.iter_mut().zip(st.fates) {
+            *sum += f;
+        }
     }
     println!(
         "raft_sim: {seeds} seeds, {steps} steps, {reads} reads checked; disk faults: {} failed \
          syncs, {} full disks, {} flipped bits, {} restarts refused for lost synced records, {} \
          flips in a last synced batch that recovery cannot tell from a torn write; proposals: {} \
-         placed, {} refused, {} uncertain",
-        disk[0], disk[1], disk[2], disk[3], disk[4], outcomes[0], outcomes[1], outcomes[2]
+         placed, {} refused, {} forwarded and unanswered; writes: {} applied, {} not committed, \
+         {} unknown",
+        disk[0],
+        disk[1],
+        disk[2],
+        disk[3],
+        disk[4],
+        outcomes[0],
+        outcomes[1],
+        outcomes[2],
+        fates[0],
+        fates[1],
+        fates[2]
     );
 }
 
@@ -1154,12 +1228,7 @@ fn run_until_leader(sim: &mut Sim) -> usize {
 fn read_checker_catches_a_stale_read() {
     let mut sim = Sim::new(7, 3, false);
     let l = run_until_leader(&mut sim);
-    sim.nodes[l].unanswered.insert(1 << 40);
-    sim.nodes[l]
-        .raft
-        .as_mut()
-        .unwrap()
-        .propose(1 << 40, Bytes::from_static(b"x"));
+    sim.client_write(l, 1 << 40, Bytes::from_static(b"x"));
     while sim.max_acked_index == 0 {
         sim.step_once(false);
         assert!(sim.now < 10_000);
@@ -1174,6 +1243,25 @@ fn read_checker_catches_a_stale_read() {
         ..Default::default()
     };
     sim.handle_ready(0, rd, false);
+}
+
+/// The checkers must be able to fail: a write answered "not committed" (a planted bug) that
+/// is applied is caught.
+#[test]
+#[should_panic(expected = "answered not committed")]
+fn fate_checker_catches_a_committed_write_answered_not_committed() {
+    let mut sim = Sim::new(5, 3, false);
+    let l = run_until_leader(&mut sim);
+    sim.client_write(l, 1 << 41, Bytes::from((1u64 << 41).to_le_bytes().to_vec()));
+    // Answered on the leader before the followers apply it; a bug then says the opposite.
+    while sim.max_acked_index == 0 {
+        sim.step_once(false);
+        assert!(sim.now < 10_000);
+    }
+    sim.declared_not_committed.insert(1 << 41);
+    while sim.now < 20_000 {
+        sim.step_once(false);
+    }
 }
 
 /// The checkers must be able to fail: two leaders in one term are caught.
@@ -1208,12 +1296,7 @@ fn paused_leader_does_not_serve_stale_lease_read() {
             n.paused_until <= sim.now && n.raft.as_ref().is_some_and(|r| r.role() == Role::Leader)
         }) {
             if !proposed {
-                sim.nodes[l].unanswered.insert(77);
-                sim.nodes[l]
-                    .raft
-                    .as_mut()
-                    .unwrap()
-                    .propose(77, Bytes::from(77u64.to_le_bytes().to_vec()));
+                sim.client_write(l, 77, Bytes::from(77u64.to_le_bytes().to_vec()));
                 proposed = true;
             }
         }

@@ -39,7 +39,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{Driver, Node, Waiter};
+use super::{Driver, Node};
 use crate::command;
 use crate::config::EvictionPolicy;
 use crate::errors;
@@ -498,20 +498,9 @@ fn refuse_denyoom(op: &Op) -> Option<String> {
 }
 
 /// How many ops a payload holds (its header's count), without decoding the rest.
-fn op_count(payload: &[u8]) -> u64 {
-    let mut v = 0u64;
-    for (i, b) in payload.iter().skip(9).take(10).enumerate() {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    v
-}
-
 /// What an entry in flight may add to used memory.
 fn write_cost(payload: &[u8]) -> u64 {
-    payload.len() as u64 + OP_OVERHEAD_BYTES * op_count(payload)
+    payload.len() as u64 + OP_OVERHEAD_BYTES * machine::op_count(payload)
 }
 
 impl Driver {
@@ -583,17 +572,8 @@ impl Driver {
                 }
             }
             let t = self.stamp();
-            let payload = machine::encode(t, &by_db);
-            let id = self.next_id;
-            self.next_id += 1;
-            self.proposing.insert(
-                id,
-                Waiter {
-                    tx: None,
-                    deadline_ms: self.mono_ms() + 60_000,
-                },
-            );
-            self.core.propose(id, payload);
+            let payload = machine::encode_mut(t, &by_db);
+            self.propose_write(payload, None, self.mono_ms() + 60_000);
             // Bytes are spread over the entries in proportion to their keys.
             let share = bytes * batch.len() as u64 / total.max(1);
             let index = self.core.last_index();
@@ -1043,7 +1023,7 @@ mod tests {
             machine::screen(&payload, refuse_denyoom).unwrap(),
             Screened::RefuseAll(vec![errors::OOM.into(), errors::OOM.into()])
         );
-        assert_eq!(op_count(&payload), 2);
+        assert_eq!(machine::op_count(&payload), 2);
         assert_eq!(
             write_cost(&payload),
             payload.len() as u64 + 2 * OP_OVERHEAD_BYTES

@@ -23,7 +23,7 @@ mod persist;
 pub mod pubsub;
 mod snapfile;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -37,6 +37,7 @@ use tokio::sync::{oneshot, watch};
 use crate::config::Settings;
 use crate::errors;
 use crate::machine::{self, Op};
+use crate::raft::fate::{Fate, Tracker};
 use crate::raft::{
     self, Body, Message, NodeId, ProposeError, Raft, ReadError as CoreReadError, Role,
 };
@@ -422,8 +423,7 @@ impl Node {
             transport,
             persist_tx,
             next_id: wall_ms() * 1_000_000,
-            proposing: HashMap::new(),
-            by_index: BTreeMap::new(),
+            writes: Tracker::new(snapshot_index, snapshot.as_ref().map_or(0, |m| m.term)),
             reads: HashMap::new(),
             last_time_ms: last_time,
             applied_tx,
@@ -702,16 +702,12 @@ const HOUSEKEEPING_MS: u64 = 100;
 /// Keys sampled per database per expire cycle, at most.
 const EXPIRE_KEYS_PER_CYCLE_MAX: usize = 256;
 
-struct Waiter {
-    tx: Option<oneshot::Sender<Result<Vec<Reply>, WriteError>>>,
-    deadline_ms: u64,
-}
+/// Where a proposal's outcome goes (none for the node's own expire and evict proposals).
+type Waiter = Option<oneshot::Sender<Result<Vec<Reply>, WriteError>>>;
 
-impl Waiter {
-    fn answer(self, r: Result<Vec<Reply>, WriteError>) {
-        if let Some(tx) = self.tx {
-            let _ = tx.send(r);
-        }
+fn answer(w: Waiter, r: Result<Vec<Reply>, WriteError>) {
+    if let Some(tx) = w {
+        let _ = tx.send(r);
     }
 }
 
@@ -737,10 +733,8 @@ struct Driver {
     transport: Transport,
     persist_tx: Sender<PersistJob>,
     next_id: u64,
-    /// Proposals not yet placed in the log (or forwarded and unanswered).
-    proposing: HashMap<raft::ProposalId, Waiter>,
-    /// Proposals placed at an index: index -> (term, waiter).
-    by_index: BTreeMap<u64, (u64, Waiter)>,
+    /// What became of each proposal: applied, not committed, or unknown.
+    writes: Tracker<Waiter>,
     reads: HashMap<raft::ReadId, ReadWaiter>,
     /// The highest entry time in this node's log; the next stamp is never below it.
     last_time_ms: u64,
@@ -900,17 +894,8 @@ impl Driver {
                     let t = self.stamp();
                     machine::set_time(&mut payload, t);
                 }
-                let id = self.next_id;
-                self.next_id += 1;
                 let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
-                self.proposing.insert(
-                    id,
-                    Waiter {
-                        tx: reply,
-                        deadline_ms,
-                    },
-                );
-                self.core.propose(id, payload.freeze());
+                self.propose_write(payload, reply, deadline_ms);
                 self.evict.note_write(self.core.last_index(), cost);
             }
             ClientEvent::ReadIndex { reply } => {
@@ -930,13 +915,7 @@ impl Driver {
                 let id = self.next_id;
                 self.next_id += 1;
                 let deadline_ms = self.mono_ms() + self.shared.settings.read().write_timeout_ms;
-                self.proposing.insert(
-                    id,
-                    Waiter {
-                        tx: Some(reply),
-                        deadline_ms,
-                    },
-                );
+                self.writes.propose(id, Some(reply), deadline_ms, false);
                 self.core.propose_conf_change(id, change);
             }
             ClientEvent::Transfer { to, reply } => {
@@ -1072,40 +1051,13 @@ impl Driver {
             }
         }
         // Register where proposals went before applying: this Ready may commit them too.
-        let applied = self.shared.applied_index.load(Ordering::Acquire);
         for p in rd.proposals {
-            let Some(w) = self.proposing.remove(&p.id) else {
-                continue;
-            };
-            match p.result {
-                Ok((term, index)) if index > applied => {
-                    self.by_index.insert(index, (term, w));
-                }
-                // Applied before we learned where it went: the reply is gone.
-                Ok(_) => {
-                    self.shared
-                        .stats
-                        .uncertain_writes
-                        .fetch_add(1, Ordering::Relaxed);
-                    w.answer(Err(WriteError::Uncertain))
-                }
-                Err(ProposeError::NoLeader) | Err(ProposeError::NotLeader) => {
-                    w.answer(Err(WriteError::NoLeader))
-                }
-                Err(ProposeError::Rejected(why)) => w.answer(Err(WriteError::Rejected(why))),
-                Err(ProposeError::Refused(code)) => w.answer(Err(evict::refused(code))),
-                Err(ProposeError::Uncertain) => {
-                    self.shared
-                        .stats
-                        .uncertain_writes
-                        .fetch_add(1, Ordering::Relaxed);
-                    w.answer(Err(WriteError::Uncertain))
-                }
-            }
+            self.writes.outcome(p);
         }
         if !rd.committed.is_empty() {
             self.apply(rd.committed);
         }
+        self.answer_settled();
         for r in rd.reads {
             let result = match r.result {
                 Ok(index) => Ok(index),
@@ -1117,6 +1069,40 @@ impl Driver {
                     let _ = w.tx.send(result.clone());
                 }
             }
+        }
+    }
+
+    /// Proposes a client write (or the node's own expire or evict batch), tagged with this
+    /// node and its proposal id so this node recognises it when applied.
+    fn propose_write(&mut self, mut payload: BytesMut, waiter: Waiter, deadline_ms: u64) {
+        let id = self.next_id;
+        self.next_id += 1;
+        machine::set_origin(&mut payload, self.core.id(), id);
+        self.writes.propose(id, waiter, deadline_ms, true);
+        self.core.propose(id, payload.freeze());
+    }
+
+    /// Answers the proposals the tracker settled without applying them.
+    fn answer_settled(&mut self) {
+        for (w, fate) in self.writes.drain_settled() {
+            let err = match fate {
+                Fate::NotCommitted => WriteError::NotCommitted,
+                Fate::Uncertain => {
+                    self.shared
+                        .stats
+                        .uncertain_writes
+                        .fetch_add(1, Ordering::Relaxed);
+                    WriteError::Uncertain
+                }
+                Fate::Failed(ProposeError::NoLeader | ProposeError::NotLeader) => {
+                    WriteError::NoLeader
+                }
+                Fate::Failed(ProposeError::Rejected(why)) => WriteError::Rejected(why),
+                Fate::Failed(ProposeError::Refused(code)) => evict::refused(code),
+                // The tracker settles these itself.
+                Fate::Failed(ProposeError::Unanswered { .. }) => WriteError::Uncertain,
+            };
+            answer(w, Err(err));
         }
     }
 
@@ -1144,12 +1130,15 @@ impl Driver {
                     time = time.max(t);
                 }
             }
-            if let Some((term, w)) = self.by_index.remove(&e.index) {
-                if term == e.term {
-                    w.answer(Ok(std::mem::take(&mut self.replies)));
-                } else {
-                    w.answer(Err(WriteError::NotCommitted));
-                }
+            // This node's own write, whoever was leader when it was appended.
+            let mine = match e.kind {
+                raft::EntryKind::ConfChange => None,
+                _ => machine::origin(&e.data)
+                    .filter(|&(node, _)| node == self.core.id())
+                    .map(|(_, id)| id),
+            };
+            if let Some(w) = self.writes.applied(e.index, e.term, mine) {
+                answer(w, Ok(std::mem::take(&mut self.replies)));
             }
             last = e.index;
         }
@@ -1192,36 +1181,8 @@ impl Driver {
 
     fn housekeeping(&mut self, now: u64) {
         // Timeouts: a write or read that waited too long is answered, never left hanging.
-        let expired: Vec<_> = self
-            .proposing
-            .iter()
-            .filter(|(_, w)| w.deadline_ms <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some(w) = self.proposing.remove(&id) {
-                self.shared
-                    .stats
-                    .uncertain_writes
-                    .fetch_add(1, Ordering::Relaxed);
-                w.answer(Err(WriteError::Uncertain));
-            }
-        }
-        let expired: Vec<_> = self
-            .by_index
-            .iter()
-            .filter(|(_, (_, w))| w.deadline_ms <= now)
-            .map(|(i, _)| *i)
-            .collect();
-        for index in expired {
-            if let Some((_, w)) = self.by_index.remove(&index) {
-                self.shared
-                    .stats
-                    .uncertain_writes
-                    .fetch_add(1, Ordering::Relaxed);
-                w.answer(Err(WriteError::Uncertain));
-            }
-        }
+        self.writes.expire(now);
+        self.answer_settled();
         let expired: Vec<_> = self
             .reads
             .iter()
@@ -1270,17 +1231,8 @@ impl Driver {
         }
         let t = self.stamp();
         let payload = machine::encode_mut(t, &ops);
-        let id = self.next_id;
-        self.next_id += 1;
-        self.proposing.insert(
-            id,
-            Waiter {
-                tx: None,
-                deadline_ms: self.mono_ms() + 60_000,
-            },
-        );
         self.expire_pending_until = self.core.last_index() + 1;
-        self.core.propose(id, payload.freeze());
+        self.propose_write(payload, None, self.mono_ms() + 60_000);
     }
 
     fn publish(&mut self) {
@@ -1723,17 +1675,9 @@ impl Driver {
         sh.applied_index.store(meta.index, Ordering::Release);
         self.applied_tx.send_replace(meta.index);
         sh.blocked.wake_all();
-        // Proposals whose entries the snapshot covers: applied, but their replies are unknown.
-        let covered: Vec<u64> = self
-            .by_index
-            .range(..=meta.index)
-            .map(|(i, _)| *i)
-            .collect();
-        for i in covered {
-            if let Some((_, w)) = self.by_index.remove(&i) {
-                w.answer(Err(WriteError::Uncertain));
-            }
-        }
+        // Proposals the snapshot may hold: applied or not, their replies are unknown.
+        self.writes.installed_snapshot(meta.index, meta.term);
+        self.answer_settled();
         self.expire_pending_until = 0;
     }
 

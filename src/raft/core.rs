@@ -85,8 +85,10 @@ pub enum ProposeError {
     NoLeader,
     /// The node it was forwarded to is not the leader: nothing was appended.
     NotLeader,
-    /// Forwarded, but the leader changed before saying where it went: outcome unknown.
-    Uncertain,
+    /// Forwarded in `term`, and the node it went to never said where it went (it stopped, or
+    /// the message was lost). If appended at all, it was appended in `term` (a leader takes a
+    /// forward only in the term it was sent in): see `fate` for how the node settles it.
+    Unanswered { term: u64 },
     /// A membership change that cannot be made now, and why.
     Rejected(&'static str),
     /// The leader refused the forwarded write before proposing it (`Raft::refuse_forwarded`):
@@ -98,11 +100,13 @@ pub enum ProposeError {
 /// proposal while that leader stays in place (one election timeout once it is replaced).
 const FORWARD_SILENCE_TIMEOUTS: u64 = 10;
 
-/// A proposal forwarded to `to`, answered `Uncertain` if no answer came by `give_up`.
+/// A proposal forwarded to `to` in `term`, answered `Unanswered` if no answer came by
+/// `give_up`.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     id: ProposalId,
     to: NodeId,
+    term: u64,
     give_up: u64,
 }
 
@@ -1434,7 +1438,7 @@ impl Raft {
             }
             out.push(ProposalOutcome {
                 id: p.id,
-                result: Err(ProposeError::Uncertain),
+                result: Err(ProposeError::Unanswered { term: p.term }),
             });
             false
         });
@@ -1470,7 +1474,7 @@ impl Raft {
         }
         if !self.forward_props.is_empty() {
             let proposals = std::mem::take(&mut self.forward_props);
-            let to = self.leader;
+            let (to, term) = (self.leader, self.term);
             // A leader that stays in place answers at once unless the message was lost (a
             // connection reset): then nobody knows, and the id must not stay here forever.
             let give_up = self.now + FORWARD_SILENCE_TIMEOUTS * self.cfg.election_timeout_ms;
@@ -1478,6 +1482,7 @@ impl Raft {
                 .extend(proposals.iter().map(|(id, _)| InFlight {
                     id: *id,
                     to,
+                    term,
                     give_up,
                 }));
             self.send(self.leader, Body::Propose { proposals });

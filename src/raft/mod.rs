@@ -11,6 +11,7 @@
 //! elections, replication, commit, lease, read index).
 
 mod core;
+pub mod fate;
 mod log;
 mod message;
 mod progress;
