@@ -144,6 +144,9 @@ pub struct Settings {
     pub timeout_s: u64,
     pub proto_max_bulk_len: u64,
     pub appendfsync: Fsync,
+    /// With `appendfsync always`: report a sync's entries durable only once the sync marker
+    /// after them is durable too (`wal::Wal::flush_marker`).
+    pub wal_marker_before_ack: bool,
     pub loglevel: LogLevel,
     /// The default user's password (empty: no password, as Redis without requirepass).
     pub requirepass: String,
@@ -192,6 +195,7 @@ impl Default for Settings {
             timeout_s: 0,
             proto_max_bulk_len: 512 << 20,
             appendfsync: Fsync::Always,
+            wal_marker_before_ack: false,
             loglevel: LogLevel::Notice,
             requirepass: String::new(),
             raft_secret: String::new(),
@@ -375,6 +379,19 @@ fn memory_in(v: &str, min: u64) -> Result<u64, String> {
     Ok(n)
 }
 
+/// A yes/no directive, with Redis's error for anything else.
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".to_string()),
+    }
+}
+
+fn yes_no_str(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
 fn enum_of<T: Copy>(v: &str, options: &[(&str, T)]) -> Result<T, String> {
     options
         .iter()
@@ -496,6 +513,12 @@ pub static DIRECTIVES: &[Directive] = &[
         true,
         |s| s.appendfsync.as_str().to_string(),
         |s, v| s.appendfsync = enum_of(v, FSYNCS)?
+    ),
+    directive!(
+        "wal-marker-before-ack",
+        true,
+        |s| yes_no_str(s.wal_marker_before_ack),
+        |s, v| s.wal_marker_before_ack = yes_no(v)?
     ),
     directive!("requirepass", true, |s| s.requirepass.clone(), |s, v| s
         .requirepass =
@@ -910,6 +933,13 @@ mod tests {
             config_set(&mut s, &[("timeout", "-5")]).unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"
         );
+        assert_eq!(
+            config_set(&mut s, &[("wal-marker-before-ack", "maybe")]).unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'wal-marker-before-ack') - argument must be 'yes' or 'no'"
+        );
+        assert!(!s.wal_marker_before_ack);
+        config_set(&mut s, &[("wal-marker-before-ack", "YES")]).unwrap();
+        assert!(s.wal_marker_before_ack);
         assert_eq!(
             config_set(&mut s, &[("appendfsync", "foo")]).unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: everysec, always, no"

@@ -16,9 +16,11 @@
 //! node answered "not committed" (its tracker, `raftis::raft::fate`, the node's own) is never
 //! applied anywhere. At each restart
 //! the WAL must return everything its last sync covered, unless a bit was flipped: then the
-//! node refuses to start when recovery says synced records are lost; a flip in the last
-//! synced batch, which recovery cannot tell from a torn write, is counted and the node kept
-//! down (docs/ARCHITECTURE.md, "Recovery rules"). Each run ends with the faults healed and
+//! node refuses to start when recovery says synced records are lost. Half the seeds run with
+//! `wal-marker-before-ack yes` (a sync is reported only once the marker after it is durable):
+//! there every flip that loses synced records must be reported. In the others a flip in the
+//! last synced batch, which recovery cannot tell from a torn write, is counted and the node
+//! kept down (docs/ARCHITECTURE.md, "Recovery rules"). Each run ends with the faults healed and
 //! requires the group to converge (liveness).
 //!
 //! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 10,000); `RAFT_SIM_SEED=s` runs one seed and
@@ -129,6 +131,9 @@ struct Faults {
     /// Per mille of restarts preceded by a flipped bit in the node's WAL files (only where
     /// membership is static, and on one node per seed: a majority's disks stay healthy).
     flip: u64,
+    /// Nodes run with `wal-marker-before-ack yes`: a sync is reported only once the sync
+    /// marker after it is durable too (`Wal::flush_marker`).
+    marker_before_ack: bool,
 }
 
 struct Sim {
@@ -199,6 +204,7 @@ impl Sim {
             max_delay: 1 + rng.below(12),
             disk: 0,
             flip: 0,
+            marker_before_ack: false,
         };
         // Disk faults come from their own sequence, so that the other faults of a seed stay
         // what they were before disks could fail.
@@ -209,6 +215,7 @@ impl Sim {
         if faults.conf_change == 0 {
             faults.flip = 100 + disk_rng.below(400);
         }
+        faults.marker_before_ack = disk_rng.chance(500);
         let mut sim = Sim {
             seed,
             initial: n,
@@ -333,10 +340,17 @@ impl Sim {
                     "n{id}: recovery lost synced records with no damage: durable {dhs:?} {dlast:?}"
                 ));
             }
+            if self.faults.marker_before_ack {
+                self.fail(format!(
+                    "n{id}: damage to synced records went unreported although every reported \
+                     sync had its marker durable: durable {dhs:?} {dlast:?}"
+                ));
+            }
             // A flipped bit in the last synced batch, whose sync marker was not durable yet,
             // looks like a torn write of an unfinished sync: recovery cannot tell, and cuts it
-            // (docs/ARCHITECTURE.md). A known limit: the node is kept down, as an operator
-            // who knows the disk was damaged would, and the case is counted.
+            // (docs/ARCHITECTURE.md). The known limit of `wal-marker-before-ack no`: the node
+            // is kept down, as an operator who knows the disk was damaged would, and the case
+            // is counted.
             self.disk_faults[4] += 1;
             let n = &mut self.nodes[id as usize - 1];
             n.disk.refused = true;
@@ -651,7 +665,14 @@ impl Sim {
         if self.faults.disk > 0 && self.rng.chance(self.faults.disk) {
             self.nodes[i].disk.mem.fail_next_sync();
         }
-        let synced = self.nodes[i].disk.wal.as_mut().unwrap().sync();
+        let wal = self.nodes[i].disk.wal.as_mut().unwrap();
+        let synced = wal.sync().and_then(|()| {
+            if self.faults.marker_before_ack {
+                wal.flush_marker()
+            } else {
+                Ok(())
+            }
+        });
         // A sync with nothing new to flush leaves a planted failure armed: disarm it.
         self.nodes[i].disk.mem.fail_next_syncs(0);
         if let Err(e) = synced {

@@ -3,7 +3,8 @@
 //!
 //! Each job is a Ready's hard state, entries and the messages that may only be sent once those
 //! are durable. Jobs complete strictly in the order they were queued. With `appendfsync
-//! always` a job completes only after its sync; with `everysec` the log is synced at most a
+//! always` a job completes only after its sync (and, with `wal-marker-before-ack yes`, the
+//! sync marker written after it: see `run`); with `everysec` the log is synced at most a
 //! second after the write and jobs complete once written (a crash of a majority within that
 //! second may lose acknowledged writes); with `no` the kernel decides when to write back.
 //! A failed write or sync stops the thread for good and is reported: the node then refuses
@@ -12,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::RwLock;
 
 use crate::config::{Fsync, Settings};
@@ -54,18 +55,47 @@ pub fn run(
     let mut last_sync = Instant::now();
     let mut last_hs = wal.hard_state();
     let mut dirty = false;
+    // With `wal-marker-before-ack yes` (and `appendfsync always`): a round synced whose sync
+    // marker is not durable yet. It is reported once the next round's sync has flushed that
+    // marker, or, when no job is waiting, right after a flush of the marker alone: a flipped
+    // bit in a batch whose marker is durable is told from a torn write at recovery (lost
+    // synced records), never cut silently. Without it, a round completes at its sync, and
+    // damage to the last batch synced before a crash looks torn (docs/ARCHITECTURE.md).
+    let mut unmarked: Option<PersistDone> = None;
     loop {
-        let first = match jobs.recv_timeout(Duration::from_millis(200)) {
-            Ok(j) => Some(j),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
-                if dirty {
-                    let _ = wal.sync();
+        let first = if unmarked.is_some() {
+            match jobs.try_recv() {
+                Ok(j) => Some(j),
+                Err(TryRecvError::Empty) => {
+                    if let Err(e) = wal.flush_marker() {
+                        let _ = done.send(PersistDone::Failed(e.to_string()));
+                        return;
+                    }
+                    let _ = done.send(unmarked.take().expect("checked"));
+                    continue;
                 }
-                return;
+                Err(TryRecvError::Disconnected) => {
+                    let _ = wal.flush_marker();
+                    return;
+                }
+            }
+        } else {
+            match jobs.recv_timeout(Duration::from_millis(200)) {
+                Ok(j) => Some(j),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    if dirty {
+                        let _ = wal.sync();
+                    }
+                    return;
+                }
             }
         };
-        let policy = settings.read().appendfsync;
+        let (policy, marker_before_ack) = {
+            let s = settings.read();
+            (s.appendfsync, s.wal_marker_before_ack)
+        };
+        let verify = policy == Fsync::Always && marker_before_ack;
         let mut batch: Vec<PersistJob> = first.into_iter().collect();
         while batch.len() < JOBS_PER_SYNC_MAX {
             match jobs.try_recv() {
@@ -118,17 +148,30 @@ pub fn run(
         if let (Ok(()), Some(upto)) = (&result, compact_upto) {
             result = wal.compact(upto);
         }
+        // Rounds complete in order: one left unmarked goes first (this round's sync flushed
+        // its marker; otherwise its marker is flushed now).
+        if result.is_ok() && unmarked.is_some() && !(syncs > 0 && verify) {
+            result = wal.flush_marker();
+        }
         if let Err(e) = result {
             let _ = done.send(PersistDone::Failed(e.to_string()));
             return;
         }
+        if let Some(prev) = unmarked.take() {
+            let _ = done.send(prev);
+        }
         // A sync on the timer (everysec) completes no job but is reported, for INFO.
         if !batch.is_empty() || syncs > 0 {
-            let _ = done.send(PersistDone::Durable {
+            let d = PersistDone::Durable {
                 last,
                 messages,
                 syncs,
-            });
+            };
+            if syncs > 0 && verify {
+                unmarked = Some(d);
+            } else {
+                let _ = done.send(d);
+            }
         }
     }
 }

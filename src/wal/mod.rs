@@ -679,6 +679,21 @@ impl Wal {
         self.flush_and_mark()
     }
 
+    /// Makes durable the sync marker the last `sync` wrote after what it flushed (and anything
+    /// written since). Until then, damage to what that sync covered looks exactly like a
+    /// write that never reached the disk (nothing durable follows it); once it is, recovery
+    /// reports it as lost synced records. So a caller that must never silently forget what it
+    /// acknowledged reports a sync's records durable only after `flush_marker` (or after the next
+    /// `sync`, which flushes the marker too).
+    pub fn flush_marker(&mut self) -> io::Result<()> {
+        self.check_usable()?;
+        if let Err(e) = self.flush_current() {
+            self.failed = Some(format!("sync failed: {e}"));
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Flushes what is not yet durable, then writes a sync marker after it.
     fn flush_and_mark(&mut self) -> io::Result<()> {
         if self.write_offset == self.idle_offset {
