@@ -97,7 +97,9 @@ pub enum ProposeError {
 }
 
 /// How many election timeouts a follower waits for the leader's answer to a forwarded
-/// proposal while that leader stays in place (one election timeout once it is replaced).
+/// proposal while that leader stays in place. Once it is replaced, the follower gives up at
+/// once: where the proposal went no longer matters, the node learns its fate from the entries
+/// it applies (`fate`).
 const FORWARD_SILENCE_TIMEOUTS: u64 = 10;
 
 /// A proposal forwarded to `to` in `term`, answered `Unanswered` if no answer came by
@@ -227,11 +229,10 @@ pub struct Raft {
     // Follower state: work forwarded to the leader and not yet answered.
     forward_props: Vec<(ProposalId, Bytes)>,
     forward_reads: Vec<ReadId>,
-    /// Proposals sent to a leader and not yet answered. When leadership moves they stay open
-    /// for an election timeout: the old leader may have appended them and its answer may
-    /// still be on its way (it comes over another connection than the new leader's
-    /// heartbeat). An answer is a fact whatever the term, so it is taken from the node the
-    /// proposal went to; only silence past the grace period makes the outcome unknown.
+    /// Proposals sent to a leader and not yet answered. An answer is a fact whatever the
+    /// term, so it is taken from the node the proposal went to. When leadership moves they
+    /// are reported `Unanswered` at once: the node settles them from the entries it applies
+    /// (`fate`), whether or not the old leader's answer ever comes.
     props_in_flight: Vec<InFlight>,
     reads_in_flight: Vec<ReadId>,
 
@@ -741,9 +742,11 @@ impl Raft {
     }
 
     fn fail_forwarded(&mut self) {
-        let give_up = self.now + self.cfg.election_timeout_ms;
-        for p in &mut self.props_in_flight {
-            p.give_up = p.give_up.min(give_up);
+        for p in self.props_in_flight.drain(..) {
+            self.proposals_out.push(ProposalOutcome {
+                id: p.id,
+                result: Err(ProposeError::Unanswered { term: p.term }),
+            });
         }
         for (id, _) in self.forward_props.drain(..) {
             self.proposals_out.push(ProposalOutcome {
@@ -1424,8 +1427,8 @@ impl Raft {
         }
     }
 
-    /// Forwarded proposals whose leader moved on and stayed silent for the grace period:
-    /// their outcome is unknown.
+    /// Forwarded proposals the leader never answered although it stayed in place (a lost
+    /// message): reported unanswered.
     fn give_up_forwarded(&mut self) {
         let now = self.now;
         if !self.props_in_flight.iter().any(|p| p.give_up <= now) {
