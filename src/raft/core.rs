@@ -233,7 +233,7 @@ pub struct Raft {
     /// term, so it is taken from the node the proposal went to. When leadership moves they
     /// are reported `Unanswered` at once: the node settles them from the entries it applies
     /// (`fate`), whether or not the old leader's answer ever comes.
-    props_in_flight: Vec<InFlight>,
+    props_in_flight: BTreeMap<ProposalId, InFlight>,
     reads_in_flight: Vec<ReadId>,
 
     // Output.
@@ -315,7 +315,7 @@ impl Raft {
             started_lease_until: now + cfg_eto,
             forward_props: Vec::new(),
             forward_reads: Vec::new(),
-            props_in_flight: Vec::new(),
+            props_in_flight: BTreeMap::new(),
             reads_in_flight: Vec::new(),
             msgs: Vec::new(),
             persist_msgs: Vec::new(),
@@ -742,7 +742,7 @@ impl Raft {
     }
 
     fn fail_forwarded(&mut self) {
-        for p in self.props_in_flight.drain(..) {
+        for p in std::mem::take(&mut self.props_in_flight).into_values() {
             self.proposals_out.push(ProposalOutcome {
                 id: p.id,
                 result: Err(ProposeError::Unanswered { term: p.term }),
@@ -1417,12 +1417,8 @@ impl Raft {
         id: ProposalId,
         result: Result<(u64, u64), ProposeError>,
     ) {
-        if let Some(pos) = self
-            .props_in_flight
-            .iter()
-            .position(|p| p.id == id && p.to == from)
-        {
-            self.props_in_flight.swap_remove(pos);
+        if self.props_in_flight.get(&id).is_some_and(|p| p.to == from) {
+            self.props_in_flight.remove(&id);
             self.proposals_out.push(ProposalOutcome { id, result });
         }
     }
@@ -1431,11 +1427,11 @@ impl Raft {
     /// message): reported unanswered.
     fn give_up_forwarded(&mut self) {
         let now = self.now;
-        if !self.props_in_flight.iter().any(|p| p.give_up <= now) {
+        if !self.props_in_flight.values().any(|p| p.give_up <= now) {
             return;
         }
         let out = &mut self.proposals_out;
-        self.props_in_flight.retain(|p| {
+        self.props_in_flight.retain(|_, p| {
             if p.give_up > now {
                 return true;
             }
@@ -1482,11 +1478,14 @@ impl Raft {
             // connection reset): then nobody knows, and the id must not stay here forever.
             let give_up = self.now + FORWARD_SILENCE_TIMEOUTS * self.cfg.election_timeout_ms;
             self.props_in_flight
-                .extend(proposals.iter().map(|(id, _)| InFlight {
-                    id: *id,
-                    to,
-                    term,
-                    give_up,
+                .extend(proposals.iter().map(|(id, _)| {
+                    let p = InFlight {
+                        id: *id,
+                        to,
+                        term,
+                        give_up,
+                    };
+                    (*id, p)
                 }));
             self.send(self.leader, Body::Propose { proposals });
         }
