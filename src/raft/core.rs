@@ -1477,16 +1477,15 @@ impl Raft {
             // A leader that stays in place answers at once unless the message was lost (a
             // connection reset): then nobody knows, and the id must not stay here forever.
             let give_up = self.now + FORWARD_SILENCE_TIMEOUTS * self.cfg.election_timeout_ms;
-            self.props_in_flight
-                .extend(proposals.iter().map(|(id, _)| {
-                    let p = InFlight {
-                        id: *id,
-                        to,
-                        term,
-                        give_up,
-                    };
-                    (*id, p)
-                }));
+            self.props_in_flight.extend(proposals.iter().map(|(id, _)| {
+                let p = InFlight {
+                    id: *id,
+                    to,
+                    term,
+                    give_up,
+                };
+                (*id, p)
+            }));
             self.send(self.leader, Body::Propose { proposals });
         }
         if !self.forward_reads.is_empty() {
