@@ -349,6 +349,16 @@ impl Node {
         };
         let snapshot_index = snapshot.as_ref().map_or(0, |m| m.index);
         let last_time = last_time.max(snap_time);
+        // Proposal ids start at the wall clock in ns, and above every id this node tagged in
+        // the log it recovered (a clock stepped back must not reuse one: the replayed entry
+        // would be taken for the new write).
+        let first_id = entries
+            .iter()
+            .filter(|e| e.kind == raft::EntryKind::Normal)
+            .filter_map(|e| machine::origin(&e.data))
+            .filter(|&(node, _)| node == s.node_id)
+            .map(|(_, id)| id.saturating_add(1))
+            .fold(wall_ms().saturating_mul(1_000_000), u64::max);
         let restored = raft::Restored {
             hard_state: rec.hard_state,
             snapshot: snapshot.clone(),
@@ -422,7 +432,7 @@ impl Node {
             shared: shared.clone(),
             transport,
             persist_tx,
-            next_id: wall_ms() * 1_000_000,
+            next_id: first_id,
             writes: Tracker::new(snapshot_index, snapshot.as_ref().map_or(0, |m| m.term)),
             reads: HashMap::new(),
             last_time_ms: last_time,
