@@ -14,7 +14,8 @@
 //! an acknowledged write is never lost, a read index is never below a write acknowledged
 //! before the read was asked for (linearizable reads, including lease reads), and a write a
 //! node answered "not committed" (its tracker, `raftis::raft::fate`, the node's own) is never
-//! applied anywhere. At each restart
+//! applied anywhere, and no write is applied twice (a duplicated Propose message is not
+//! appended again). At each restart
 //! the WAL must return everything its last sync covered, unless a bit was flipped: then the
 //! node refuses to start when recovery says synced records are lost. Half the seeds run with
 //! `wal-marker-before-ack yes` (a sync is reported only once the marker after it is durable):
@@ -175,8 +176,9 @@ struct Sim {
     outcomes: [u64; 3],
     /// Client writes as the trackers settled them: applied, not committed, unknown.
     fates: [u64; 3],
-    /// Values of applied writes, and of writes a node answered "not committed".
-    committed_values: HashSet<u64>,
+    /// Values of applied writes (-> the index they were applied at), and of writes a node
+    /// answered "not committed".
+    committed_values: HashMap<u64, u64>,
     declared_not_committed: HashSet<u64>,
 }
 
@@ -241,7 +243,7 @@ impl Sim {
             disk_faults: [0; 5],
             outcomes: [0; 3],
             fates: [0; 3],
-            committed_values: HashSet::new(),
+            committed_values: HashMap::new(),
             declared_not_committed: HashSet::new(),
         };
         for id in 1..=n as u64 + 2 {
@@ -957,17 +959,27 @@ impl Sim {
         }
         let value = <[u8; 8]>::try_from(&e.data[..])
             .ok()
-            .map(u64::from_le_bytes);
+            .map(u64::from_le_bytes)
+            .filter(|_| e.kind == EntryKind::Normal);
         if let Some(v) = value {
+            // A write is appended once, however often its message was delivered (the
+            // convergence probe, u64::MAX, is proposed again and again).
+            match self.committed_values.get(&v) {
+                Some(&at) if at != e.index && v != u64::MAX => self.fail(format!(
+                    "write {v} applied twice: at {at} and, on n{id}, at {}",
+                    e.index
+                )),
+                _ => {}
+            }
             if self.declared_not_committed.contains(&v) {
                 self.fail(format!(
                     "write {v} was answered not committed, and n{id} applies it at {}",
                     e.index
                 ));
             }
-            self.committed_values.insert(v);
+            self.committed_values.insert(v, e.index);
         }
-        let mine = value.filter(|_| e.kind == EntryKind::Normal);
+        let mine = value;
         if let Some(v) = self.nodes[i].writes.applied(e.index, e.term, mine) {
             // Acknowledged to the client now.
             self.fates[0] += 1;
@@ -994,7 +1006,7 @@ impl Sim {
             match fate {
                 Fate::NotCommitted => {
                     self.fates[1] += 1;
-                    if self.committed_values.contains(&v) {
+                    if self.committed_values.contains_key(&v) {
                         self.fail(format!(
                             "n{} answers write {v} not committed, but it was applied",
                             self.nodes[i].id

@@ -24,7 +24,7 @@
 //!   either by a valid lease or by a quorum acknowledging a heartbeat round sent after the read
 //!   arrived.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
 
@@ -101,6 +101,10 @@ pub enum ProposeError {
 /// once: where the proposal went no longer matters, the node learns its fate from the entries
 /// it applies (`fate`).
 const FORWARD_SILENCE_TIMEOUTS: u64 = 10;
+
+/// Forwarded proposals a leader remembers, to answer a duplicated Propose message without
+/// appending its writes again (the bus does not resend, but a network may duplicate).
+const FORWARDS_REMEMBERED: usize = 16_384;
 
 /// A proposal forwarded to `to` in `term`, answered `Unanswered` if no answer came by
 /// `give_up`.
@@ -234,6 +238,10 @@ pub struct Raft {
     /// are reported `Unanswered` at once: the node settles them from the entries it applies
     /// (`fate`), whether or not the old leader's answer ever comes.
     props_in_flight: BTreeMap<ProposalId, InFlight>,
+    /// Leader: forwarded proposals appended in this term, (from, id) -> (term, index), the
+    /// last `FORWARDS_REMEMBERED` of them, oldest first in `forwards_order`.
+    forwards_taken: HashMap<(NodeId, ProposalId), (u64, u64)>,
+    forwards_order: VecDeque<(NodeId, ProposalId)>,
     reads_in_flight: Vec<ReadId>,
 
     // Output.
@@ -316,6 +324,8 @@ impl Raft {
             forward_props: Vec::new(),
             forward_reads: Vec::new(),
             props_in_flight: BTreeMap::new(),
+            forwards_taken: HashMap::new(),
+            forwards_order: VecDeque::new(),
             reads_in_flight: Vec::new(),
             msgs: Vec::new(),
             persist_msgs: Vec::new(),
@@ -845,6 +855,8 @@ impl Raft {
     }
 
     fn become_leader(&mut self) {
+        self.forwards_taken.clear();
+        self.forwards_order.clear();
         self.role = Role::Leader;
         self.leader = self.id;
         self.votes.clear();
@@ -1399,14 +1411,28 @@ impl Raft {
     }
 
     fn handle_propose(&mut self, from: NodeId, proposals: Vec<(ProposalId, Bytes)>) {
-        let results = if self.role == Role::Leader && self.transferee == 0 {
-            proposals
-                .into_iter()
-                .map(|(id, data)| (id, Some(self.append_new(data))))
-                .collect()
-        } else {
-            proposals.into_iter().map(|(id, _)| (id, None)).collect()
-        };
+        let leading = self.role == Role::Leader;
+        let mut results = Vec::with_capacity(proposals.len());
+        for (id, data) in proposals {
+            // A duplicated message must not append the write twice: the same answer again.
+            let seen = self.forwards_taken.get(&(from, id)).copied();
+            let r = match seen {
+                Some(placed) if leading => Some(placed),
+                None if leading && self.transferee == 0 => {
+                    let placed = self.append_new(data);
+                    self.forwards_taken.insert((from, id), placed);
+                    self.forwards_order.push_back((from, id));
+                    if self.forwards_order.len() > FORWARDS_REMEMBERED {
+                        if let Some(old) = self.forwards_order.pop_front() {
+                            self.forwards_taken.remove(&old);
+                        }
+                    }
+                    Some(placed)
+                }
+                _ => None,
+            };
+            results.push((id, r));
+        }
         self.send(from, Body::ProposeResp { results });
     }
 

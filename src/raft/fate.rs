@@ -117,6 +117,10 @@ impl<W> Tracker<W> {
         let Some(p) = self.open.get(&id) else {
             return;
         };
+        // One outcome per proposal; a second would leave a stale index behind.
+        if p.state != State::Proposed {
+            return;
+        }
         let tagged = p.tagged;
         // A snapshot installed since it was proposed may hold an entry of `term`.
         let since = p.installs != self.installs;
