@@ -497,7 +497,6 @@ fn refuse_denyoom(op: &Op) -> Option<String> {
     }
 }
 
-/// How many ops a payload holds (its header's count), without decoding the rest.
 /// What an entry in flight may add to used memory.
 fn write_cost(payload: &[u8]) -> u64 {
     payload.len() as u64 + OP_OVERHEAD_BYTES * machine::op_count(payload)

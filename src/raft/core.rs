@@ -106,11 +106,10 @@ const FORWARD_SILENCE_TIMEOUTS: u64 = 10;
 /// appending its writes again (the bus does not resend, but a network may duplicate).
 const FORWARDS_REMEMBERED: usize = 16_384;
 
-/// A proposal forwarded to `to` in `term`, answered `Unanswered` if no answer came by
-/// `give_up`.
+/// A proposal forwarded to `to` in `term` (keyed by its id), answered `Unanswered` if no
+/// answer came by `give_up`.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
-    id: ProposalId,
     to: NodeId,
     term: u64,
     give_up: u64,
@@ -752,9 +751,9 @@ impl Raft {
     }
 
     fn fail_forwarded(&mut self) {
-        for p in std::mem::take(&mut self.props_in_flight).into_values() {
+        for (id, p) in std::mem::take(&mut self.props_in_flight) {
             self.proposals_out.push(ProposalOutcome {
-                id: p.id,
+                id,
                 result: Err(ProposeError::Unanswered { term: p.term }),
             });
         }
@@ -1457,12 +1456,12 @@ impl Raft {
             return;
         }
         let out = &mut self.proposals_out;
-        self.props_in_flight.retain(|_, p| {
+        self.props_in_flight.retain(|&id, p| {
             if p.give_up > now {
                 return true;
             }
             out.push(ProposalOutcome {
-                id: p.id,
+                id,
                 result: Err(ProposeError::Unanswered { term: p.term }),
             });
             false
@@ -1503,15 +1502,9 @@ impl Raft {
             // A leader that stays in place answers at once unless the message was lost (a
             // connection reset): then nobody knows, and the id must not stay here forever.
             let give_up = self.now + FORWARD_SILENCE_TIMEOUTS * self.cfg.election_timeout_ms;
-            self.props_in_flight.extend(proposals.iter().map(|(id, _)| {
-                let p = InFlight {
-                    id: *id,
-                    to,
-                    term,
-                    give_up,
-                };
-                (*id, p)
-            }));
+            let sent = InFlight { to, term, give_up };
+            self.props_in_flight
+                .extend(proposals.iter().map(|(id, _)| (*id, sent)));
             self.send(self.leader, Body::Propose { proposals });
         }
         if !self.forward_reads.is_empty() {
