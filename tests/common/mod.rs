@@ -17,17 +17,49 @@ pub use redis_protocol::resp2::types::OwnedFrame as Frame;
 
 static DIRS: AtomicU64 = AtomicU64::new(0);
 
-/// Ports handed out by the OS; the listeners are held until the nodes start, so two tests
-/// running at once never get the same port.
+/// `n` free ports for nodes to bind, with the listeners that hold them until the caller drops
+/// them just before starting the nodes.
+///
+/// The ports come from below the kernel's ephemeral range (`ip_local_port_range`), never from
+/// `bind(0)`: the kernel hands ephemeral ports to every outgoing connection (clients, the peer
+/// bus), so a port freed for a node to bind could be taken by another test's connection in the
+/// moment between, and the node would fail with "Address already in use". Ports below the range
+/// are only ever bound on purpose. A process-wide counter, started at an offset from the PID,
+/// hands each port out once per test process, and a port some other process holds is skipped.
 pub fn free_ports(n: usize) -> (Vec<u16>, Vec<TcpListener>) {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    let ports = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let (low, high) = fixed_port_window();
+    let span = u64::from(high - low);
+    let start = u64::from(std::process::id()) * 211 % span;
+    let _ = NEXT.compare_exchange(0, start + 1, Ordering::Relaxed, Ordering::Relaxed);
+    let mut ports = Vec::with_capacity(n);
+    let mut listeners = Vec::with_capacity(n);
+    for _ in 0..span {
+        if ports.len() == n {
+            break;
+        }
+        let port = low + ((NEXT.fetch_add(1, Ordering::Relaxed) - 1) % span) as u16;
+        // Both the client port and the bus port are bound by number, so a port is only taken
+        // once a listener holds it.
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            ports.push(port);
+            listeners.push(l);
+        }
+    }
+    assert_eq!(ports.len(), n, "no free ports in {low}..{high}");
     (ports, listeners)
+}
+
+/// The ports from 10000 up to the start of the ephemeral range. When the range cannot be read or
+/// leaves no room below it, 20000..30000, where the race above is possible again.
+fn fixed_port_window() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
+    match ephemeral_low {
+        Some(l) if l >= 12000 => (10000, l),
+        _ => (20000, 30000),
+    }
 }
 
 pub fn temp_dir(tag: &str) -> PathBuf {
@@ -84,10 +116,18 @@ impl Proc {
             .expect("spawn raftis");
         self.child = Some(child);
         let port = self.port;
+        let log = self.dir.join("raftis.log");
+        let child = self.child.as_mut().unwrap();
         wait_for(
             "the node to accept connections",
             Duration::from_secs(20),
-            || TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    panic!("raftis on port {port} exited at start ({status}); its log:\n{log}");
+                }
+                TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+            },
         );
     }
 
