@@ -359,6 +359,79 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
     }
 }
 
+/// A node started alone writes its log inline; once the group has other members it hands the
+/// log to the WAL thread mid-flight. No acknowledged write may be lost across that switch: the
+/// original node is killed at the end and the two it took in must hold every one.
+#[test]
+fn a_single_node_grows_into_a_group_under_write_load_and_keeps_every_acknowledged_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut cluster = Cluster::start(1, &[]);
+    cluster.wait_leader(Duration::from_secs(10));
+    let port = cluster.nodes[0].port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let mut c = Client::connect(port);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("g:{i}");
+                if c.try_cmd(&["SET", &key, &i.to_string()]) == Some(ok()) {
+                    acked.lock().unwrap().push(i);
+                }
+                i += 1;
+            }
+        })
+    };
+    for id in ["2", "3"] {
+        let n = cluster.start_joining_node();
+        let addr = format!(
+            "127.0.0.1:{}@{}",
+            cluster.nodes[n].port, cluster.nodes[n].bus
+        );
+        raft_node(&cluster, &["ADD", id, &addr]);
+        cluster.nodes[n].member = true;
+        raft_node(&cluster, &["PROMOTE", id]);
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "the writer made little progress: {}",
+        acked.len()
+    );
+    assert!(
+        cluster.nodes[0].log().contains("written by the WAL thread"),
+        "node 1 never moved its log to the WAL thread:\n{}",
+        cluster.nodes[0].log()
+    );
+
+    cluster.nodes[0].kill9();
+    let leader = cluster.wait_leader(Duration::from_secs(15));
+    let mut c = cluster.nodes[leader].client();
+    let cmds: Vec<Vec<String>> = acked
+        .iter()
+        .map(|v| vec!["GET".into(), format!("g:{v}")])
+        .collect();
+    for (chunk, vals) in cmds.chunks(200).zip(acked.chunks(200)) {
+        for (r, v) in c.pipeline(chunk).iter().zip(vals) {
+            assert_eq!(*r, bulk(&v.to_string()), "g:{v} after node 1 was killed");
+        }
+    }
+
+    // Node 1 restarts with the membership in its log (and the WAL thread from the start).
+    cluster.nodes[0].start();
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+}
+
 #[test]
 fn a_killed_node_is_replaced_by_a_new_one() {
     let mut cluster = Cluster::start(3, &[]);

@@ -1,13 +1,15 @@
-//! The WAL thread: makes what the Raft core hands out durable, in order, with one sync for
-//! everything queued at once (group commit), then reports back to the driver.
+//! Persistence rounds: make what the Raft core hands out durable, in order, with one sync for
+//! everything queued at once (group commit), then report back to the driver. A `Persister`
+//! runs the rounds, either on the WAL thread (`run`) or inline in the driver (a group of one:
+//! see `node::Persist`).
 //!
 //! Each job is a Ready's hard state, entries and the messages that may only be sent once those
 //! are durable. Jobs complete strictly in the order they were queued. With `appendfsync
 //! always` a job completes only after its sync (and, with `wal-marker-before-ack yes`, the
-//! sync marker written after it: see `run`); with `everysec` the log is synced at most a
+//! sync marker written after it: see `Persister::unmarked`); with `everysec` the log is synced at most a
 //! second after the write and jobs complete once written (a crash of a majority within that
 //! second may lose acknowledged writes); with `no` the kernel decides when to write back.
-//! A failed write or sync stops the thread for good and is reported: the node then refuses
+//! A failed write or sync ends the rounds for good and is reported: the node then refuses
 //! writes (the fsync lesson: never retry a failed sync as if it succeeded).
 
 use std::sync::Arc;
@@ -46,85 +48,70 @@ pub enum PersistDone {
 /// Jobs taken per round, at most, so completions flow back even under a flood.
 const JOBS_PER_SYNC_MAX: usize = 4096;
 
-pub fn run(
-    mut wal: Wal,
-    jobs: Receiver<PersistJob>,
-    done: Sender<PersistDone>,
+/// The WAL and what the fsync policy needs to remember between rounds: a round writes a
+/// batch of jobs and syncs once for all of them, whether it runs on the WAL thread (`run`) or
+/// inline in the driver.
+pub struct Persister {
+    wal: Wal,
     settings: Arc<RwLock<Settings>>,
-) {
-    let mut last_sync = Instant::now();
-    let mut last_hs = wal.hard_state();
-    let mut dirty = false;
-    // With `wal-marker-before-ack yes` (and `appendfsync always`): a round synced whose sync
-    // marker is not durable yet. It is reported once the next round's sync has flushed that
-    // marker, or, when no job is waiting, right after a flush of the marker alone: a flipped
-    // bit in a batch whose marker is durable is told from a torn write at recovery (lost
-    // synced records), never cut silently. Without it, a round completes at its sync, and
-    // damage to the last batch synced before a crash looks torn (docs/ARCHITECTURE.md).
-    let mut unmarked: Option<PersistDone> = None;
-    loop {
-        let first = if unmarked.is_some() {
-            match jobs.try_recv() {
-                Ok(j) => Some(j),
-                Err(TryRecvError::Empty) => {
-                    if let Err(e) = wal.flush_marker() {
-                        let _ = done.send(PersistDone::Failed(e.to_string()));
-                        return;
-                    }
-                    let _ = done.send(unmarked.take().expect("checked"));
-                    continue;
-                }
-                Err(TryRecvError::Disconnected) => {
-                    let _ = wal.flush_marker();
-                    return;
-                }
-            }
-        } else {
-            match jobs.recv_timeout(Duration::from_millis(200)) {
-                Ok(j) => Some(j),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => {
-                    if dirty {
-                        let _ = wal.sync();
-                    }
-                    return;
-                }
-            }
-        };
+    last_sync: Instant,
+    last_hs: HardState,
+    /// Written since the last sync.
+    dirty: bool,
+    /// With `wal-marker-before-ack yes` (and `appendfsync always`): a round synced whose sync
+    /// marker is not durable yet. It is reported once the next round's sync has flushed that
+    /// marker, or, when no job is waiting, right after a flush of the marker alone
+    /// (`release_unmarked`): a flipped bit in a batch whose marker is durable is told from a
+    /// torn write at recovery (lost synced records), never cut silently. Without it, a round
+    /// completes at its sync, and damage to the last batch synced before a crash looks torn
+    /// (docs/ARCHITECTURE.md).
+    unmarked: Option<PersistDone>,
+}
+
+impl Persister {
+    pub fn new(wal: Wal, settings: Arc<RwLock<Settings>>) -> Persister {
+        let last_hs = wal.hard_state();
+        Persister {
+            wal,
+            settings,
+            last_sync: Instant::now(),
+            last_hs,
+            dirty: false,
+            unmarked: None,
+        }
+    }
+
+    /// Writes `batch` in order and syncs as the policy says, pushing the rounds now complete
+    /// onto `out` (none, when this round waits for its marker). An empty batch is a timer
+    /// round: with `everysec` it syncs what is due. An error is final: the WAL is unusable.
+    pub fn round(
+        &mut self,
+        batch: &mut [PersistJob],
+        out: &mut Vec<PersistDone>,
+    ) -> Result<(), String> {
         let (policy, marker_before_ack) = {
-            let s = settings.read();
+            let s = self.settings.read();
             (s.appendfsync, s.wal_marker_before_ack)
         };
         let verify = policy == Fsync::Always && marker_before_ack;
-        let mut batch: Vec<PersistJob> = first.into_iter().collect();
-        while batch.len() < JOBS_PER_SYNC_MAX {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+        let wal = &mut self.wal;
         let mut last = None;
         let mut messages = Vec::new();
-        let mut result = Ok(());
         let mut compact_upto = None;
+        let fail = |e: std::io::Error| e.to_string();
         for job in batch.iter_mut() {
             if let Some(hs) = job.hard_state {
-                last_hs = hs;
+                self.last_hs = hs;
             }
             if let Some((index, term)) = job.reset {
-                if let Err(e) = wal.reset(index, term, &last_hs) {
-                    result = Err(e);
-                    break;
-                }
-                dirty = true;
+                wal.reset(index, term, &self.last_hs).map_err(fail)?;
+                self.dirty = true;
             }
             compact_upto = compact_upto.max(job.compact_upto);
             if job.hard_state.is_some() || !job.entries.is_empty() {
-                if let Err(e) = wal.append(job.hard_state.as_ref(), &job.entries) {
-                    result = Err(e);
-                    break;
-                }
-                dirty = true;
+                wal.append(job.hard_state.as_ref(), &job.entries)
+                    .map_err(fail)?;
+                self.dirty = true;
             }
             if let Some(e) = job.entries.last() {
                 last = Some((e.index, e.term));
@@ -132,33 +119,29 @@ pub fn run(
             messages.append(&mut job.messages);
         }
         let mut syncs = 0;
-        if result.is_ok() && dirty {
+        if self.dirty {
             let due = match policy {
                 Fsync::Always => true,
-                Fsync::EverySec => last_sync.elapsed() >= Duration::from_secs(1),
+                Fsync::EverySec => self.last_sync.elapsed() >= Duration::from_secs(1),
                 Fsync::No => false,
             };
             if due {
-                result = wal.sync();
+                wal.sync().map_err(fail)?;
                 syncs = 1;
-                dirty = false;
-                last_sync = Instant::now();
+                self.dirty = false;
+                self.last_sync = Instant::now();
             }
         }
-        if let (Ok(()), Some(upto)) = (&result, compact_upto) {
-            result = wal.compact(upto);
+        if let Some(upto) = compact_upto {
+            wal.compact(upto).map_err(fail)?;
         }
         // Rounds complete in order: one left unmarked goes first (this round's sync flushed
         // its marker; otherwise its marker is flushed now).
-        if result.is_ok() && unmarked.is_some() && !(syncs > 0 && verify) {
-            result = wal.flush_marker();
-        }
-        if let Err(e) = result {
-            let _ = done.send(PersistDone::Failed(e.to_string()));
-            return;
-        }
-        if let Some(prev) = unmarked.take() {
-            let _ = done.send(prev);
+        if let Some(prev) = self.unmarked.take() {
+            if !(syncs > 0 && verify) {
+                wal.flush_marker().map_err(fail)?;
+            }
+            out.push(prev);
         }
         // A sync on the timer (everysec) completes no job but is reported, for INFO.
         if !batch.is_empty() || syncs > 0 {
@@ -168,10 +151,78 @@ pub fn run(
                 syncs,
             };
             if syncs > 0 && verify {
-                unmarked = Some(d);
+                self.unmarked = Some(d);
             } else {
-                let _ = done.send(d);
+                out.push(d);
             }
+        }
+        Ok(())
+    }
+
+    /// A round waits for its sync marker (see `unmarked`).
+    pub fn has_unmarked(&self) -> bool {
+        self.unmarked.is_some()
+    }
+
+    /// No job is waiting: flushes the marker of the round left unmarked and completes it.
+    pub fn release_unmarked(&mut self, out: &mut Vec<PersistDone>) -> Result<(), String> {
+        if let Some(d) = self.unmarked.take() {
+            self.wal.flush_marker().map_err(|e| e.to_string())?;
+            out.push(d);
+        }
+        Ok(())
+    }
+
+    /// The node stops: make what was written durable (best effort; nothing waits for it).
+    pub fn close(&mut self) {
+        if self.unmarked.take().is_some() {
+            let _ = self.wal.flush_marker();
+        } else if self.dirty {
+            let _ = self.wal.sync();
+        }
+    }
+}
+
+/// The WAL thread: rounds of every job queued at once, completions sent back in order.
+pub fn run(mut p: Persister, jobs: Receiver<PersistJob>, done: Sender<PersistDone>) {
+    let mut out = Vec::new();
+    loop {
+        let first = if p.has_unmarked() {
+            match jobs.try_recv() {
+                Ok(j) => Some(j),
+                Err(TryRecvError::Empty) => {
+                    if let Err(e) = p.release_unmarked(&mut out) {
+                        let _ = done.send(PersistDone::Failed(e));
+                        return;
+                    }
+                    for d in out.drain(..) {
+                        let _ = done.send(d);
+                    }
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => return p.close(),
+            }
+        } else {
+            match jobs.recv_timeout(Duration::from_millis(200)) {
+                Ok(j) => Some(j),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return p.close(),
+            }
+        };
+        let mut batch: Vec<PersistJob> = first.into_iter().collect();
+        while batch.len() < JOBS_PER_SYNC_MAX {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let r = p.round(&mut batch, &mut out);
+        for d in out.drain(..) {
+            let _ = done.send(d);
+        }
+        if let Err(e) = r {
+            let _ = done.send(PersistDone::Failed(e));
+            return;
         }
     }
 }
