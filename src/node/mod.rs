@@ -954,7 +954,7 @@ impl Driver {
                 let rd = self.core.ready();
                 self.handle_ready(rd);
             }
-            if self.persist_inline() {
+            if self.persist_inline(!events.is_empty() || !peers.is_empty()) {
                 while self.core.has_ready() {
                     let rd = self.core.ready();
                     self.handle_ready(rd);
@@ -1123,7 +1123,7 @@ impl Driver {
 
     /// Inline persistence: one round (one sync) for every job this turn queued, then their
     /// completions. True if anything completed.
-    fn persist_inline(&mut self) -> bool {
+    fn persist_inline(&mut self, more_waiting: bool) -> bool {
         let Persist::Inline { p, queued, .. } = &mut self.persist else {
             return false;
         };
@@ -1139,7 +1139,10 @@ impl Driver {
         let mut out = Vec::new();
         let mut batch = std::mem::take(queued);
         let mut r = p.round(&mut batch, &mut out);
-        if r.is_ok() {
+        // A round left waiting for its sync marker (`wal-marker-before-ack yes`) completes
+        // with the next turn's sync when more work is already waiting, as on the WAL thread;
+        // otherwise its marker is flushed alone now.
+        if r.is_ok() && !more_waiting {
             r = p.release_unmarked(&mut out);
         }
         for d in out {
