@@ -1267,13 +1267,7 @@ impl Driver {
         for (w, fate) in self.writes.drain_settled() {
             let err = match fate {
                 Fate::NotCommitted => WriteError::NotCommitted,
-                Fate::Uncertain => {
-                    self.shared
-                        .stats
-                        .uncertain_writes
-                        .fetch_add(1, Ordering::Relaxed);
-                    WriteError::Uncertain
-                }
+                Fate::Uncertain => WriteError::Uncertain,
                 Fate::Failed(ProposeError::NoLeader | ProposeError::NotLeader) => {
                     WriteError::NoLeader
                 }
@@ -1282,6 +1276,14 @@ impl Driver {
                 // The tracker settles these itself.
                 Fate::Failed(ProposeError::Unanswered { .. }) => WriteError::Uncertain,
             };
+            // Counted only when a client is told: the node's own expire and evict proposals
+            // have no waiter.
+            if matches!(err, WriteError::Uncertain) && w.is_some() {
+                self.shared
+                    .stats
+                    .uncertain_writes
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             answer(w, Err(err));
         }
     }
