@@ -14,6 +14,8 @@
 //!   the term the follower sent it in (a message of another term is refused), terms never
 //!   decrease along the committed log, and entries are applied in order, so had it committed
 //!   it would have been applied (and recognised) before the first entry of a later term.
+//!   A proposal placed in a term after the last entry of a snapshot that covers its index is
+//!   not in that snapshot, for the same reason.
 //! - Unknown: a snapshot installed since it was proposed may hold it (its replies are not in
 //!   a snapshot), it carries no tag and was applied before its index was known, or its
 //!   deadline passed.
@@ -192,19 +194,29 @@ impl<W> Tracker<W> {
     pub fn installed_snapshot(&mut self, index: u64, term: u64) {
         self.installs += 1;
         self.installed_term = self.installed_term.max(term);
-        let covered: Vec<ProposalId> = self
+        // Placed at an index the snapshot covers: in it, unless placed in a term after the
+        // snapshot's last entry. Terms never decrease along the committed log, so the entry
+        // the snapshot holds at that index is of `term` or earlier: not this proposal.
+        let covered: Vec<(ProposalId, Fate)> = self
             .placed
             .range(..=(index, ProposalId::MAX))
-            .map(|(&(_, id), _)| id)
+            .map(|(&(_, id), &placed_term)| {
+                let fate = if placed_term > term {
+                    Fate::NotCommitted
+                } else {
+                    Fate::Uncertain
+                };
+                (id, fate)
+            })
             .chain(
                 self.unanswered
                     .iter()
                     .take_while(|(t, _)| *t <= term)
-                    .map(|&(_, id)| id),
+                    .map(|&(_, id)| (id, Fate::Uncertain)),
             )
             .collect();
-        for id in covered {
-            self.settle(id, Fate::Uncertain);
+        for (id, fate) in covered {
+            self.settle(id, fate);
         }
         self.applied_index = self.applied_index.max(index);
         self.applied_term = self.applied_term.max(term);
@@ -385,6 +397,25 @@ mod tests {
         assert_eq!(t.applied(20, 2, Some(3)), Some("later"));
         assert_eq!(t.applied(21, 3, None), None);
         assert_eq!(settled(&mut t), vec![("after", Fate::NotCommitted)]);
+    }
+
+    #[test]
+    fn placed_in_a_term_after_the_snapshot_last_entry_it_is_not_in_the_snapshot() {
+        let mut t = Tracker::new(0, 1);
+        t.propose(1, "overwritten", 100, true);
+        t.propose(2, "same-term", 100, true);
+        // Placed by a leader of term 3 at index 8, which the snapshot (last entry of term 2)
+        // covers: the entry it holds at 8 is of term 2 or earlier.
+        t.outcome(placed(1, 3, 8));
+        t.outcome(placed(2, 2, 9));
+        t.installed_snapshot(10, 2);
+        assert_eq!(
+            settled(&mut t),
+            vec![
+                ("overwritten", Fate::NotCommitted),
+                ("same-term", Fate::Uncertain)
+            ]
+        );
     }
 
     #[test]
