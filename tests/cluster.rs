@@ -272,32 +272,57 @@ fn raft_node(cluster: &Cluster, args: &[&str]) {
     );
 }
 
+/// A client thread that SETs `<prefix>:<i>` to `i` for i = 0, 1, ... until stopped, keeping
+/// the values it saw acknowledged.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(port: u16, prefix: &'static str) -> Writer {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, acked) = (stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("{prefix}:{i}");
+                    if c.try_cmd(&["SET", &key, &i.to_string()]) == Some(ok()) {
+                        acked.lock().unwrap().push(i);
+                    }
+                    i += 1;
+                }
+            })
+        };
+        Writer {
+            stop,
+            acked,
+            thread,
+        }
+    }
+
+    /// Stops the thread; the values acknowledged, in order.
+    fn stop(self) -> Vec<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let acked = self.acked.lock().unwrap().clone();
+        acked
+    }
+}
+
 #[test]
 fn membership_changes_under_write_load_keep_every_acknowledged_write() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-
     let mut cluster = Cluster::start(3, &[]);
     let leader = cluster.wait_leader(Duration::from_secs(15));
     // A writer through one follower for the whole test.
     let writer_node = (leader + 1) % 3;
     let port = cluster.nodes[writer_node].port;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let writer = {
-        let (stop, acked) = (stop.clone(), acked.clone());
-        std::thread::spawn(move || {
-            let mut c = Client::connect(port);
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let key = format!("w:{i}");
-                if c.cmd(&["SET", &key, &i.to_string()]) == ok() {
-                    acked.lock().unwrap().push(i);
-                }
-                i += 1;
-            }
-        })
-    };
+    let writer = Writer::start(port, "w");
 
     // Add a fourth node: it joins as a learner, catches up, and is promoted.
     let n4 = cluster.start_joining_node();
@@ -324,9 +349,7 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
         Some("3")
     );
 
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = writer.stop();
     assert!(
         acked.len() > 10,
         "the writer made little progress: {}",
@@ -364,28 +387,10 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
 /// original node is killed at the end and the two it took in must hold every one.
 #[test]
 fn a_single_node_grows_into_a_group_under_write_load_and_keeps_every_acknowledged_write() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-
     let mut cluster = Cluster::start(1, &[]);
     cluster.wait_leader(Duration::from_secs(10));
     let port = cluster.nodes[0].port;
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let writer = {
-        let (stop, acked) = (stop.clone(), acked.clone());
-        std::thread::spawn(move || {
-            let mut c = Client::connect(port);
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let key = format!("g:{i}");
-                if c.try_cmd(&["SET", &key, &i.to_string()]) == Some(ok()) {
-                    acked.lock().unwrap().push(i);
-                }
-                i += 1;
-            }
-        })
-    };
+    let writer = Writer::start(port, "g");
     for id in ["2", "3"] {
         let n = cluster.start_joining_node();
         let addr = format!(
@@ -396,9 +401,7 @@ fn a_single_node_grows_into_a_group_under_write_load_and_keeps_every_acknowledge
         cluster.nodes[n].member = true;
         raft_node(&cluster, &["PROMOTE", id]);
     }
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = writer.stop();
     assert!(
         acked.len() > 10,
         "the writer made little progress: {}",
