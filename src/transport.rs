@@ -10,6 +10,13 @@
 //! handshake, a frame over the size limit, or bytes that do not decode as a message from the
 //! node it claimed to be is disconnected, never obeyed. Reconnection backs off up to one
 //! second.
+//!
+//! A partition drops packets silently: nothing resets the connection, TCP retransmits with a
+//! backoff that reaches minutes, and a connection that outlived a partition would deliver
+//! again only at its next retransmission, long after the network healed. So a bus socket gives
+//! up once its bytes stay unacknowledged for `BUS_STALL` (TCP_USER_TIMEOUT, and a write that
+//! makes no progress for as long), probes an idle connection (keepalive), and the sender dials
+//! again: the group hears a healed node within about a second of the network's repair.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +42,32 @@ const WRITE_BATCH_BYTES_MAX: usize = 4 << 20;
 /// proto-max-bulk-len (512 MB by default), so the bound is generous.
 pub const FRAME_BYTES_MAX: usize = 1 << 31;
 const SECRET_BYTES_MAX: usize = 4096;
+/// How long a bus connection may go without the peer acknowledging what it was sent before it
+/// is dropped and dialled again (see the module header). Well above any round trip of a
+/// working LAN, well below TCP's own retransmission backoff.
+pub const BUS_STALL: Duration = Duration::from_secs(2);
+/// How long an accepted bus connection has to present its handshake.
+const BUS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// An idle bus connection is probed after this long, then every `BUS_KEEPALIVE` again.
+const BUS_KEEPALIVE: Duration = Duration::from_secs(1);
+
+/// Makes a bus socket notice a silent peer (a partition, a host that lost power): bytes left
+/// unacknowledged for `BUS_STALL` close it, and keepalive probes an idle one so that a
+/// receiving end does not wait forever on a sender that is gone.
+fn watch_for_silence(stream: &TcpStream) {
+    let sock = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(BUS_KEEPALIVE)
+        .with_interval(BUS_KEEPALIVE)
+        .with_retries(2);
+    if let Err(e) = sock.set_tcp_keepalive(&keepalive) {
+        log_verbose!("bus socket: keepalive not set: {e}");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = sock.set_tcp_user_timeout(Some(BUS_STALL)) {
+        log_verbose!("bus socket: TCP_USER_TIMEOUT not set: {e}");
+    }
+}
 
 /// Counters for INFO.
 #[derive(Default)]
@@ -203,12 +236,15 @@ async fn send_loop(
                 }
             };
         let _ = stream.set_nodelay(true);
+        watch_for_silence(&stream);
         let mut stream = stream;
-        if stream
-            .write_all(&handshake(me, peer, &advertised, &secret))
-            .await
-            .is_err()
-        {
+        let hello = handshake(me, peer, &advertised, &secret);
+        if !matches!(
+            tokio::time::timeout(BUS_STALL, stream.write_all(&hello)).await,
+            Ok(Ok(()))
+        ) {
+            tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            backoff_ms = (backoff_ms * 2).min(1000);
             continue;
         }
         if !was_connected {
@@ -226,8 +262,19 @@ async fn send_loop(
                     Err(_) => break,
                 }
             }
-            if stream.write_all(&buf).await.is_err() {
-                break;
+            match tokio::time::timeout(BUS_STALL, stream.write_all(&buf)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    log_notice!("bus connection to node {peer} at {addr} failed: {e}");
+                    break;
+                }
+                Err(_) => {
+                    log_notice!(
+                        "bus connection to node {peer} at {addr} made no progress for {} ms: dialling again",
+                        BUS_STALL.as_millis()
+                    );
+                    break;
+                }
             }
             if buf.capacity() > 8 * WRITE_BATCH_BYTES_MAX {
                 buf = BytesMut::with_capacity(64 * 1024);
@@ -259,6 +306,7 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        watch_for_silence(&stream);
         let inner = inner.clone();
         let deliver = deliver.clone();
         tokio::spawn(async move {
@@ -279,13 +327,10 @@ async fn read_string(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
     Ok(v)
 }
 
-async fn receive(
-    mut stream: TcpStream,
-    inner: &Inner,
-    deliver: &(dyn Fn(Message) + Send + Sync),
-) -> Result<(), String> {
-    let stats = &inner.stats;
-    let me = inner.me;
+/// Sender id, receiver id, the sender's advertised address and the secret it presented.
+async fn read_handshake(
+    stream: &mut TcpStream,
+) -> Result<(NodeId, NodeId, Vec<u8>, Vec<u8>), String> {
     let mut head = [0u8; 24];
     stream
         .read_exact(&mut head)
@@ -298,8 +343,24 @@ async fn receive(
     h.advance(8);
     let from = h.get_u64_le();
     let to = h.get_u64_le();
-    let their_addr = read_string(&mut stream).await?;
-    let their_secret = read_string(&mut stream).await?;
+    let their_addr = read_string(stream).await?;
+    let their_secret = read_string(stream).await?;
+    Ok((from, to, their_addr, their_secret))
+}
+
+async fn receive(
+    mut stream: TcpStream,
+    inner: &Inner,
+    deliver: &(dyn Fn(Message) + Send + Sync),
+) -> Result<(), String> {
+    let stats = &inner.stats;
+    let me = inner.me;
+    // A connection that does not introduce itself promptly is not a peer: it must not hold a
+    // task (and a socket) open for as long as it likes.
+    let (from, to, their_addr, their_secret) =
+        tokio::time::timeout(BUS_HANDSHAKE_TIMEOUT, read_handshake(&mut stream))
+            .await
+            .map_err(|_| "no handshake within 5 s".to_string())??;
     if to != me || from == 0 || from == me {
         return Err(format!(
             "handshake from node {from} to node {to}: this is node {me}"
