@@ -460,6 +460,7 @@ impl Node {
             receiving: None,
             evict: evict::Evictor::new(wall_ms()),
             applied_bytes: 0,
+            last_keyspace_bytes: 0,
             restart: Some(Restart {
                 started,
                 snapshot_index,
@@ -745,6 +746,8 @@ struct Driver {
     restart: Option<Restart>,
     /// Bytes of the entries applied since the last snapshot started (`raft-snapshot-log-size`).
     applied_bytes: u64,
+    /// The size of the last keyspace this node serialized, to size the next one's buffer.
+    last_keyspace_bytes: usize,
     core: Raft,
     shared: Arc<Shared>,
     transport: Transport,
@@ -1575,8 +1578,13 @@ impl Driver {
         let time_ms = self.shared.applied_time_ms.load(Ordering::Acquire);
         let started = Instant::now();
         self.applied_bytes = 0;
-        let mut keyspace = Vec::new();
+        // Sized for about what the last one held: growing a buffer of hundreds of megabytes
+        // by doubling copies it again and again while applying waits (measured: most of the
+        // pause with 860k keys).
+        let guess = self.last_keyspace_bytes + self.last_keyspace_bytes / 8;
+        let mut keyspace = Vec::with_capacity(guess);
         self.shared.store.serialize(&mut keyspace);
+        self.last_keyspace_bytes = keyspace.len();
         let pause_ms = started.elapsed().as_secs_f64() * 1000.0;
         let databases = self.shared.store.databases();
         let dir = self.shared.settings.read().dir.clone();
@@ -1586,9 +1594,11 @@ impl Driver {
             .name("raftis-snapshot".into())
             .spawn(move || {
                 let started = Instant::now();
-                let bytes = snapfile::encode(&meta, time_ms, databases, &keyspace);
+                let (head, crc) = snapfile::frame(&meta, time_ms, databases, &keyspace);
+                let result = snapfile::write_parts(&dir, &[&head, &keyspace, &crc])
+                    .map_err(|e| e.to_string());
+                let file_bytes = head.len() + keyspace.len() + crc.len();
                 drop(keyspace);
-                let result = snapfile::write(&dir, &bytes).map_err(|e| e.to_string());
                 let write_ms = started.elapsed().as_secs_f64() * 1000.0;
                 let _ = tx.send(SnapDone {
                     meta,
@@ -1596,7 +1606,7 @@ impl Driver {
                     result,
                     pause_ms,
                     write_ms,
-                    bytes: bytes.len(),
+                    bytes: file_bytes,
                 });
             });
         if spawned.is_err() {

@@ -28,22 +28,40 @@ pub fn path(dir: &Path) -> PathBuf {
 }
 
 /// The whole file's bytes for a snapshot of `keyspace` taken at `meta`.
+#[cfg(test)]
 pub fn encode(meta: &SnapshotMeta, time_ms: u64, databases: usize, keyspace: &[u8]) -> Vec<u8> {
-    let members = meta.membership.encode();
-    let mut out = Vec::with_capacity(keyspace.len() + members.len() + 64);
-    out.put_slice(MAGIC);
-    out.put_u32_le(VERSION);
-    out.put_u64_le(meta.index);
-    out.put_u64_le(meta.term);
-    out.put_u32_le(members.len() as u32);
-    out.put_slice(&members);
-    out.put_u64_le(time_ms);
-    out.put_u32_le(databases as u32);
-    out.put_u64_le(keyspace.len() as u64);
+    let (head, crc) = frame(meta, time_ms, databases, keyspace);
+    let mut out = Vec::with_capacity(head.len() + keyspace.len() + crc.len());
+    out.put_slice(&head);
     out.put_slice(keyspace);
-    let crc = crc32fast::hash(&out);
-    out.put_u32_le(crc);
+    out.put_slice(&crc);
     out
+}
+
+/// What goes before and after `keyspace` in the file: the header, and the CRC of both.
+/// `write_parts(dir, &[&head, keyspace, &crc])` writes the same file as `encode` without
+/// copying a keyspace that may be most of the node's memory.
+pub fn frame(
+    meta: &SnapshotMeta,
+    time_ms: u64,
+    databases: usize,
+    keyspace: &[u8],
+) -> (Vec<u8>, [u8; 4]) {
+    let members = meta.membership.encode();
+    let mut head = Vec::with_capacity(members.len() + 64);
+    head.put_slice(MAGIC);
+    head.put_u32_le(VERSION);
+    head.put_u64_le(meta.index);
+    head.put_u64_le(meta.term);
+    head.put_u32_le(members.len() as u32);
+    head.put_slice(&members);
+    head.put_u64_le(time_ms);
+    head.put_u32_le(databases as u32);
+    head.put_u64_le(keyspace.len() as u64);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head);
+    crc.update(keyspace);
+    (head, crc.finalize().to_le_bytes())
 }
 
 /// What a snapshot file says besides the keyspace.
@@ -109,12 +127,15 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Writes `bytes` as the data directory's snapshot, atomically.
-pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes the concatenation of `parts` as the data directory's snapshot, atomically (a
+/// temporary file, synced, renamed into place, the directory synced).
+pub fn write_parts(dir: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let tmp = dir.join("snapshot.tmp");
     {
         let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         f.sync_all()?;
     }
     fs::rename(&tmp, path(dir))?;
@@ -219,8 +240,10 @@ mod tests {
             term: 1,
             membership: Membership::default(),
         };
-        let bytes = encode(&meta, 5, 2, &[9u8; 1000]);
-        write(&dir, &bytes).unwrap();
+        let keyspace = [9u8; 1000];
+        let bytes = encode(&meta, 5, 2, &keyspace);
+        let (head, crc) = frame(&meta, 5, 2, &keyspace);
+        write_parts(&dir, &[&head, &keyspace, &crc]).unwrap();
         assert_eq!(read(&dir).unwrap().unwrap(), bytes);
         let mut r = Receiving::start(&dir, 7).unwrap();
         for c in bytes.chunks(100) {
