@@ -15,8 +15,8 @@
 //! backoff that reaches minutes, and a connection that outlived a partition would deliver
 //! again only at its next retransmission, long after the network healed. So a bus socket gives
 //! up once its bytes stay unacknowledged for `BUS_STALL` (TCP_USER_TIMEOUT, and a write that
-//! makes no progress for as long), probes an idle connection (keepalive), and the sender dials
-//! again: the group hears a healed node within about a second of the network's repair.
+//! makes no progress at all for as long), probes an idle connection (keepalive), and the
+//! sender dials again: the group hears a healed node within about two seconds of the repair.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -262,7 +262,7 @@ async fn send_loop(
                     Err(_) => break,
                 }
             }
-            match tokio::time::timeout(BUS_STALL, stream.write_all(&buf)).await {
+            match write_with_progress(&mut stream, &buf).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     log_notice!("bus connection to node {peer} at {addr} failed: {e}");
@@ -281,6 +281,22 @@ async fn send_loop(
             }
         }
     }
+}
+
+/// `write_all`, giving up (the outer `Err`) when one write makes no progress for `BUS_STALL`.
+/// A large batch on a slow link may take longer than that in all, and must not be cut.
+async fn write_with_progress(
+    stream: &mut TcpStream,
+    mut buf: &[u8],
+) -> Result<std::io::Result<()>, tokio::time::error::Elapsed> {
+    while !buf.is_empty() {
+        match tokio::time::timeout(BUS_STALL, stream.write(buf)).await? {
+            Ok(0) => return Ok(Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => buf = &buf[n..],
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 fn put_frame(buf: &mut BytesMut, m: &Message) {
