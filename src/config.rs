@@ -152,6 +152,9 @@ pub struct Settings {
     pub requirepass: String,
     /// Shared secret every node presents on the peer bus (empty: none).
     pub raft_secret: String,
+    /// The address outgoing peer bus connections are made from (Redis 7's
+    /// `bind-source-addr`); None lets the kernel choose.
+    pub bind_source_addr: Option<std::net::IpAddr>,
     pub logfile: String,
     pub node_id: u64,
     pub peers: Vec<Peer>,
@@ -199,6 +202,7 @@ impl Default for Settings {
             loglevel: LogLevel::Notice,
             requirepass: String::new(),
             raft_secret: String::new(),
+            bind_source_addr: None,
             logfile: String::new(),
             node_id: 1,
             peers: Vec::new(),
@@ -526,6 +530,21 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("raft-secret", false, |s| s.raft_secret.clone(), |s, v| s
         .raft_secret =
         v.to_string()),
+    directive!(
+        "bind-source-addr",
+        false,
+        |s| s
+            .bind_source_addr
+            .map_or_else(String::new, |ip| ip.to_string()),
+        |s, v| s.bind_source_addr = if v.is_empty() {
+            None
+        } else {
+            Some(
+                v.parse()
+                    .map_err(|_| format!("bind-source-addr '{v}' is not an IP address"))?,
+            )
+        }
+    ),
     directive!(
         "loglevel",
         true,

@@ -19,7 +19,7 @@
 //! sender dials again: the group hears a healed node within about two seconds of the repair.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::raft::{Message, NodeId};
@@ -88,6 +88,9 @@ struct Inner {
     /// This node's bus address as others reach it, sent in every handshake.
     advertised: String,
     secret: String,
+    /// The address outgoing bus connections are made from (`bind-source-addr`); None lets
+    /// the kernel choose.
+    source: Option<IpAddr>,
     runtime: tokio::runtime::Handle,
     stats: Arc<TransportStats>,
     /// Where each known node is reached, and the queue of its sender task.
@@ -110,17 +113,14 @@ impl Inner {
             return;
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES_MAX);
-        let secret = self.secret.clone();
-        let advertised = self.advertised.clone();
-        self.runtime.spawn(send_loop(
-            self.me,
-            advertised,
-            id,
-            addr.to_string(),
-            secret,
-            rx,
-            self.stats.clone(),
-        ));
+        let me = Dialer {
+            me: self.me,
+            advertised: self.advertised.clone(),
+            secret: self.secret.clone(),
+            source: self.source,
+        };
+        self.runtime
+            .spawn(send_loop(me, id, addr.to_string(), rx, self.stats.clone()));
         // Replacing the entry drops the old queue: its task ends.
         peers.insert(
             id,
@@ -140,6 +140,7 @@ impl Transport {
         listen: SocketAddr,
         advertised: String,
         secret: String,
+        source: Option<IpAddr>,
         deliver: Arc<dyn Fn(Message) + Send + Sync>,
     ) -> std::io::Result<Transport> {
         let listener = TcpListener::bind(listen).await?;
@@ -148,6 +149,7 @@ impl Transport {
             me,
             advertised,
             secret,
+            source,
             runtime: tokio::runtime::Handle::current(),
             stats: stats.clone(),
             peers: Mutex::new(HashMap::new()),
@@ -202,39 +204,79 @@ fn handshake(from: NodeId, to: NodeId, advertised: &str, secret: &str) -> BytesM
     b
 }
 
-async fn send_loop(
+/// Who a send loop dials as.
+struct Dialer {
     me: NodeId,
     advertised: String,
+    secret: String,
+    source: Option<IpAddr>,
+}
+
+/// Connects to `addr` ("host:port"), from `source` when one is set.
+async fn dial(source: Option<IpAddr>, addr: &str) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let mut last = None;
+    for target in tokio::net::lookup_host(addr).await? {
+        if target.is_ipv4() != ip.is_ipv4() {
+            continue;
+        }
+        let sock = if ip.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        sock.bind(SocketAddr::new(ip, 0))?;
+        match sock.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{addr} has no address of the family of bind-source-addr {ip}"),
+        )
+    }))
+}
+
+async fn send_loop(
+    dialer: Dialer,
     peer: NodeId,
     addr: String,
-    secret: String,
     mut rx: mpsc::Receiver<Message>,
     stats: Arc<TransportStats>,
 ) {
+    let Dialer {
+        me,
+        advertised,
+        secret,
+        source,
+    } = dialer;
     let mut backoff_ms = 20;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut was_connected = false;
     loop {
-        let stream =
-            match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(&addr)).await {
-                Ok(Ok(s)) => s,
-                _ => {
-                    if was_connected {
-                        log_notice!("lost the bus connection to node {peer} at {addr}");
-                        was_connected = false;
-                    }
-                    // Whatever queued while the peer was unreachable is stale: Raft resends.
-                    while rx.try_recv().is_ok() {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-                    backoff_ms = (backoff_ms * 2).min(1000);
-                    if rx.is_closed() {
-                        return;
-                    }
-                    continue;
+        let stream = match tokio::time::timeout(Duration::from_secs(1), dial(source, &addr)).await {
+            Ok(Ok(s)) => s,
+            _ => {
+                if was_connected {
+                    log_notice!("lost the bus connection to node {peer} at {addr}");
+                    was_connected = false;
                 }
-            };
+                // Whatever queued while the peer was unreachable is stale: Raft resends.
+                while rx.try_recv().is_ok() {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(1000);
+                if rx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         watch_for_silence(&stream);
         let mut stream = stream;
@@ -442,6 +484,7 @@ mod tests {
             addr,
             addr.to_string(),
             String::new(),
+            None,
             Arc::new(move |m| {
                 let _ = tx.send(m);
             }),
@@ -465,6 +508,21 @@ mod tests {
             .await
             .ok()
             .flatten()
+    }
+
+    /// With bind-source-addr the bus dials from that address (on loopback any 127.0.0.x is
+    /// this host's, and the kernel would otherwise pick 127.0.0.1).
+    #[tokio::test]
+    async fn outgoing_connections_come_from_bind_source_addr() {
+        let peer = tokio::net::TcpListener::bind("127.0.0.3:0").await.unwrap();
+        let peer_addr = peer.local_addr().unwrap().to_string();
+        let source: IpAddr = "127.0.0.2".parse().unwrap();
+        let (stream, from) = tokio::join!(dial(Some(source), &peer_addr), peer.accept());
+        stream.unwrap();
+        assert_eq!(from.unwrap().1.ip(), source);
+        let (plain, from) = tokio::join!(dial(None, &peer_addr), peer.accept());
+        plain.unwrap();
+        assert_eq!(from.unwrap().1.ip().to_string(), "127.0.0.1");
     }
 
     /// A joining node learns the leader from the leader's handshake; its own (empty)

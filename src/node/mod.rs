@@ -391,6 +391,7 @@ impl Node {
             listen,
             advertised,
             s.raft_secret.clone(),
+            s.bind_source_addr,
             deliver,
         )
         .await
