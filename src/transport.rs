@@ -8,7 +8,7 @@
 //! Rules: `send` never blocks the raft driver (a bounded queue per peer; when it is full, or
 //! the peer is down, messages are dropped and Raft retransmits). A peer that sends a bad
 //! handshake, a frame over the size limit, or bytes that do not decode as a message from the
-//! node it claimed to be is disconnected, never obeyed. Reconnection backs off up to one
+//! node it claimed to be is disconnected, never obeyed. Reconnection backs off up to half a
 //! second.
 //!
 //! A partition drops packets silently: nothing resets the connection, TCP retransmits with a
@@ -46,6 +46,9 @@ const SECRET_BYTES_MAX: usize = 4096;
 /// is dropped and dialled again (see the module header). Well above any round trip of a
 /// working LAN, well below TCP's own retransmission backoff.
 pub const BUS_STALL: Duration = Duration::from_secs(2);
+/// The longest wait between two attempts to dial a peer (each attempt may take a second more
+/// when the peer's host does not answer).
+const RECONNECT_BACKOFF_MAX_MS: u64 = 500;
 /// How long an accepted bus connection has to present its handshake.
 const BUS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// An idle bus connection is probed after this long, then every `BUS_KEEPALIVE` again.
@@ -270,7 +273,7 @@ async fn send_loop(
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-                backoff_ms = (backoff_ms * 2).min(1000);
+                backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MAX_MS);
                 if rx.is_closed() {
                     return;
                 }
@@ -286,7 +289,7 @@ async fn send_loop(
             Ok(Ok(()))
         ) {
             tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            backoff_ms = (backoff_ms * 2).min(1000);
+            backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MAX_MS);
             continue;
         }
         if !was_connected {

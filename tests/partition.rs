@@ -1,52 +1,90 @@
-//! A network partition on loopback: packets to and from one node's bus port are steered into a
-//! traffic-control class whose queue holds nothing (`tc`: htb, u32 and a pfifo of limit 0 on
-//! `lo`), so they are silently dropped, as on a real network that lost a link: no reset, no
-//! error, TCP retransmits into the void with its backoff growing.
+//! Network partitions on loopback: the packets of a cut are steered into a traffic-control
+//! class whose queue holds nothing (`tc`: htb, u32 and a pfifo of limit 0 on `lo`), so they
+//! are silently dropped, as on a real network that lost a link: no reset, no error.
 //!
-//! Needs root and a kernel with sch_htb, sch_pfifo and cls_u32 (the CI machine has both). Where `tc`
-//! cannot set the class up the test says so on stderr and returns: it cannot cut a network it
-//! cannot touch.
+//! Needs root and a kernel with sch_htb, sch_pfifo and cls_u32 (the CI machine has them).
+//! Where `tc` cannot set the class up the test says so on stderr (`skipped: ...`) and returns:
+//! it cannot cut a network it cannot touch. The tests take turns: one qdisc tree at a time.
 //!
-//! The cut is one-way at the TCP level but total for Raft: nothing reaches the node's bus port,
-//! so nothing it sends is ever acknowledged (votes, appends and heartbeats all travel to the
-//! receiver's bus port). The node still sends: a leader cut off this way keeps heartbeating its
-//! followers, which is the case check-quorum and the lease exist for.
+//! Two cuts:
+//! - by port: every packet to or from the leader's bus port. One-way at the TCP level but
+//!   total for Raft: nothing reaches the node's bus port, so nothing it sends is ever
+//!   acknowledged. The node still sends: a leader cut off this way keeps heartbeating its
+//!   followers, which is the case check-quorum and the lease exist for.
+//! - by address: each node on its own loopback address (`Cluster::start_spread`, with
+//!   `bind-source-addr`), and every packet between the leader's address and the others'
+//!   dropped, both ways. Clients connect from 127.0.0.1 and are not cut.
 
 mod common;
 
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{bulk, is_err, ok, wait_for, Client, Cluster, Frame};
+
+/// One qdisc tree on `lo` at a time: the tests of this file take turns.
+static TC: Mutex<()> = Mutex::new(());
+
+fn tc_turn() -> MutexGuard<'static, ()> {
+    TC.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The partition, undone when dropped (also when the test fails).
 struct Cut;
 
 impl Cut {
-    /// Cuts `port` off, or returns why it cannot.
+    /// Cuts `port` off: every packet to or from it is dropped. Or returns why it cannot.
     fn port(port: u16) -> Result<Cut, String> {
+        Cut::packets(&[
+            format!("match ip dport {port} 0xffff"),
+            format!("match ip sport {port} 0xffff"),
+        ])
+    }
+
+    /// Cuts every link between `ip` and each of `others`, both ways.
+    fn between(ip: [u8; 4], others: &[[u8; 4]]) -> Result<Cut, String> {
+        let dotted = |[a, b, c, d]: [u8; 4]| format!("{a}.{b}.{c}.{d}/32");
+        let mut matches = Vec::new();
+        for &o in others {
+            matches.push(format!(
+                "match ip src {} match ip dst {}",
+                dotted(ip),
+                dotted(o)
+            ));
+            matches.push(format!(
+                "match ip src {} match ip dst {}",
+                dotted(o),
+                dotted(ip)
+            ));
+        }
+        Cut::packets(&matches)
+    }
+
+    /// Drops every loopback packet one of the u32 `matches` selects.
+    fn packets(matches: &[String]) -> Result<Cut, String> {
         if !tc(&[
             "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10",
         ])? {
             return Err("tc cannot add an htb qdisc on lo (not root, or no sch_htb)".into());
         }
         let cut = Cut;
-        let steps: Vec<Vec<String>> = vec![
+        let mut steps: Vec<String> = vec![
             "class add dev lo parent 1: classid 1:10 htb rate 10gbit".into(),
             "class add dev lo parent 1: classid 1:20 htb rate 8bit ceil 8bit".into(),
             // A queue of no packets: each is dropped as it arrives. (Packets left queued in
             // the host are not lost to TCP: it sends them again the moment they are freed.)
             "qdisc add dev lo parent 1:20 handle 20: pfifo limit 0".into(),
-            format!("filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport {port} 0xffff flowid 1:20"),
-            format!("filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport {port} 0xffff flowid 1:20"),
-        ]
-        .into_iter()
-        .map(|s: String| s.split(' ').map(String::from).collect())
-        .collect();
-        for args in &steps {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ];
+        for m in matches {
+            steps.push(format!(
+                "filter add dev lo parent 1: protocol ip prio 1 u32 {m} flowid 1:20"
+            ));
+        }
+        for step in &steps {
+            let args: Vec<&str> = step.split(' ').collect();
             if !tc(&args)? {
-                return Err(format!("tc {} failed", args.join(" ")));
+                return Err(format!("tc {step} failed"));
             }
         }
         Ok(cut)
@@ -112,6 +150,7 @@ fn reads_back(c: &mut Client, prefix: &str, n: usize) -> bool {
 /// retransmission.
 #[test]
 fn a_leader_cut_off_by_a_partition_serves_no_stale_read_and_rejoins_soon_after_it_heals() {
+    let _turn = tc_turn();
     let cluster = Cluster::start(3, &[]);
     let old = cluster.wait_leader(Duration::from_secs(15));
     let mut c = cluster.nodes[old].client();
@@ -171,6 +210,85 @@ fn a_leader_cut_off_by_a_partition_serves_no_stale_read_and_rejoins_soon_after_i
         "the old leader caught up {:?} after the heal",
         healed_at.elapsed()
     );
+    let digests = cluster.converged_digests(Duration::from_secs(20));
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+}
+
+/// A symmetric partition: the leader, on its own loopback address, can neither send to nor
+/// hear from the other two for 10 s. It stops serving (no stale read), they elect a leader
+/// and take writes, and after the heal it holds them all.
+#[test]
+fn a_leader_isolated_both_ways_serves_no_stale_read_and_holds_every_write_after_the_heal() {
+    let _turn = tc_turn();
+    let cluster = Cluster::start_spread(3, &[]);
+    let old = cluster.wait_leader(Duration::from_secs(15));
+    let mut c = cluster.nodes[old].client();
+    assert_eq!(c.cmd(&["SET", "k", "before"]), ok());
+    set_all(&mut c, "before", 200);
+
+    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    let other_ips: Vec<[u8; 4]> = others.iter().map(|&i| cluster.nodes[i].ip).collect();
+    let cut = match Cut::between(cluster.nodes[old].ip, &other_ips) {
+        Ok(cut) => cut,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let cut_at = Instant::now();
+    let new = wait_for(
+        "the two connected nodes to elect a leader",
+        Duration::from_secs(20),
+        || {
+            others
+                .iter()
+                .copied()
+                .find(|&i| cluster.nodes[i].info_field("raft_role").as_deref() == Some("leader"))
+        },
+    );
+    eprintln!("new leader after {:?}", cut_at.elapsed());
+    let mut c = cluster.nodes[new].client();
+    assert_eq!(c.cmd(&["SET", "k", "after"]), ok());
+    set_all(&mut c, "during", 300);
+
+    let mut stale = cluster.nodes[old].client();
+    stale.set_read_timeout(Some(Duration::from_secs(20)));
+    match stale.try_cmd(&["GET", "k"]) {
+        Some(Frame::Error(_)) | None => {}
+        Some(r) => panic!("the isolated old leader answered GET k with {r:?}"),
+    }
+    // A write sent to it is not acknowledged either.
+    let mut w = cluster.nodes[old].client();
+    w.set_read_timeout(Some(Duration::from_secs(20)));
+    match w.try_cmd(&["SET", "k", "lost"]) {
+        Some(Frame::Error(_)) | None => {}
+        Some(r) => panic!("the isolated old leader answered SET k with {r:?}"),
+    }
+
+    while cut_at.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+        set_all(&mut c, "during2", 1);
+    }
+    drop(cut);
+    let healed_at = Instant::now();
+    let mut back = cluster.nodes[old].client();
+    wait_for(
+        "the old leader to read back every write made without it",
+        Duration::from_secs(10),
+        || {
+            (back.try_cmd(&["GET", "k"]) == Some(bulk("after"))
+                && reads_back(&mut back, "during", 300))
+            .then_some(())
+        },
+    );
+    eprintln!(
+        "the old leader caught up {:?} after the heal",
+        healed_at.elapsed()
+    );
+    assert_eq!(c.cmd(&["GET", "k"]), bulk("after"));
     let digests = cluster.converged_digests(Duration::from_secs(20));
     assert!(
         digests.windows(2).all(|w| w[0] == w[1]),

@@ -93,6 +93,8 @@ pub struct Proc {
     /// A member of the group: expected to follow the leader. False for a node started to
     /// join until RAFT.NODE ADD takes it in, and for a removed node.
     pub member: bool,
+    /// The loopback address it binds (127.0.0.1 unless the cluster was spread).
+    pub ip: [u8; 4],
     pub port: u16,
     pub bus: u16,
     pub dir: PathBuf,
@@ -115,7 +117,7 @@ impl Proc {
             .spawn()
             .expect("spawn raftis");
         self.child = Some(child);
-        let port = self.port;
+        let (ip, port) = (self.ip, self.port);
         let log = self.dir.join("raftis.log");
         let child = self.child.as_mut().unwrap();
         wait_for(
@@ -126,7 +128,9 @@ impl Proc {
                     let log = std::fs::read_to_string(&log).unwrap_or_default();
                     panic!("raftis on port {port} exited at start ({status}); its log:\n{log}");
                 }
-                TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+                TcpStream::connect(std::net::SocketAddr::from((ip, port)))
+                    .ok()
+                    .map(|_| ())
             },
         );
     }
@@ -170,12 +174,13 @@ impl Proc {
     }
 
     pub fn client(&self) -> Client {
-        Client::connect(self.port)
+        Client::try_connect_to(self.ip, self.port)
+            .unwrap_or_else(|| panic!("cannot connect to {:?}:{}", self.ip, self.port))
     }
 
     /// A field of INFO, or None if the node does not answer.
     pub fn info_field(&self, field: &str) -> Option<String> {
-        let mut c = Client::try_connect(self.port)?;
+        let mut c = Client::try_connect_to(self.ip, self.port)?;
         let Frame::BulkString(text) = c.try_cmd(&["INFO", "all"])? else {
             return None;
         };
@@ -204,10 +209,34 @@ impl Cluster {
     /// `n` nodes (1 = a single node started with no --peers), each in its own data directory,
     /// with extra command-line arguments.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(n, extra, |_| [127, 0, 0, 1])
+    }
+
+    /// `start`, with node i (from 0) on its own loopback address 127.0.0.(i + 2), binding it
+    /// and dialling the bus from it (`--bind`, `--bind-source-addr`), so that traffic between
+    /// two nodes can be told from all other traffic by its addresses. Clients still connect
+    /// from 127.0.0.1.
+    pub fn start_spread(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(n, extra, |i| [127, 0, 0, i as u8 + 2])
+    }
+
+    fn start_on(n: usize, extra: &[&str], ip_of: impl Fn(usize) -> [u8; 4]) -> Cluster {
         let root = temp_dir("cluster");
         let (ports, listeners) = free_ports(2 * n);
+        let dotted = |i: usize| {
+            let [a, b, c, d] = ip_of(i);
+            format!("{a}.{b}.{c}.{d}")
+        };
         let peers: Vec<String> = (0..n)
-            .map(|i| format!("{}@127.0.0.1:{}@{}", i + 1, ports[2 * i], ports[2 * i + 1]))
+            .map(|i| {
+                format!(
+                    "{}@{}:{}@{}",
+                    i + 1,
+                    dotted(i),
+                    ports[2 * i],
+                    ports[2 * i + 1]
+                )
+            })
             .collect();
         let mut nodes = Vec::new();
         for i in 0..n {
@@ -225,6 +254,14 @@ impl Cluster {
                 "--loglevel".into(),
                 "verbose".into(),
             ];
+            if ip_of(i) != [127, 0, 0, 1] {
+                args.extend([
+                    "--bind".into(),
+                    dotted(i),
+                    "--bind-source-addr".into(),
+                    dotted(i),
+                ]);
+            }
             if n > 1 {
                 args.push("--peers".into());
                 args.push(peers.join(","));
@@ -233,6 +270,7 @@ impl Cluster {
             nodes.push(Proc {
                 id: i as u64 + 1,
                 member: true,
+                ip: ip_of(i),
                 port: ports[2 * i],
                 bus: ports[2 * i + 1],
                 dir,
@@ -280,6 +318,7 @@ impl Cluster {
         let mut p = Proc {
             id,
             member: false,
+            ip: [127, 0, 0, 1],
             port: ports[0],
             bus: ports[1],
             dir,
@@ -379,9 +418,11 @@ impl Client {
     }
 
     pub fn try_connect(port: u16) -> Option<Client> {
-        let stream =
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))
-                .ok()?;
+        Client::try_connect_to([127, 0, 0, 1], port)
+    }
+
+    pub fn try_connect_to(ip: [u8; 4], port: u16) -> Option<Client> {
+        let stream = TcpStream::connect_timeout(&(ip, port).into(), Duration::from_secs(2)).ok()?;
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .ok()?;
