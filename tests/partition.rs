@@ -143,21 +143,23 @@ fn reads_back(c: &mut Client, prefix: &str, n: usize) -> bool {
         .all(|(i, r)| *r == bulk(&format!("v{i}")))
 }
 
-/// The leader is cut off from the bus for 30 s (long enough for TCP's retransmission backoff
-/// to pass 10 s). The other two elect a leader and take writes; the old leader must not answer
-/// a read with the value it held before the cut; once the network heals it must be back in the
-/// group, holding every write made without it, within seconds, not at TCP's next
-/// retransmission.
-#[test]
-fn a_leader_cut_off_by_a_partition_serves_no_stale_read_and_rejoins_soon_after_it_heals() {
-    let _turn = tc_turn();
-    let cluster = Cluster::start(3, &[]);
+/// The scenario both cuts run: the leader is cut off (`cut` gets the cluster and the leader's
+/// index) for `hold`. The other two elect a leader and take writes; the old leader must not
+/// answer a read with the value the group overwrote, nor acknowledge a write; once the network
+/// heals it must hold every write made without it within `heal_deadline`, not at TCP's next
+/// retransmission; then the replicas converge.
+fn leader_cut_off(
+    cluster: &Cluster,
+    cut: impl FnOnce(&Cluster, usize) -> Result<Cut, String>,
+    hold: Duration,
+    heal_deadline: Duration,
+) {
     let old = cluster.wait_leader(Duration::from_secs(15));
     let mut c = cluster.nodes[old].client();
     assert_eq!(c.cmd(&["SET", "k", "before"]), ok());
     set_all(&mut c, "before", 200);
 
-    let cut = match Cut::port(cluster.nodes[old].bus) {
+    let cut = match cut(cluster, old) {
         Ok(cut) => cut,
         Err(why) => {
             eprintln!("skipped: {why}");
@@ -182,93 +184,17 @@ fn a_leader_cut_off_by_a_partition_serves_no_stale_read_and_rejoins_soon_after_i
     set_all(&mut c, "during", 300);
 
     // The old leader lost its lease before the others could elect anyone: whatever it
-    // answers, it is not the value the group has overwritten.
-    let mut stale = cluster.nodes[old].client();
-    stale.set_read_timeout(Some(Duration::from_secs(20)));
-    match stale.try_cmd(&["GET", "k"]) {
-        Some(Frame::Error(_)) | None => {}
-        Some(r) => panic!("the cut-off old leader answered GET k with {r:?}"),
-    }
-
-    while cut_at.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(200));
-        set_all(&mut c, "during2", 1);
-    }
-    drop(cut);
-    let healed_at = Instant::now();
-    let mut back = cluster.nodes[old].client();
-    wait_for(
-        "the old leader to read back every write made without it",
-        Duration::from_secs(8),
-        || {
-            (back.try_cmd(&["GET", "k"]) == Some(bulk("after"))
-                && reads_back(&mut back, "during", 300))
-            .then_some(())
-        },
-    );
-    eprintln!(
-        "the old leader caught up {:?} after the heal",
-        healed_at.elapsed()
-    );
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
-}
-
-/// A symmetric partition: the leader, on its own loopback address, can neither send to nor
-/// hear from the other two for 10 s. It stops serving (no stale read), they elect a leader
-/// and take writes, and after the heal it holds them all.
-#[test]
-fn a_leader_isolated_both_ways_serves_no_stale_read_and_holds_every_write_after_the_heal() {
-    let _turn = tc_turn();
-    let cluster = Cluster::start_spread(3, &[]);
-    let old = cluster.wait_leader(Duration::from_secs(15));
-    let mut c = cluster.nodes[old].client();
-    assert_eq!(c.cmd(&["SET", "k", "before"]), ok());
-    set_all(&mut c, "before", 200);
-
-    let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
-    let other_ips: Vec<[u8; 4]> = others.iter().map(|&i| cluster.nodes[i].ip).collect();
-    let cut = match Cut::between(cluster.nodes[old].ip, &other_ips) {
-        Ok(cut) => cut,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
+    // answers, it is not the value the group has overwritten, and no write is acknowledged.
+    for cmd in [&["GET", "k"][..], &["SET", "k", "lost"][..]] {
+        let mut cut_off = cluster.nodes[old].client();
+        cut_off.set_read_timeout(Some(Duration::from_secs(20)));
+        match cut_off.try_cmd(cmd) {
+            Some(Frame::Error(_)) | None => {}
+            Some(r) => panic!("the cut-off old leader answered {cmd:?} with {r:?}"),
         }
-    };
-    let cut_at = Instant::now();
-    let new = wait_for(
-        "the two connected nodes to elect a leader",
-        Duration::from_secs(20),
-        || {
-            others
-                .iter()
-                .copied()
-                .find(|&i| cluster.nodes[i].info_field("raft_role").as_deref() == Some("leader"))
-        },
-    );
-    eprintln!("new leader after {:?}", cut_at.elapsed());
-    let mut c = cluster.nodes[new].client();
-    assert_eq!(c.cmd(&["SET", "k", "after"]), ok());
-    set_all(&mut c, "during", 300);
-
-    let mut stale = cluster.nodes[old].client();
-    stale.set_read_timeout(Some(Duration::from_secs(20)));
-    match stale.try_cmd(&["GET", "k"]) {
-        Some(Frame::Error(_)) | None => {}
-        Some(r) => panic!("the isolated old leader answered GET k with {r:?}"),
-    }
-    // A write sent to it is not acknowledged either.
-    let mut w = cluster.nodes[old].client();
-    w.set_read_timeout(Some(Duration::from_secs(20)));
-    match w.try_cmd(&["SET", "k", "lost"]) {
-        Some(Frame::Error(_)) | None => {}
-        Some(r) => panic!("the isolated old leader answered SET k with {r:?}"),
     }
 
-    while cut_at.elapsed() < Duration::from_secs(10) {
+    while cut_at.elapsed() < hold {
         std::thread::sleep(Duration::from_millis(200));
         set_all(&mut c, "during2", 1);
     }
@@ -277,7 +203,7 @@ fn a_leader_isolated_both_ways_serves_no_stale_read_and_holds_every_write_after_
     let mut back = cluster.nodes[old].client();
     wait_for(
         "the old leader to read back every write made without it",
-        Duration::from_secs(10),
+        heal_deadline,
         || {
             (back.try_cmd(&["GET", "k"]) == Some(bulk("after"))
                 && reads_back(&mut back, "during", 300))
@@ -293,5 +219,39 @@ fn a_leader_isolated_both_ways_serves_no_stale_read_and_holds_every_write_after_
     assert!(
         digests.windows(2).all(|w| w[0] == w[1]),
         "replicas differ: {digests:?}"
+    );
+}
+
+/// The leader's bus port is cut for 30 s, long enough for TCP's retransmission backoff to
+/// pass 10 s.
+#[test]
+fn a_leader_cut_off_by_a_partition_serves_no_stale_read_and_rejoins_soon_after_it_heals() {
+    let _turn = tc_turn();
+    let cluster = Cluster::start(3, &[]);
+    leader_cut_off(
+        &cluster,
+        |cluster, old| Cut::port(cluster.nodes[old].bus),
+        Duration::from_secs(30),
+        Duration::from_secs(8),
+    );
+}
+
+/// A symmetric partition: the leader, on its own loopback address, can neither send to nor
+/// hear from the other two for 10 s.
+#[test]
+fn a_leader_isolated_both_ways_serves_no_stale_read_and_holds_every_write_after_the_heal() {
+    let _turn = tc_turn();
+    let cluster = Cluster::start_spread(3, &[]);
+    leader_cut_off(
+        &cluster,
+        |cluster, old| {
+            let others: Vec<[u8; 4]> = (0..3)
+                .filter(|&i| i != old)
+                .map(|i| cluster.nodes[i].ip)
+                .collect();
+            Cut::between(cluster.nodes[old].ip, &others)
+        },
+        Duration::from_secs(10),
+        Duration::from_secs(10),
     );
 }
