@@ -307,6 +307,17 @@ impl Writer {
     }
 
     /// Stops the thread; the values acknowledged, in order.
+    /// Waits until `more` writes beyond those acknowledged so far are acknowledged, so that
+    /// what the test does next happens under load (a condition, not a sleep).
+    fn wait_progress(&self, more: usize) {
+        let target = self.acked.lock().unwrap().len() + more;
+        common::wait_for(
+            &format!("the writer to reach {target} acknowledged writes"),
+            Duration::from_secs(20),
+            || (self.acked.lock().unwrap().len() >= target).then_some(()),
+        );
+    }
+
     fn stop(self) -> Vec<u64> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().unwrap();
@@ -330,8 +341,10 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
         "127.0.0.1:{}@{}",
         cluster.nodes[n4].port, cluster.nodes[n4].bus
     );
+    writer.wait_progress(20);
     raft_node(&cluster, &["ADD", "4", &addr4]);
     cluster.nodes[n4].member = true;
+    writer.wait_progress(20);
     raft_node(&cluster, &["PROMOTE", "4"]);
     assert_eq!(
         cluster.nodes[leader].info_field("raft_peers").as_deref(),
@@ -341,6 +354,7 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
     // Remove one of the original voters (not the leader, not the writer's node).
     let leader = cluster.wait_leader(Duration::from_secs(10));
     let gone = (0..3).find(|&i| i != leader && i != writer_node).unwrap();
+    writer.wait_progress(20);
     raft_node(&cluster, &["REMOVE", &cluster.nodes[gone].id.to_string()]);
     cluster.nodes[gone].member = false;
     cluster.nodes[gone].kill9();
@@ -349,6 +363,7 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
         Some("3")
     );
 
+    writer.wait_progress(20);
     let acked = writer.stop();
     assert!(
         acked.len() > 10,
