@@ -87,13 +87,8 @@ pub struct Transport {
 
 /// State shared by the driver (sending) and the accept tasks (which learn addresses).
 struct Inner {
-    me: NodeId,
-    /// This node's bus address as others reach it, sent in every handshake.
-    advertised: String,
-    secret: String,
-    /// The address outgoing bus connections are made from (`bind-source-addr`); None lets
-    /// the kernel choose.
-    source: Option<IpAddr>,
+    /// Who this node is on the bus; each send loop dials with a copy.
+    dialer: Dialer,
     runtime: tokio::runtime::Handle,
     stats: Arc<TransportStats>,
     /// Where each known node is reached, and the queue of its sender task.
@@ -108,7 +103,7 @@ struct Peer {
 impl Inner {
     /// Starts (or restarts, if the address changed) the sender task for `id`.
     fn ensure_peer(&self, id: NodeId, addr: &str) {
-        if id == self.me || addr.is_empty() {
+        if id == self.dialer.me || addr.is_empty() {
             return;
         }
         let mut peers = self.peers.lock();
@@ -116,14 +111,13 @@ impl Inner {
             return;
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES_MAX);
-        let me = Dialer {
-            me: self.me,
-            advertised: self.advertised.clone(),
-            secret: self.secret.clone(),
-            source: self.source,
-        };
-        self.runtime
-            .spawn(send_loop(me, id, addr.to_string(), rx, self.stats.clone()));
+        self.runtime.spawn(send_loop(
+            self.dialer.clone(),
+            id,
+            addr.to_string(),
+            rx,
+            self.stats.clone(),
+        ));
         // Replacing the entry drops the old queue: its task ends.
         peers.insert(
             id,
@@ -149,10 +143,12 @@ impl Transport {
         let listener = TcpListener::bind(listen).await?;
         let stats = Arc::new(TransportStats::default());
         let inner = Arc::new(Inner {
-            me,
-            advertised,
-            secret,
-            source,
+            dialer: Dialer {
+                me,
+                advertised,
+                secret,
+                source,
+            },
             runtime: tokio::runtime::Handle::current(),
             stats: stats.clone(),
             peers: Mutex::new(HashMap::new()),
@@ -179,7 +175,7 @@ impl Transport {
 
     /// Queues a message for its peer; drops it if the queue is full or the peer unknown.
     pub fn send(&self, m: Message) {
-        debug_assert_eq!(m.from, self.inner.me);
+        debug_assert_eq!(m.from, self.inner.dialer.me);
         let peers = self.inner.peers.lock();
         let sent = match peers.get(&m.to) {
             Some(p) => p.queue.try_send(m).is_ok(),
@@ -207,7 +203,10 @@ fn handshake(from: NodeId, to: NodeId, advertised: &str, secret: &str) -> BytesM
     b
 }
 
-/// Who a send loop dials as.
+/// Who a send loop dials as: this node's id, the bus address others reach it at (sent in
+/// every handshake), the cluster secret, and the address outgoing connections are made from
+/// (`bind-source-addr`; None lets the kernel choose).
+#[derive(Clone)]
 struct Dialer {
     me: NodeId,
     advertised: String,
@@ -272,8 +271,7 @@ async fn send_loop(
                 while rx.try_recv().is_ok() {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-                backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MAX_MS);
+                back_off(&mut backoff_ms).await;
                 if rx.is_closed() {
                     return;
                 }
@@ -288,8 +286,7 @@ async fn send_loop(
             tokio::time::timeout(BUS_STALL, stream.write_all(&hello)).await,
             Ok(Ok(()))
         ) {
-            tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MAX_MS);
+            back_off(&mut backoff_ms).await;
             continue;
         }
         if !was_connected {
@@ -326,6 +323,12 @@ async fn send_loop(
             }
         }
     }
+}
+
+/// Waits before the next dial, twice as long each time up to `RECONNECT_BACKOFF_MAX_MS`.
+async fn back_off(backoff_ms: &mut u64) {
+    tokio::time::sleep(Duration::from_millis(*backoff_ms)).await;
+    *backoff_ms = (*backoff_ms * 2).min(RECONNECT_BACKOFF_MAX_MS);
 }
 
 /// `write_all`, giving up (the outer `Err`) when one write makes no progress for `BUS_STALL`.
@@ -415,7 +418,7 @@ async fn receive(
     deliver: &(dyn Fn(Message) + Send + Sync),
 ) -> Result<(), String> {
     let stats = &inner.stats;
-    let me = inner.me;
+    let me = inner.dialer.me;
     // A connection that does not introduce itself promptly is not a peer: it must not hold a
     // task (and a socket) open for as long as it likes.
     let (from, to, their_addr, their_secret) =
@@ -427,7 +430,7 @@ async fn receive(
             "handshake from node {from} to node {to}: this is node {me}"
         ));
     }
-    if their_secret != inner.secret.as_bytes() {
+    if their_secret != inner.dialer.secret.as_bytes() {
         log_warning!("bus connection from node {from} refused: wrong cluster secret");
         return Err("wrong secret".into());
     }
