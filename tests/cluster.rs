@@ -5,39 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bulk, is_err, ok, Client, Cluster, Frame};
-
-fn set_cmds(prefix: &str, n: usize) -> Vec<Vec<String>> {
-    (0..n)
-        .map(|i| vec!["SET".into(), format!("{prefix}:{i}"), format!("v{i}")])
-        .collect()
-}
-
-/// Writes through `c` in pipelined chunks until every write is acknowledged, retrying a chunk
-/// whose writes were refused (TRYAGAIN) or have an unknown outcome (UNCERTAIN; these SETs are
-/// idempotent, so a retry is harmless).
-fn write_all(c: &mut Client, cmds: &[Vec<String>]) {
-    for chunk in cmds.chunks(50) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let replies = c.pipeline(chunk);
-            if replies.iter().all(|r| *r == ok()) {
-                break;
-            }
-            assert!(
-                replies
-                    .iter()
-                    .all(|r| *r == ok() || is_err(r, "TRYAGAIN") || is_err(r, "UNCERTAIN")),
-                "unexpected replies {replies:?}"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "writes kept failing: {replies:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
+use common::{bulk, is_err, ok, set_cmds, write_all, Client, Cluster, Frame};
 
 fn assert_reads_back(c: &mut Client, prefix: &str, n: usize) {
     let cmds: Vec<Vec<String>> = (0..n)
@@ -117,12 +85,8 @@ fn three_nodes_replicate_through_every_node_and_survive_leader_kill() {
 
     // The old leader comes back, catches up, and holds the same data.
     cluster.nodes[leader].start();
-    let digests = cluster.converged_digests(Duration::from_secs(20));
+    let digests = cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
     assert_eq!(digests.len(), 3);
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
     let mut c = cluster.nodes[leader].client();
     assert_reads_back(&mut c, "after", 300);
 }
@@ -204,11 +168,7 @@ fn redis_benchmark_completes_against_leader_and_follower() {
         }
         assert!(!text.to_lowercase().contains("error"), "errors in: {text}");
     }
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
 }
 
 #[test]
@@ -372,11 +332,7 @@ fn membership_changes_under_write_load_keep_every_acknowledged_write() {
     );
 
     // Every acknowledged write reads back from every remaining member, the new one included.
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
     for i in (0..cluster.nodes.len()).filter(|&i| cluster.nodes[i].member) {
         let mut c = cluster.nodes[i].client();
         let cmds: Vec<Vec<String>> = acked
@@ -443,11 +399,7 @@ fn a_single_node_grows_into_a_group_under_write_load_and_keeps_every_acknowledge
 
     // Node 1 restarts with the membership in its log (and the WAL thread from the start).
     cluster.nodes[0].start();
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
 }
 
 #[test]
@@ -468,12 +420,8 @@ fn a_killed_node_is_replaced_by_a_new_one() {
     raft_node(&cluster, &["ADD", "4", &addr4]);
     cluster.nodes[n4].member = true;
     raft_node(&cluster, &["PROMOTE", "4"]);
-    let digests = cluster.converged_digests(Duration::from_secs(20));
+    let digests = cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
     assert_eq!(digests.len(), 3);
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
     let mut c = cluster.nodes[n4].client();
     assert_reads_back(&mut c, "k", 200);
     // The group of {two originals, the new node} survives the loss of one more.
@@ -720,8 +668,7 @@ fn a_rolling_restart_under_load_fails_no_client_operation_except_retries() {
             }
         }
     }
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
 }
 
 /// Issue 5: the whole cluster restarts, once gracefully (SIGTERM to every node at once) and
@@ -759,11 +706,7 @@ fn the_whole_cluster_restarts_gracefully_and_after_kill_9_of_all() {
             });
             assert_reads_back(&mut c, "whole", 500);
         }
-        let digests = cluster.converged_digests(Duration::from_secs(20));
-        assert!(
-            digests.windows(2).all(|w| w[0] == w[1]),
-            "{round}: {digests:?}"
-        );
+        cluster.assert_replicas_equal(Duration::from_secs(20), &format!("after {round}"));
         let mut c = cluster.nodes[2].client();
         write_all(&mut c, &set_cmds(&format!("after-{}", round.len()), 50));
     }

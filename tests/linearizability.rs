@@ -11,10 +11,11 @@
 //! `RAFTIS_JEPSEN_SECS=n` runs each test longer. On a violation the history is written to a
 //! file named in the failure message, and the cluster's data and logs are kept.
 //!
-//! What it does not do: network partitions. On loopback they need iptables (root) or a proxy
-//! on every peer link; the tests run unprivileged, so the nemesis kills, pauses and transfers
-//! leadership but never partitions. The deterministic simulation (tests/raft_sim.rs) covers
-//! partitions of the consensus core.
+//! Partitions: each node runs on its own loopback address (`Cluster::start_spread`), and the
+//! nemesis cuts the links between two sides of the cluster with traffic control
+//! (tests/common/cut.rs) while the clients, on 127.0.0.1, still reach every node: a node cut
+//! off may still be asked to read and write. That needs root and tc; where it cannot cut, the
+//! partition test prints `skipped: ...` and returns. The other tests need neither.
 
 mod common;
 
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::cut::{tc_turn, Cut};
 use common::history::{self, Op, OpKind, Outcome, Recorder, Ret, Rng, Value};
 use common::{Client, Cluster, Frame};
 
@@ -82,6 +84,14 @@ enum FaultKind {
     PauseAny,
     /// RAFT.TRANSFER-LEADER on the leader, to a random voter or to its choice.
     Transfer,
+    /// Cut the leader off from every other node, both ways, for longer than an election
+    /// timeout: the others elect a new leader while clients still reach the old one.
+    IsolateLeader,
+    /// Cut a random minority (the leader among them or not) off from the rest, both ways.
+    PartitionMinority,
+    /// Cut a random majority off from the rest: on the minority side no leader can be elected
+    /// (nor stay one), on the majority side one is.
+    PartitionMajority,
     /// A rolling restart: one node after the other, SIGTERM it (a leader hands leadership
     /// over first), wait until its process has exited, start it again and wait until it has
     /// caught up with the leader's commit index, then the next. Takes as long as it takes.
@@ -101,6 +111,9 @@ impl FaultKind {
             }
             FaultKind::PauseLeader | FaultKind::PauseAny => rng.range(1100, 2000),
             FaultKind::PauseLeaderBrief => rng.range(300, 1100),
+            FaultKind::IsolateLeader
+            | FaultKind::PartitionMinority
+            | FaultKind::PartitionMajority => rng.range(1100, 3000),
             FaultKind::Transfer | FaultKind::RollingRestart => 0,
         }
     }
@@ -112,6 +125,13 @@ impl FaultKind {
             FaultKind::TermAll => TERM_ALL_BUDGET_MS,
             _ => 0,
         }
+    }
+
+    fn is_partition(self) -> bool {
+        matches!(
+            self,
+            FaultKind::IsolateLeader | FaultKind::PartitionMinority | FaultKind::PartitionMajority
+        )
     }
 
     fn is_kill(self) -> bool {
@@ -131,6 +151,9 @@ impl FaultKind {
                 (1, true)
             }
             FaultKind::KillAny | FaultKind::PauseAny => (1, false),
+            FaultKind::IsolateLeader => (1, true),
+            FaultKind::PartitionMinority => ((n - 1) / 2, false),
+            FaultKind::PartitionMajority => (n / 2 + 1, false),
             FaultKind::KillMajority => (n / 2 + 1, false),
             FaultKind::KillAll | FaultKind::TermAll => (n, false),
             // Run apart by the nemesis.
@@ -223,7 +246,8 @@ fn schedule(cfg: &Config, rng: &mut Rng) -> Vec<Step> {
 
 /// One client thread's view of the cluster and the shared recorder.
 struct Shared<'a> {
-    ports: Vec<u16>,
+    /// Where each node listens for clients (its own loopback address).
+    addrs: Vec<([u8; 4], u16)>,
     node_ids: Vec<u64>,
     recorder: &'a Recorder,
     stop: &'a AtomicBool,
@@ -313,8 +337,8 @@ fn show_frame(f: &Frame) -> String {
     }
 }
 
-fn connect(port: u16) -> Option<Client> {
-    let c = Client::try_connect(port)?;
+fn connect((ip, port): ([u8; 4], u16)) -> Option<Client> {
+    let c = Client::try_connect_to(ip, port)?;
     c.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     Some(c)
 }
@@ -353,8 +377,8 @@ fn client_loop(sh: &Shared<'_>, t: usize, seed: u64) -> (u64, Vec<String>) {
     let mut given_up = Vec::new();
     while !sh.stop.load(Ordering::Relaxed) && seq < OPS_PER_CLIENT_MAX {
         if conn.is_none() {
-            let node = rng.below(sh.ports.len() as u64) as usize;
-            match connect(sh.ports[node]) {
+            let node = rng.below(sh.addrs.len() as u64) as usize;
+            match connect(sh.addrs[node]) {
                 Some(c) => conn = Some((node, c)),
                 None => {
                     // Refused: nothing was sent; try again (maybe elsewhere) shortly.
@@ -635,6 +659,8 @@ fn nemesis(
         let mut killed = Vec::new();
         let mut terminated = Vec::new();
         let mut taken = vec![false; n];
+        // The nodes on one side of this step's partition, if it has one (one cut per step).
+        let mut side = Vec::new();
         let leader = current_leader(cluster, &paused);
         for &f in &step.faults {
             if f == FaultKind::RollingRestart {
@@ -656,7 +682,8 @@ fn nemesis(
                 }
                 let now = |r: &Recorder| r.now_ns() as f64 / 1e9;
                 let at = now(recorder);
-                let reply = Client::try_connect(cluster.nodes[l].port)
+                let node = &cluster.nodes[l];
+                let reply = Client::try_connect_to(node.ip, node.port)
                     .and_then(|mut c| c.try_cmd(&cmd))
                     .map_or_else(|| "no reply".to_string(), |f| show_frame(&f));
                 log.lines.push(format!(
@@ -690,7 +717,9 @@ fn nemesis(
                     None => "no leader known",
                 };
                 let id = cluster.nodes[target].id;
-                if f.is_kill() {
+                if f.is_partition() {
+                    side.push(target);
+                } else if f.is_kill() {
                     cluster.nodes[target].kill9();
                     killed.push(target);
                     log.line(recorder, format!("kill -9 node {id} ({role})"));
@@ -707,7 +736,42 @@ fn nemesis(
         for &(i, since) in &terminated {
             terminate(cluster, i, since, &mut log, recorder);
         }
+        let cut = (!side.is_empty()).then(|| {
+            let ips = |inside: bool| -> Vec<[u8; 4]> {
+                (0..n)
+                    .filter(|i| side.contains(i) == inside)
+                    .map(|i| cluster.nodes[i].ip)
+                    .collect()
+            };
+            let ids = |inside: bool| -> Vec<u64> {
+                (0..n)
+                    .filter(|i| side.contains(i) == inside)
+                    .map(|i| cluster.nodes[i].id)
+                    .collect()
+            };
+            let what = format!("partition {:?} | {:?}", ids(true), ids(false));
+            match Cut::sides(&ips(true), &ips(false)) {
+                Ok(cut) => {
+                    log.line(
+                        recorder,
+                        format!(
+                            "{what} (leader was {:?})",
+                            leader.map(|l| cluster.nodes[l].id)
+                        ),
+                    );
+                    Some(cut)
+                }
+                Err(why) => {
+                    log.problem(recorder, format!("{what}: could not cut: {why}"));
+                    None
+                }
+            }
+        });
         std::thread::sleep(Duration::from_millis(step.hold_ms));
+        if let Some(Some(cut)) = cut {
+            drop(cut);
+            log.line(recorder, "partition healed".into());
+        }
         for (node, _) in cluster.nodes.iter().zip(&paused).filter(|(_, &p)| p) {
             node.signal("CONT");
             log.line(recorder, format!("SIGCONT node {}", node.id));
@@ -768,7 +832,7 @@ fn final_reads(cluster: &Cluster, recorder: &Recorder, keys: &[String]) -> Vec<V
         .nodes
         .iter()
         .map(|node| {
-            let mut c = connect(node.port).expect("connect for the final reads");
+            let mut c = connect((node.ip, node.port)).expect("connect for the final reads");
             let process = FINAL_PROCESS_BASE + node.id;
             keys.chunks(200)
                 .flat_map(|chunk| {
@@ -929,14 +993,25 @@ fn run(cfg: Config) {
         eprintln!("  at {:6} ms {:?} for {} ms", s.at_ms, s.faults, s.hold_ms);
     }
 
-    let mut cluster = Cluster::start(cfg.nodes, &["--raft-write-timeout", WRITE_TIMEOUT_MS]);
+    // Partitions need traffic control, and one qdisc tree on `lo` at a time.
+    let _tc = if cfg.faults.iter().any(|f| f.is_partition()) {
+        let turn = tc_turn();
+        if let Err(why) = Cut::packets(&[]) {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        Some(turn)
+    } else {
+        None
+    };
+    let mut cluster = Cluster::start_spread(cfg.nodes, &["--raft-write-timeout", WRITE_TIMEOUT_MS]);
     cluster.wait_leader(Duration::from_secs(20));
     let recorder = Recorder::new();
     let stop = AtomicBool::new(false);
     let oks = AtomicU64::new(0);
     let sh = Shared {
         oks: &oks,
-        ports: cluster.nodes.iter().map(|n| n.port).collect(),
+        addrs: cluster.nodes.iter().map(|n| (n.ip, n.port)).collect(),
         node_ids: cluster.nodes.iter().map(|n| n.id).collect(),
         recorder: &recorder,
         stop: &stop,
@@ -1126,6 +1201,51 @@ fn sigstop_of_the_leader_keeps_three_nodes_linearizable() {
             FaultKind::PauseLeader,
             FaultKind::PauseLeaderBrief,
             FaultKind::PauseAny,
+        ],
+        faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
+    });
+}
+
+/// Partitions of three nodes: the leader cut off from both followers (clients still reach it,
+/// and it must neither read stale nor acknowledge a write the others do not hold), or any one
+/// node cut off, mixed with a kill and a pause.
+#[test]
+fn partitions_keep_three_nodes_linearizable() {
+    run(Config {
+        name: "partition3",
+        seed: 7,
+        nodes: 3,
+        clients: 12,
+        keys: 5,
+        run: Duration::from_secs(14),
+        faults: &[
+            FaultKind::IsolateLeader,
+            FaultKind::IsolateLeader,
+            FaultKind::PartitionMinority,
+            FaultKind::KillAny,
+            FaultKind::PauseAny,
+        ],
+        faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
+    });
+}
+
+/// Partitions of five nodes: two against three (the leader on either side), or the leader
+/// alone against four.
+#[test]
+fn partitions_keep_five_nodes_linearizable() {
+    run(Config {
+        name: "partition5",
+        seed: 8,
+        nodes: 5,
+        clients: 12,
+        keys: 5,
+        run: Duration::from_secs(14),
+        faults: &[
+            FaultKind::PartitionMinority,
+            FaultKind::PartitionMajority,
+            FaultKind::IsolateLeader,
         ],
         faults_per_step_max: 1,
         expect: Expect::AnyOutcome,

@@ -17,120 +17,10 @@
 
 mod common;
 
-use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{bulk, is_err, ok, wait_for, Client, Cluster, Frame};
-
-/// One qdisc tree on `lo` at a time: the tests of this file take turns.
-static TC: Mutex<()> = Mutex::new(());
-
-fn tc_turn() -> MutexGuard<'static, ()> {
-    TC.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The partition, undone when dropped (also when the test fails).
-struct Cut;
-
-impl Cut {
-    /// Cuts `port` off: every packet to or from it is dropped. Or returns why it cannot.
-    fn port(port: u16) -> Result<Cut, String> {
-        Cut::packets(&[
-            format!("match ip dport {port} 0xffff"),
-            format!("match ip sport {port} 0xffff"),
-        ])
-    }
-
-    /// Cuts every link between `ip` and each of `others`, both ways.
-    fn between(ip: [u8; 4], others: &[[u8; 4]]) -> Result<Cut, String> {
-        let dotted = |[a, b, c, d]: [u8; 4]| format!("{a}.{b}.{c}.{d}/32");
-        let mut matches = Vec::new();
-        for &o in others {
-            matches.push(format!(
-                "match ip src {} match ip dst {}",
-                dotted(ip),
-                dotted(o)
-            ));
-            matches.push(format!(
-                "match ip src {} match ip dst {}",
-                dotted(o),
-                dotted(ip)
-            ));
-        }
-        Cut::packets(&matches)
-    }
-
-    /// Drops every loopback packet one of the u32 `matches` selects.
-    fn packets(matches: &[String]) -> Result<Cut, String> {
-        if !tc(&[
-            "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10",
-        ])? {
-            return Err("tc cannot add an htb qdisc on lo (not root, or no sch_htb)".into());
-        }
-        let cut = Cut;
-        let mut steps: Vec<String> = vec![
-            "class add dev lo parent 1: classid 1:10 htb rate 10gbit".into(),
-            "class add dev lo parent 1: classid 1:20 htb rate 8bit ceil 8bit".into(),
-            // A queue of no packets: each is dropped as it arrives. (Packets left queued in
-            // the host are not lost to TCP: it sends them again the moment they are freed.)
-            "qdisc add dev lo parent 1:20 handle 20: pfifo limit 0".into(),
-        ];
-        for m in matches {
-            steps.push(format!(
-                "filter add dev lo parent 1: protocol ip prio 1 u32 {m} flowid 1:20"
-            ));
-        }
-        for step in &steps {
-            let args: Vec<&str> = step.split(' ').collect();
-            if !tc(&args)? {
-                return Err(format!("tc {step} failed"));
-            }
-        }
-        Ok(cut)
-    }
-}
-
-impl Drop for Cut {
-    fn drop(&mut self) {
-        let _ = tc(&["qdisc", "del", "dev", "lo", "root"]);
-    }
-}
-
-/// Runs `tc`; Ok(false) when it ran and failed, Err when it is not there.
-fn tc(args: &[&str]) -> Result<bool, String> {
-    let out = Command::new("tc")
-        .args(args)
-        .output()
-        .map_err(|e| format!("tc: {e}"))?;
-    if !out.status.success() {
-        eprintln!(
-            "tc {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(out.status.success())
-}
-
-fn set_all(c: &mut Client, prefix: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for i in 0..n {
-        loop {
-            let r = c.cmd(&["SET", &format!("{prefix}:{i}"), &format!("v{i}")]);
-            if r == ok() {
-                break;
-            }
-            // Idempotent: a write refused or of unknown outcome is simply sent again.
-            assert!(
-                is_err(&r, "TRYAGAIN") || is_err(&r, "UNCERTAIN"),
-                "SET {prefix}:{i}: {r:?}"
-            );
-            assert!(Instant::now() < deadline, "writes kept failing: {r:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+use common::cut::{tc_turn, Cut};
+use common::{bulk, ok, set_cmds, wait_for, write_all, Client, Cluster, Frame};
 
 fn reads_back(c: &mut Client, prefix: &str, n: usize) -> bool {
     let cmds: Vec<Vec<String>> = (0..n)
@@ -157,7 +47,7 @@ fn leader_cut_off(
     let old = cluster.wait_leader(Duration::from_secs(15));
     let mut c = cluster.nodes[old].client();
     assert_eq!(c.cmd(&["SET", "k", "before"]), ok());
-    set_all(&mut c, "before", 200);
+    write_all(&mut c, &set_cmds("before", 200));
 
     let cut = match cut(cluster, old) {
         Ok(cut) => cut,
@@ -181,7 +71,7 @@ fn leader_cut_off(
     eprintln!("new leader after {:?}", cut_at.elapsed());
     let mut c = cluster.nodes[new].client();
     assert_eq!(c.cmd(&["SET", "k", "after"]), ok());
-    set_all(&mut c, "during", 300);
+    write_all(&mut c, &set_cmds("during", 300));
 
     // The old leader lost its lease before the others could elect anyone: whatever it
     // answers, it is not the value the group has overwritten, and no write is acknowledged.
@@ -196,7 +86,7 @@ fn leader_cut_off(
 
     while cut_at.elapsed() < hold {
         std::thread::sleep(Duration::from_millis(200));
-        set_all(&mut c, "during2", 1);
+        write_all(&mut c, &set_cmds("during2", 1));
     }
     drop(cut);
     let healed_at = Instant::now();
@@ -215,11 +105,7 @@ fn leader_cut_off(
         healed_at.elapsed()
     );
     assert_eq!(c.cmd(&["GET", "k"]), bulk("after"));
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
 }
 
 /// The leader's bus port is cut for 30 s, long enough for TCP's retransmission backoff to

@@ -85,22 +85,14 @@ fn a_follower_behind_the_compacted_log_catches_up_from_a_snapshot() {
         },
     );
     write_each(&mut c, "after", 50);
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
     let mut f = cluster.nodes[lagging].client();
     reads_back(&mut f, "k", 800);
     reads_back(&mut f, "after", 50);
     // Restarted again, it comes back from its own installed snapshot.
     cluster.nodes[lagging].kill9();
     cluster.nodes[lagging].start();
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ after restart: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "after restart");
 }
 
 #[test]
@@ -132,11 +124,7 @@ fn a_new_node_joins_through_a_snapshot() {
                 .then_some(())
         },
     );
-    let digests = cluster.converged_digests(Duration::from_secs(20));
-    assert!(
-        digests.windows(2).all(|w| w[0] == w[1]),
-        "replicas differ: {digests:?}"
-    );
+    cluster.assert_replicas_equal(Duration::from_secs(20), "at the end");
     let mut n = cluster.nodes[n4].client();
     reads_back(&mut n, "k", 600);
 }

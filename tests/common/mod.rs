@@ -3,6 +3,7 @@
 //! redis-protocol) and condition waits with deadlines.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cut;
 pub mod history;
 
 use std::io::{Read, Write};
@@ -385,6 +386,17 @@ impl Cluster {
             .collect()
     }
 
+    /// `converged_digests`, asserting they are all equal (`what` names the moment in the
+    /// failure message); returns them.
+    pub fn assert_replicas_equal(&self, timeout: Duration, what: &str) -> Vec<String> {
+        let digests = self.converged_digests(timeout);
+        assert!(
+            digests.windows(2).all(|w| w[0] == w[1]),
+            "replicas differ {what}: {digests:?}"
+        );
+        digests
+    }
+
     pub fn dump_logs(&self) -> String {
         self.nodes
             .iter()
@@ -505,5 +517,38 @@ impl Client {
     /// How long a reply may take before `read_reply` gives up (None: wait forever).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Option<()> {
         self.stream.set_read_timeout(timeout).ok()
+    }
+}
+
+/// `SET prefix:i vi` for i in 0..n.
+pub fn set_cmds(prefix: &str, n: usize) -> Vec<Vec<String>> {
+    (0..n)
+        .map(|i| vec!["SET".into(), format!("{prefix}:{i}"), format!("v{i}")])
+        .collect()
+}
+
+/// Writes through `c` in pipelined chunks until every write is acknowledged, retrying a chunk
+/// whose writes were refused (TRYAGAIN) or have an unknown outcome (UNCERTAIN; these SETs are
+/// idempotent, so a retry is harmless).
+pub fn write_all(c: &mut Client, cmds: &[Vec<String>]) {
+    for chunk in cmds.chunks(50) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let replies = c.pipeline(chunk);
+            if replies.iter().all(|r| *r == ok()) {
+                break;
+            }
+            assert!(
+                replies
+                    .iter()
+                    .all(|r| *r == ok() || is_err(r, "TRYAGAIN") || is_err(r, "UNCERTAIN")),
+                "unexpected replies {replies:?}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "writes kept failing: {replies:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
