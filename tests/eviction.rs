@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bulk, is_err, ok, Client, Cluster, Frame};
+use common::{bulk, is_err, ok, write_all, Client, Cluster, Frame};
 
 const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -49,7 +49,7 @@ fn int(f: &Frame) -> i64 {
 }
 
 /// Pipelined SETs of `value_len`-byte values under `prefix:<n>`, retried while there is no
-/// leader; every reply must be OK.
+/// leader (`write_all`); every reply must be OK.
 fn set_batch(c: &mut Client, prefix: &str, from: usize, n: usize, value_len: usize, ttl: bool) {
     let cmds: Vec<Vec<String>> = (from..from + n)
         .map(|i| {
@@ -60,22 +60,7 @@ fn set_batch(c: &mut Client, prefix: &str, from: usize, n: usize, value_len: usi
             w
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let replies = c.pipeline(&cmds);
-        if replies.iter().all(|r| *r == ok()) {
-            return;
-        }
-        assert!(
-            replies
-                .iter()
-                .all(|r| *r == ok() || is_err(r, "TRYAGAIN") || is_err(r, "UNCERTAIN")),
-            "unexpected replies {:?}",
-            replies.iter().find(|r| **r != ok())
-        );
-        assert!(Instant::now() < deadline, "writes kept failing");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    write_all(c, &cmds);
 }
 
 /// Upper bound of what one of the batches below may add beyond maxmemory: its own cost (50

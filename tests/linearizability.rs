@@ -639,6 +639,39 @@ fn rolling_restart(
 }
 
 /// Applies the fault schedule; returns what was done, on the history's clock.
+/// Cuts the nodes at the indexes in `side` off from the others, both ways, and logs it (or
+/// why it could not: a problem of the run).
+fn partition(
+    cluster: &Cluster,
+    side: &[usize],
+    leader: Option<usize>,
+    log: &mut NemesisLog,
+    recorder: &Recorder,
+) -> Option<Cut> {
+    let nodes = |inside: bool| {
+        (0..cluster.nodes.len())
+            .filter(move |i| side.contains(i) == inside)
+            .map(|i| &cluster.nodes[i])
+    };
+    let what = format!(
+        "partition {:?} | {:?} (leader was {:?})",
+        nodes(true).map(|n| n.id).collect::<Vec<_>>(),
+        nodes(false).map(|n| n.id).collect::<Vec<_>>(),
+        leader.map(|l| cluster.nodes[l].id)
+    );
+    let ips = |inside: bool| nodes(inside).map(|n| n.ip).collect::<Vec<_>>();
+    match Cut::sides(&ips(true), &ips(false)) {
+        Ok(cut) => {
+            log.line(recorder, what);
+            Some(cut)
+        }
+        Err(why) => {
+            log.problem(recorder, format!("{what}: could not cut: {why}"));
+            None
+        }
+    }
+}
+
 fn nemesis(
     cluster: &mut Cluster,
     steps: &[Step],
@@ -736,39 +769,11 @@ fn nemesis(
         for &(i, since) in &terminated {
             terminate(cluster, i, since, &mut log, recorder);
         }
-        let cut = (!side.is_empty()).then(|| {
-            let ips = |inside: bool| -> Vec<[u8; 4]> {
-                (0..n)
-                    .filter(|i| side.contains(i) == inside)
-                    .map(|i| cluster.nodes[i].ip)
-                    .collect()
-            };
-            let ids = |inside: bool| -> Vec<u64> {
-                (0..n)
-                    .filter(|i| side.contains(i) == inside)
-                    .map(|i| cluster.nodes[i].id)
-                    .collect()
-            };
-            let what = format!("partition {:?} | {:?}", ids(true), ids(false));
-            match Cut::sides(&ips(true), &ips(false)) {
-                Ok(cut) => {
-                    log.line(
-                        recorder,
-                        format!(
-                            "{what} (leader was {:?})",
-                            leader.map(|l| cluster.nodes[l].id)
-                        ),
-                    );
-                    Some(cut)
-                }
-                Err(why) => {
-                    log.problem(recorder, format!("{what}: could not cut: {why}"));
-                    None
-                }
-            }
-        });
+        let cut = (!side.is_empty())
+            .then(|| partition(cluster, &side, leader, &mut log, recorder))
+            .flatten();
         std::thread::sleep(Duration::from_millis(step.hold_ms));
-        if let Some(Some(cut)) = cut {
+        if let Some(cut) = cut {
             drop(cut);
             log.line(recorder, "partition healed".into());
         }
