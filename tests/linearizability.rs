@@ -13,8 +13,9 @@
 //!
 //! Partitions: each node runs on its own loopback address (`Cluster::start_spread`), and the
 //! nemesis cuts the links between two sides of the cluster with traffic control
-//! (tests/common/cut.rs) while the clients, on 127.0.0.1, still reach every node: a node cut
-//! off may still be asked to read and write. That needs root and tc; where it cannot cut, the
+//! (tests/common/cut.rs), both ways or one way only (the leader deaf or mute), or cuts two
+//! halves apart with a bridge node that reaches both, while the clients, on 127.0.0.1, still
+//! reach every node: a node cut off may still be asked to read and write. That needs root and tc; where it cannot cut, the
 //! partition test prints `skipped: ...` and returns. The other tests need neither.
 
 mod common;
@@ -92,6 +93,19 @@ enum FaultKind {
     /// Cut a random majority off from the rest: on the minority side no leader can be elected
     /// (nor stay one), on the majority side one is.
     PartitionMajority,
+    /// Drop every packet the other nodes send to the leader, one way: the leader's own
+    /// messages still arrive (until its connections give up for want of acknowledgements), it
+    /// hears no reply, vote or heartbeat. It must step down (check-quorum) while the others
+    /// may keep hearing it.
+    LeaderDeaf,
+    /// Drop every packet the leader sends to the other nodes, one way: it still hears them.
+    /// The others elect a new leader; the old one must not serve a read or acknowledge a
+    /// write meanwhile.
+    LeaderMute,
+    /// Jepsen's bridge: the nodes but one split into two halves that cannot reach each other,
+    /// and the remaining node (the leader or not) reaches both. With three nodes, two
+    /// followers that cannot talk (or the leader and a follower) and a node between them.
+    Bridge,
     /// A rolling restart: one node after the other, SIGTERM it (a leader hands leadership
     /// over first), wait until its process has exited, start it again and wait until it has
     /// caught up with the leader's commit index, then the next. Takes as long as it takes.
@@ -113,7 +127,10 @@ impl FaultKind {
             FaultKind::PauseLeaderBrief => rng.range(300, 1100),
             FaultKind::IsolateLeader
             | FaultKind::PartitionMinority
-            | FaultKind::PartitionMajority => rng.range(1100, 3000),
+            | FaultKind::PartitionMajority
+            | FaultKind::LeaderDeaf
+            | FaultKind::LeaderMute
+            | FaultKind::Bridge => rng.range(1100, 3000),
             FaultKind::Transfer | FaultKind::RollingRestart => 0,
         }
     }
@@ -130,7 +147,12 @@ impl FaultKind {
     fn is_partition(self) -> bool {
         matches!(
             self,
-            FaultKind::IsolateLeader | FaultKind::PartitionMinority | FaultKind::PartitionMajority
+            FaultKind::IsolateLeader
+                | FaultKind::PartitionMinority
+                | FaultKind::PartitionMajority
+                | FaultKind::LeaderDeaf
+                | FaultKind::LeaderMute
+                | FaultKind::Bridge
         )
     }
 
@@ -151,7 +173,9 @@ impl FaultKind {
                 (1, true)
             }
             FaultKind::KillAny | FaultKind::PauseAny => (1, false),
-            FaultKind::IsolateLeader => (1, true),
+            FaultKind::IsolateLeader | FaultKind::LeaderDeaf | FaultKind::LeaderMute => (1, true),
+            // The two halves; the node left over is the bridge.
+            FaultKind::Bridge => (n - 1, false),
             FaultKind::PartitionMinority => ((n - 1) / 2, false),
             FaultKind::PartitionMajority => (n / 2 + 1, false),
             FaultKind::KillMajority => (n / 2 + 1, false),
@@ -638,29 +662,65 @@ fn rolling_restart(
     }
 }
 
-/// Applies the fault schedule; returns what was done, on the history's clock.
-/// Cuts the nodes at the indexes in `side` off from the others, both ways, and logs it (or
-/// why it could not: a problem of the run).
+/// Cuts the network as `shape` says around the nodes at the indexes in `side` (see
+/// FaultKind), and logs it (or why it could not: a problem of the run).
 fn partition(
     cluster: &Cluster,
+    shape: FaultKind,
     side: &[usize],
     leader: Option<usize>,
     log: &mut NemesisLog,
     recorder: &Recorder,
 ) -> Option<Cut> {
-    let nodes = |inside: bool| {
-        (0..cluster.nodes.len())
-            .filter(move |i| side.contains(i) == inside)
-            .map(|i| &cluster.nodes[i])
+    let ids = |group: &[usize]| {
+        group
+            .iter()
+            .map(|&i| cluster.nodes[i].id)
+            .collect::<Vec<_>>()
+    };
+    let ips = |group: &[usize]| {
+        group
+            .iter()
+            .map(|&i| cluster.nodes[i].ip)
+            .collect::<Vec<_>>()
+    };
+    let rest: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|i| !side.contains(i))
+        .collect();
+    let (what, cut) = match shape {
+        FaultKind::LeaderDeaf => (
+            format!(
+                "one way: packets from {:?} to {:?} dropped",
+                ids(&rest),
+                ids(side)
+            ),
+            Cut::one_way(&ips(&rest), &ips(side)),
+        ),
+        FaultKind::LeaderMute => (
+            format!(
+                "one way: packets from {:?} to {:?} dropped",
+                ids(side),
+                ids(&rest)
+            ),
+            Cut::one_way(&ips(side), &ips(&rest)),
+        ),
+        FaultKind::Bridge => {
+            let (a, b) = side.split_at(side.len() / 2);
+            (
+                format!("bridge {:?} | {:?} via {:?}", ids(a), ids(b), ids(&rest)),
+                Cut::sides(&ips(a), &ips(b)),
+            )
+        }
+        _ => (
+            format!("partition {:?} | {:?}", ids(side), ids(&rest)),
+            Cut::sides(&ips(side), &ips(&rest)),
+        ),
     };
     let what = format!(
-        "partition {:?} | {:?} (leader was {:?})",
-        nodes(true).map(|n| n.id).collect::<Vec<_>>(),
-        nodes(false).map(|n| n.id).collect::<Vec<_>>(),
+        "{what} (leader was {:?})",
         leader.map(|l| cluster.nodes[l].id)
     );
-    let ips = |inside: bool| nodes(inside).map(|n| n.ip).collect::<Vec<_>>();
-    match Cut::sides(&ips(true), &ips(false)) {
+    match cut {
         Ok(cut) => {
             log.line(recorder, what);
             Some(cut)
@@ -672,6 +732,7 @@ fn partition(
     }
 }
 
+/// Applies the fault schedule; returns what was done, on the history's clock.
 fn nemesis(
     cluster: &mut Cluster,
     steps: &[Step],
@@ -692,7 +753,9 @@ fn nemesis(
         let mut killed = Vec::new();
         let mut terminated = Vec::new();
         let mut taken = vec![false; n];
-        // The nodes on one side of this step's partition, if it has one (one cut per step).
+        // This step's partition, if it has one (one cut per step), and the nodes it is shaped
+        // around.
+        let mut shape = None;
         let mut side = Vec::new();
         let leader = current_leader(cluster, &paused);
         for &f in &step.faults {
@@ -751,6 +814,7 @@ fn nemesis(
                 };
                 let id = cluster.nodes[target].id;
                 if f.is_partition() {
+                    shape = Some(f);
                     side.push(target);
                 } else if f.is_kill() {
                     cluster.nodes[target].kill9();
@@ -769,9 +833,7 @@ fn nemesis(
         for &(i, since) in &terminated {
             terminate(cluster, i, since, &mut log, recorder);
         }
-        let cut = (!side.is_empty())
-            .then(|| partition(cluster, &side, leader, &mut log, recorder))
-            .flatten();
+        let cut = shape.and_then(|f| partition(cluster, f, &side, leader, &mut log, recorder));
         std::thread::sleep(Duration::from_millis(step.hold_ms));
         if let Some(cut) = cut {
             drop(cut);
@@ -1251,6 +1313,52 @@ fn partitions_keep_five_nodes_linearizable() {
             FaultKind::PartitionMinority,
             FaultKind::PartitionMajority,
             FaultKind::IsolateLeader,
+        ],
+        faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
+    });
+}
+
+/// One-way cuts and a bridge on three nodes: the leader deaf (it sends, hears nothing) or
+/// mute (it hears, its messages are lost), or two nodes that cannot reach each other but both
+/// reach the third.
+#[test]
+fn one_way_and_bridge_partitions_keep_three_nodes_linearizable() {
+    run(Config {
+        name: "oneway3",
+        seed: 11,
+        nodes: 3,
+        clients: 12,
+        keys: 5,
+        run: Duration::from_secs(14),
+        faults: &[
+            FaultKind::LeaderDeaf,
+            FaultKind::LeaderMute,
+            FaultKind::Bridge,
+        ],
+        faults_per_step_max: 1,
+        expect: Expect::AnyOutcome,
+    });
+}
+
+/// One-way cuts and a bridge on five nodes: two against two with a fifth node seeing both
+/// (the leader among the halves or the bridge), the leader deaf or mute, and a plain
+/// minority cut.
+#[test]
+fn one_way_and_bridge_partitions_keep_five_nodes_linearizable() {
+    run(Config {
+        name: "oneway5",
+        seed: 10,
+        nodes: 5,
+        clients: 12,
+        keys: 5,
+        run: Duration::from_secs(14),
+        faults: &[
+            FaultKind::Bridge,
+            FaultKind::Bridge,
+            FaultKind::LeaderDeaf,
+            FaultKind::LeaderMute,
+            FaultKind::PartitionMinority,
         ],
         faults_per_step_max: 1,
         expect: Expect::AnyOutcome,

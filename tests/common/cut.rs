@@ -37,19 +37,34 @@ impl Cut {
     /// Cuts every link between an address of `side` and one of `rest`, both ways; the links
     /// within each side stay up.
     pub fn sides(side: &[[u8; 4]], rest: &[[u8; 4]]) -> Result<Cut, String> {
-        let dotted = |[a, b, c, d]: [u8; 4]| format!("{a}.{b}.{c}.{d}/32");
-        let mut matches = Vec::new();
+        let mut links = Vec::new();
         for &a in side {
             for &b in rest {
-                for (src, dst) in [(a, b), (b, a)] {
-                    matches.push(format!(
-                        "match ip src {} match ip dst {}",
-                        dotted(src),
-                        dotted(dst)
-                    ));
-                }
+                links.extend([(a, b), (b, a)]);
             }
         }
+        Cut::links(&links)
+    }
+
+    /// Drops the packets sent from an address of `from` to one of `to`, one way only: the
+    /// packets back still flow. (Over TCP that is messy, as on a real network with a broken
+    /// route: a connection's data still arrives while its acknowledgements are lost, until the
+    /// sender gives up; new connections cannot be set up.)
+    pub fn one_way(from: &[[u8; 4]], to: &[[u8; 4]]) -> Result<Cut, String> {
+        let links: Vec<_> = from
+            .iter()
+            .flat_map(|&a| to.iter().map(move |&b| (a, b)))
+            .collect();
+        Cut::links(&links)
+    }
+
+    /// Drops the packets of each (source, destination) pair of addresses.
+    fn links(links: &[([u8; 4], [u8; 4])]) -> Result<Cut, String> {
+        let dotted = |[a, b, c, d]: [u8; 4]| format!("{a}.{b}.{c}.{d}/32");
+        let matches: Vec<String> = links
+            .iter()
+            .map(|&(src, dst)| format!("match ip src {} match ip dst {}", dotted(src), dotted(dst)))
+            .collect();
         Cut::packets(&matches)
     }
 
