@@ -15,8 +15,9 @@
 //! nemesis cuts the links between two sides of the cluster with traffic control
 //! (tests/common/cut.rs), both ways or one way only (the leader deaf or mute), or cuts two
 //! halves apart with a bridge node that reaches both, while the clients, on 127.0.0.1, still
-//! reach every node: a node cut off may still be asked to read and write. That needs root and tc; where it cannot cut, the
-//! partition test prints `skipped: ...` and returns. The other tests need neither.
+//! reach every node: a node cut off may still be asked to read and write. At most one cut per
+//! step, but a kill or a pause may come with it. That needs root and tc; where it cannot cut,
+//! the partition test prints `skipped: ...` and returns. The other tests need neither.
 
 mod common;
 
