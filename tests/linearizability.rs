@@ -838,7 +838,34 @@ fn nemesis(
             terminate(cluster, i, since, &mut log, recorder);
         }
         let cut = shape.and_then(|f| partition(cluster, f, &side, leader, &mut log, recorder));
-        std::thread::sleep(Duration::from_millis(step.hold_ms));
+        let hold = Instant::now();
+        if let (Some(_), Some(l)) = (&cut, leader) {
+            // How long the cut takes to move leadership (it may not: a bridge, a cut that leaves
+            // the leader a majority, or one that leaves no side a majority).
+            let hold_for = Duration::from_millis(step.hold_ms);
+            let new_leader = || {
+                (0..n).find(|&i| {
+                    i != l
+                        && !killed.contains(&i)
+                        && !paused[i]
+                        && cluster.nodes[i].info_field("raft_role").as_deref() == Some("leader")
+                })
+            };
+            match poll(hold_for, new_leader) {
+                Some(i) => log.line(
+                    recorder,
+                    format!(
+                        "node {} leads, {} ms into the cut",
+                        cluster.nodes[i].id,
+                        hold.elapsed().as_millis()
+                    ),
+                ),
+                None => log.line(recorder, "no other node led during the cut".into()),
+            }
+        }
+        if let Some(rest) = Duration::from_millis(step.hold_ms).checked_sub(hold.elapsed()) {
+            std::thread::sleep(rest);
+        }
         if let Some(cut) = cut {
             drop(cut);
             log.line(recorder, "partition healed".into());
