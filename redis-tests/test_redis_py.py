@@ -400,3 +400,33 @@ def test_sets_and_sorted_sets(request, target):
     assert r.zincrby("z", 10, "a") == 11.0
     assert r.zrange("z", 0, -1) == ["b", "c", "a"]
     assert r.zrank("z", "a") == 2
+
+
+def test_requirepass_keeps_connections_made_without_one(target):
+    # As Redis: a client that connected while no password was set stays authenticated.
+    admin = client(target)
+    other = client(target)
+    assert admin.ping() and other.ping()
+    admin.config_set("requirepass", "s3cret")
+    try:
+        assert admin.ping() and other.ping()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            client(target).ping()
+        assert client(target, password="s3cret").ping()
+    finally:
+        admin.config_set("requirepass", "")
+    assert client(target).ping()
+
+
+def test_admin_error_replies(target):
+    r = client(target)
+    for args, want in [
+        (("EXEC", "x"), "Transaction discarded because of: wrong number of arguments for 'exec' command"),
+        (("CLIENT", "KILL", "USER", "nobody"), "No such user 'nobody'"),
+    ]:
+        with pytest.raises(redis.exceptions.ResponseError) as e:
+            r.execute_command(*args)
+        assert str(e.value) == want, args
+    # A plain name comes back spelled as it was asked for; a pattern gives the real names.
+    assert r.execute_command("CONFIG", "GET", "MaxMemory") == ["MaxMemory", "0"]
+    assert r.execute_command("CONFIG", "GET", "maxmemory-pol*") == ["maxmemory-policy", "noeviction"]

@@ -801,16 +801,28 @@ pub fn from_args(args: Vec<String>) -> Result<Settings, String> {
 }
 
 /// CONFIG GET: every (name, value) whose name matches one of the patterns (case-insensitive),
-/// each directive once.
+/// each directive once. As in Redis, a pattern without glob characters is a plain name, and
+/// the reply spells it as the client did when it is the first pattern to match.
 pub fn config_get(s: &Settings, patterns: &[&[u8]]) -> Vec<(String, String)> {
+    let is_glob = |p: &[u8]| p.iter().any(|c| b"*?[".contains(c));
     DIRECTIVES
         .iter()
-        .filter(|d| {
-            patterns
-                .iter()
-                .any(|p| glob::glob_match(p, d.name.as_bytes(), true))
+        .filter_map(|d| {
+            let name = d.name.as_bytes();
+            let first = patterns.iter().find(|p| {
+                if is_glob(p) {
+                    glob::glob_match(p, name, true)
+                } else {
+                    p.eq_ignore_ascii_case(name)
+                }
+            })?;
+            let shown = if is_glob(first) {
+                d.name.to_string()
+            } else {
+                String::from_utf8_lossy(first).into_owned()
+            };
+            Some((shown, (d.get)(s)))
         })
-        .map(|d| (d.name.to_string(), (d.get)(s)))
         .collect()
 }
 
@@ -1021,6 +1033,17 @@ mod tests {
         );
         assert!(config_get(&s, &[b"raft-*"]).len() >= 5);
         assert!(config_get(&s, &[b"nothing"]).is_empty());
+        // A plain name is echoed as the client spelled it (the first pattern to match wins).
+        assert_eq!(
+            config_get(&s, &[b"TimeOut", b"time*"]),
+            vec![("TimeOut".into(), "0".into())]
+        );
+        assert_eq!(
+            config_get(&s, &[b"time*", b"TIMEOUT"]),
+            vec![("timeout".into(), "0".into())]
+        );
+        // Without glob characters a name is not a pattern: a backslash does not escape.
+        assert!(config_get(&s, &[b"time\\out"]).is_empty());
     }
 
     /// Values and answers recorded from redis-server 7.0.15 (CONFIG SET maxmemory <v>, then

@@ -83,7 +83,9 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, id: u64) {
             id,
             info,
             reply_mode: ReplyMode::On,
-            authenticated: false,
+            // As Redis: a client that connects while no password is set is authenticated, and
+            // stays so when one is set later.
+            authenticated: server.node.settings().read().requirepass.is_empty(),
             db: 0,
             resp3: false,
             rbuf: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -384,6 +386,12 @@ impl Conn {
                 Ok(spec) => spec,
                 Err(r) => {
                     self.flush_writes(&mut writes).await;
+                    if args[0].eq_ignore_ascii_case(b"exec") {
+                        // EXEC with arguments: refused as EXEC, in MULTI or not (as Redis).
+                        let r = self.refuse("exec", errors::wrong_arity("exec"));
+                        self.reply(r);
+                        continue;
+                    }
                     if let Some(m) = &mut self.multi {
                         // A command refused while queueing aborts the transaction.
                         m.dirty = true;
@@ -825,7 +833,7 @@ impl Conn {
                 self.multi = None;
                 self.watched.clear();
                 // Back to the default user, who may need a password again.
-                self.authenticated = false;
+                self.authenticated = !self.auth_required();
                 self.db = 0;
                 self.resp3 = false;
                 *self.info.name.lock() = None;
@@ -1270,7 +1278,13 @@ impl Conn {
                     }
                     kind = Some(t);
                 }
-                b"user" => user = Some(v),
+                b"user" => {
+                    // The default user is the only one.
+                    if v != "default" {
+                        return Reply::error(format!("ERR No such user '{v}'"));
+                    }
+                    user = Some(v);
+                }
                 b"skipme" => match v.to_ascii_lowercase().as_str() {
                     "yes" => skipme = true,
                     "no" => skipme = false,
@@ -1432,7 +1446,7 @@ impl Conn {
     async fn debug(&mut self, args: &[Bytes]) -> Reply {
         let sub = args[1].to_ascii_lowercase();
         match &sub[..] {
-            b"digest" | b"digest-value" => {
+            b"digest" | b"digest-value" if sub == b"digest-value" || args.len() == 2 => {
                 if let Err(r) = self.barrier().await {
                     return r;
                 }
