@@ -386,7 +386,10 @@ impl Conn {
                 Ok(spec) => spec,
                 Err(r) => {
                     self.flush_writes(&mut writes).await;
-                    if args[0].eq_ignore_ascii_case(b"exec") {
+                    if args
+                        .first()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
+                    {
                         // EXEC with arguments: refused as EXEC, in MULTI or not (as Redis).
                         let r = self.refuse("exec", errors::wrong_arity("exec"));
                         self.reply(r);
@@ -1260,8 +1263,7 @@ impl Conn {
         if !args.len().is_multiple_of(2) {
             return Reply::error(errors::SYNTAX);
         }
-        let (mut id, mut addr, mut laddr, mut kind, mut user, mut skipme) =
-            (None, None, None, None, None, true);
+        let (mut id, mut addr, mut laddr, mut kind, mut skipme) = (None, None, None, None, true);
         for kv in args[2..].chunks(2) {
             let v = String::from_utf8_lossy(&kv[1]).to_string();
             match &kv[0].to_ascii_lowercase()[..] {
@@ -1278,13 +1280,11 @@ impl Conn {
                     }
                     kind = Some(t);
                 }
-                b"user" => {
-                    // The default user is the only one.
-                    if v != "default" {
-                        return Reply::error(format!("ERR No such user '{v}'"));
-                    }
-                    user = Some(v);
+                // The default user is the only one, and every client is it.
+                b"user" if v != "default" => {
+                    return Reply::error(format!("ERR No such user '{v}'"));
                 }
+                b"user" => {}
                 b"skipme" => match v.to_ascii_lowercase().as_str() {
                     "yes" => skipme = true,
                     "no" => skipme = false,
@@ -1303,7 +1303,6 @@ impl Conn {
                     "pubsub" => c.is_pubsub(),
                     _ => false,
                 })
-                && user.as_deref().is_none_or(|u| u == "default")
                 && !(skipme && c.id == self.id);
             if hit {
                 c.kill();
