@@ -7,6 +7,7 @@ xfail at run time by `needs` (see conftest.py), so they count as soon as the com
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -430,3 +431,50 @@ def test_admin_error_replies(target):
     # A plain name comes back spelled as it was asked for; a pattern gives the real names.
     assert r.execute_command("CONFIG", "GET", "MaxMemory") == ["MaxMemory", "0"]
     assert r.execute_command("CONFIG", "GET", "maxmemory-pol*") == ["maxmemory-policy", "noeviction"]
+
+
+def wait_blocked(r: redis.Redis, n: int = 1):
+    """Waits (with a deadline) until the server reports `n` clients blocked."""
+    deadline = time.monotonic() + 10
+    while r.info("clients")["blocked_clients"] < n:
+        assert time.monotonic() < deadline, "no client blocked within 10 s"
+        time.sleep(0.01)
+
+
+def test_blocked_pop_ignores_a_key_recreated_with_another_type(request, target):
+    # Redis 7.0 serves a blocked client only from a key of the type it waits for: a list key
+    # replaced by a string leaves it blocked until its timeout (then nil), not WRONGTYPE.
+    needs(request, target, "blpop", "set")
+    r, other = client(target), client(target, other_node(target))
+    other.delete("bq")
+    done = []
+    t = threading.Thread(target=lambda: done.append(r.blpop(["bq"], timeout=1)))
+    t.start()
+    try:
+        wait_blocked(client(target))
+        assert other.set("bq", "now a string")
+        t.join(10)
+        assert done == [None]
+    finally:
+        t.join(10)
+        other.delete("bq")
+
+
+def test_client_kill_closes_a_blocked_client_without_a_reply(request, target):
+    needs(request, target, "blpop", "client|kill")
+    admin = client(target)
+    sock = socket.create_connection(("127.0.0.1", target.port), timeout=10)
+    try:
+        sock.sendall(b"CLIENT ID\r\n")
+        line = sock.recv(64)
+        assert line.startswith(b":")
+        cid = int(line[1:].strip())
+        sock.sendall(b"BLPOP never-pushed 0\r\n")
+        wait_blocked(admin)
+        assert admin.client_kill_filter(_id=cid) == 1
+        rest = b""
+        while chunk := sock.recv(64):
+            rest += chunk
+        assert rest == b"", "a killed client gets no reply"
+    finally:
+        sock.close()

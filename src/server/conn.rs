@@ -466,10 +466,12 @@ impl Conn {
                     self.flush_writes(&mut writes).await;
                     let r = match command::blocking_keys(&args) {
                         Some(Ok(b)) => self.blocking(args, b).await,
-                        Some(Err(r)) => r,
-                        None => Reply::error(errors::UNCERTAIN),
+                        Some(Err(r)) => Some(r),
+                        None => Some(Reply::error(errors::UNCERTAIN)),
                     };
-                    self.reply(r);
+                    if let Some(r) = r {
+                        self.reply(r);
+                    }
                     if self.closing {
                         break;
                     }
@@ -602,9 +604,10 @@ impl Conn {
     /// keys, and is proposed again, until it pops or its timeout passes. A pop in flight is
     /// always waited for (its element must reach the client); only the wait between attempts
     /// times out. Bytes the client sends meanwhile are buffered for after the reply, as in
-    /// Redis; if it disconnects, the wait ends.
-    async fn blocking(&mut self, args: Vec<Bytes>, b: command::Blocking) -> Reply {
+    /// Redis; if it disconnects or is killed, the wait ends with no reply (`None`).
+    async fn blocking(&mut self, args: Vec<Bytes>, b: command::Blocking) -> Option<Reply> {
         let node = self.server.node.clone();
+        let mut first_attempt = true;
         let deadline = (b.timeout_ms > 0)
             .then(|| tokio::time::Instant::now() + Duration::from_millis(b.timeout_ms));
         let registration = node.blocked().register(&b.keys);
@@ -615,10 +618,16 @@ impl Conn {
             };
             let r = match node.write(std::slice::from_ref(&op)).await {
                 Ok(mut replies) => replies.pop().unwrap_or(Reply::error(errors::UNCERTAIN)),
-                Err(e) => return e.reply(),
+                Err(e) => return Some(e.reply()),
             };
-            if !matches!(r, Reply::NilArray) {
-                return r;
+            // Only the first attempt answers WRONGTYPE: once blocked, a key recreated with
+            // another type leaves the client blocked, as in Redis 7.0, which serves a blocked
+            // client only from a key of the type it waits for (a failed attempt changed
+            // nothing).
+            let wrong_type = !first_attempt && r == Reply::error(errors::WRONGTYPE);
+            first_attempt = false;
+            if !matches!(r, Reply::NilArray) && !wrong_type {
+                return Some(r);
             }
             loop {
                 let until_deadline = async {
@@ -636,12 +645,16 @@ impl Conn {
                 }
                 let woken = tokio::select! {
                     _ = registration.woken() => true,
-                    _ = until_deadline => return self.unblocked(command::timeout_reply()),
-                    _ = self.info.wait_killed() => return self.unblocked(command::timeout_reply()),
+                    _ = until_deadline => return Some(self.unblocked(command::timeout_reply())),
+                    _ = self.info.wait_killed() => {
+                        // Killed (CLIENT KILL): closed without a reply, as Redis does.
+                        self.closing = true;
+                        return None;
+                    }
                     n = self.stream.read_buf(&mut self.rbuf), if room => match n {
                         Ok(0) | Err(_) => {
                             self.closing = true;
-                            return self.unblocked(command::timeout_reply());
+                            return None;
                         }
                         Ok(n) => {
                             self.server
@@ -655,7 +668,7 @@ impl Conn {
                 self.count_again();
                 if self.server.draining.load(Ordering::SeqCst) {
                     // Shutting down: no new attempt, as if the timeout had passed.
-                    return command::timeout_reply();
+                    return Some(command::timeout_reply());
                 }
                 if woken {
                     break;
