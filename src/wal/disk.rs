@@ -1,27 +1,37 @@
-//! The WAL's only door to the file system: creating, preallocating, mapping, flushing, renaming
-//! and removing segment files, and syncing and locking their directory.
+//! The WAL's only door to the file system: creating, preallocating, mapping, writing,
+//! flushing, renaming and removing segment files, and syncing and locking their directory.
 //!
 //! Everything the WAL does to a disk goes through the `Disk` and `SegmentFile` traits, so a
 //! simulation can put an in-memory disk that loses unsynced bytes or fails a flush
 //! (`memdisk::MemDisk`) in place of `FsDisk`. The traits know nothing of the segment format.
 //!
 //! Invariants of `FsDisk`:
-//! - A created file has all its blocks allocated up front (`posix_fallocate`), so a write into
-//!   the map cannot fail later for lack of space (which would arrive as SIGBUS, not an error).
-//! - `flush_range` returns only once the range is durable (msync with MS_SYNC).
+//! - A created file has all its blocks allocated up front (`posix_fallocate`), so a write
+//!   cannot fail later for lack of space.
+//! - A segment is read through a read-only shared map and written with `pwrite`. Linux keeps
+//!   one page cache per file, so the map sees every write at once. Writing through the map
+//!   instead costs, after each sync, a TLB shootdown on every core running the process (the
+//!   kernel write-protects the pages it cleaned) and a page fault on the next write to each
+//!   page: measured at about 5% of a node's CPU under group commit (docs/ARCHITECTURE.md).
+//! - `flush_range` returns only once the range is durable (`fdatasync`).
 //! - The directory is locked (an exclusive `flock` on `LOCK`) for as long as the `FsDisk` lives,
 //!   so no other process maps, truncates or removes its segments underneath us.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapOptions};
 
-/// A segment file mapped into memory, read-write.
+/// A segment file: its bytes, readable in place, and writes to it.
 pub trait SegmentFile: Send {
+    /// The whole file, including every `write_at` so far.
     fn bytes(&self) -> &[u8];
-    fn bytes_mut(&mut self) -> &mut [u8];
+    /// Writes `data` at `offset` (inside the file; it never grows). Not durable until a
+    /// `flush_range` covers it; once this returns, a crash of the process alone (not of the
+    /// machine) keeps it.
+    fn write_at(&mut self, offset: usize, data: &[u8]) -> io::Result<()>;
     /// Makes `bytes()[offset..offset + len]` durable before returning.
     fn flush_range(&mut self, offset: usize, len: usize) -> io::Result<()>;
 }
@@ -32,9 +42,9 @@ pub trait Disk: Send {
     fn lock_dir(&mut self, dir: &Path) -> io::Result<()>;
     /// The names of the files in `dir`.
     fn list_dir(&mut self, dir: &Path) -> io::Result<Vec<String>>;
-    /// Creates (or truncates) `path`, allocates `len` zeroed bytes for it and maps it.
+    /// Creates (or truncates) `path`, allocates `len` zeroed bytes for it and opens it.
     fn create(&mut self, path: &Path, len: u64) -> io::Result<Box<dyn SegmentFile>>;
-    /// Maps the whole of an existing file.
+    /// Opens the whole of an existing file.
     fn open(&mut self, path: &Path) -> io::Result<Box<dyn SegmentFile>>;
     fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove(&mut self, path: &Path) -> io::Result<()>;
@@ -49,7 +59,9 @@ pub struct FsDisk {
 }
 
 struct MappedFile {
-    map: MmapMut,
+    file: File,
+    /// Read-only: nothing is ever written through it (see the module's invariants).
+    map: Mmap,
 }
 
 impl SegmentFile for MappedFile {
@@ -57,25 +69,37 @@ impl SegmentFile for MappedFile {
         &self.map
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.map
+    fn write_at(&mut self, offset: usize, data: &[u8]) -> io::Result<()> {
+        if offset
+            .checked_add(data.len())
+            .is_none_or(|end| end > self.map.len())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write past the end of a segment",
+            ));
+        }
+        self.file.write_all_at(data, offset as u64)
     }
 
-    fn flush_range(&mut self, offset: usize, len: usize) -> io::Result<()> {
-        self.map.flush_range(offset, len)
+    fn flush_range(&mut self, _offset: usize, _len: usize) -> io::Result<()> {
+        // Only written ranges are dirty, and writes to a segment are few between flushes:
+        // syncing the file's data is syncing the range.
+        self.file.sync_data()
     }
 }
 
-fn map(file: &File) -> io::Result<Box<dyn SegmentFile>> {
+fn map(file: File) -> io::Result<Box<dyn SegmentFile>> {
     // SAFETY: the mapping is only sound while nobody else truncates or rewrites the file. The
     // directory is locked against other processes (`lock_dir`), and within this process only
-    // the WAL that owns this disk touches its segment files.
-    let map = unsafe { MmapOptions::new().map_mut(file)? };
-    Ok(Box::new(MappedFile { map }))
+    // the WAL that owns this disk touches its segment files, never truncating one it has
+    // open. The map is read-only, so no store through it can race the `pwrite`s.
+    let map = unsafe { MmapOptions::new().map(&file)? };
+    Ok(Box::new(MappedFile { file, map }))
 }
 
 /// Allocates the first `len` bytes of `file` (which is empty) so they read as zeros and need no
-/// allocation when written through the map.
+/// allocation when written.
 #[cfg(target_os = "linux")]
 fn preallocate(file: &File, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
@@ -100,8 +124,8 @@ fn preallocate(file: &File, len: u64) -> io::Result<()> {
 }
 
 /// The fallback when the file system cannot preallocate: `set_len` alone would leave a sparse
-/// file whose holes could fail to allocate on a full disk once written through the map, so the
-/// zeros are written for real.
+/// file whose holes could fail to allocate on a full disk once written, so the zeros are
+/// written for real.
 fn write_zeros(file: &File, len: u64) -> io::Result<()> {
     use std::io::Write;
     file.set_len(0)?;
@@ -157,12 +181,12 @@ impl Disk for FsDisk {
             .truncate(true)
             .open(path)?;
         preallocate(&file, len)?;
-        map(&file)
+        map(file)
     }
 
     fn open(&mut self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        map(&file)
+        map(file)
     }
 
     fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {

@@ -511,8 +511,13 @@ impl SegmentFile for MemFile {
         &self.bytes
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes
+    fn write_at(&mut self, offset: usize, data: &[u8]) -> io::Result<()> {
+        let end = offset
+            .checked_add(data.len())
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "write out of range"))?;
+        self.bytes[offset..end].copy_from_slice(data);
+        Ok(())
     }
 
     fn flush_range(&mut self, offset: usize, len: usize) -> io::Result<()> {
@@ -581,7 +586,7 @@ mod tests {
     }
 
     fn write(file: &mut Box<dyn SegmentFile>, at: usize, data: &[u8]) {
-        file.bytes_mut()[at..at + data.len()].copy_from_slice(data);
+        file.write_at(at, data).unwrap();
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The write-ahead log: where a node makes its Raft log and hard state durable.
 //!
-//! A directory of segment files `wal-<seq>.log`, each preallocated to `segment_bytes` and
-//! mapped read-write. `append` and `reset` copy records into the map of the current segment;
-//! `sync` flushes everything written since the last sync at once (group commit). The record
+//! A directory of segment files `wal-<seq>.log`, each preallocated to `segment_bytes`, read
+//! through a map and written with positioned writes (see `disk`). `append` and `reset` encode
+//! their records and write them to the current segment in one write; `sync` flushes
+//! everything written since the last sync at once (group commit). The record
 //! layout is in `format`; all file-system access goes through the `Disk` seam (`FsDisk` for
 //! real files, `MemDisk` for tests and simulations).
 //!
@@ -34,7 +35,7 @@
 //!
 //! Damage and what was synced. Recovery reports the first damage it finds (`Damage`) and
 //! whether records that had been durable, and so may have been acknowledged, were lost with it
-//! (`lost_synced`). Valid records after a bad one do not prove that: pages of a mapped file
+//! (`lost_synced`). Valid records after a bad one do not prove that: dirty pages of a file
 //! reach the disk in no particular order, so a crash can leave a later unsynced page written
 //! and an earlier one not. The proof is a sync marker after the damage (in the same segment
 //! or a later one). A missing segment (a gap in the sequence numbers, or the one `START`
@@ -89,6 +90,9 @@ const LOST_SYNCED_FILE: &str = "LOST_SYNCED";
 const START_FILE: &str = "START";
 /// What a small file is written as before it is renamed into place.
 const SMALL_TMP_SUFFIX: &str = ".tmp";
+
+/// The encoded-records buffer keeps at most this much capacity between appends.
+const TAIL_KEEP_BYTES: usize = 4 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalOptions {
@@ -238,7 +242,7 @@ impl Put<'_> {
     }
 }
 
-/// An open WAL: appends go to the current segment's map, `sync` makes them durable.
+/// An open WAL: appends go to the current segment, `sync` makes them durable.
 /// Not shared between threads; the node's persistence step owns it.
 pub struct Wal {
     disk: Box<dyn Disk>,
@@ -250,6 +254,10 @@ pub struct Wal {
     map: Box<dyn SegmentFile>,
     /// Where the next record goes in `map`.
     write_offset: usize,
+    /// Records encoded but not yet written to `map`: they belong at `write_offset -
+    /// tail.len()`. Written out before each append or reset returns, so it is empty between
+    /// calls.
+    tail: Vec<u8>,
     /// `map[..synced_offset]` is durable.
     synced_offset: usize,
     /// `write_offset` right after the sync marker the last sync wrote: while they are equal
@@ -526,7 +534,7 @@ impl Wal {
         for k in kept.iter_mut() {
             if let Some(mut map) = k.map.take() {
                 if k.end > k.unproven_from {
-                    rewrite(map.as_mut(), k.unproven_from, k.end);
+                    rewrite(map.as_mut(), k.unproven_from, k.end)?;
                     map.flush_range(k.unproven_from, k.end - k.unproven_from)?;
                     sealed_flushed = true;
                 }
@@ -557,7 +565,7 @@ impl Wal {
         let idle_offset = if !sealed_flushed && offset == unproven_from + SYNC_MARKER_BYTES {
             offset
         } else {
-            rewrite(map.as_mut(), unproven_from, offset);
+            rewrite(map.as_mut(), unproven_from, offset)?;
             0
         };
         let mut wal = Wal {
@@ -568,6 +576,7 @@ impl Wal {
             current,
             map,
             write_offset: offset,
+            tail: Vec::new(),
             synced_offset: unproven_from.min(offset),
             idle_offset,
             hard_state: replay.hard_state,
@@ -640,7 +649,7 @@ impl Wal {
             self.last_index = e.index;
             self.last_term = e.term;
         }
-        Ok(())
+        self.write_out()
     }
 
     /// Empties the log: it now continues after entry `index` of `term` (a snapshot at `index`
@@ -655,7 +664,10 @@ impl Wal {
         if index == u64::MAX {
             return Err(invalid(format!("cannot reset the log to index {index}")));
         }
-        if let Err(e) = self.put(Put::Reset { index, term, hs }) {
+        if let Err(e) = self
+            .put(Put::Reset { index, term, hs })
+            .and_then(|()| self.write_out())
+        {
             self.failed = Some(format!("reset failed: {e}"));
             return Err(e);
         }
@@ -708,15 +720,35 @@ impl Wal {
         // is only missing, nothing is wrong.
         if self.map.bytes().len() - self.write_offset >= SYNC_MARKER_BYTES {
             let at = self.write_offset;
-            let buf = &mut self.map.bytes_mut()[at..];
-            self.write_offset += format::encode_sync_marker(buf, self.current.seq, at);
+            let mut marker = [0u8; SYNC_MARKER_BYTES];
+            let n = format::encode_sync_marker(&mut marker, self.current.seq, at);
+            if let Err(e) = self.map.write_at(at, &marker[..n]) {
+                self.failed = Some(format!("writing a sync marker failed: {e}"));
+                return Err(e);
+            }
+            self.write_offset += n;
         }
         self.idle_offset = self.write_offset;
         Ok(())
     }
 
+    /// Writes the records encoded since the last write out to the current segment.
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.tail.is_empty() {
+            return Ok(());
+        }
+        let at = self.write_offset - self.tail.len();
+        self.map.write_at(at, &self.tail)?;
+        self.tail.clear();
+        if self.tail.capacity() > TAIL_KEEP_BYTES {
+            self.tail = Vec::new();
+        }
+        Ok(())
+    }
+
     /// Makes the current segment's bytes written since the last flush durable.
     fn flush_current(&mut self) -> io::Result<()> {
+        self.write_out()?;
         if self.write_offset > self.synced_offset {
             self.map
                 .flush_range(self.synced_offset, self.write_offset - self.synced_offset)?;
@@ -845,12 +877,15 @@ impl Wal {
             self.roll(len)?;
         }
         let seq = self.current.seq;
-        let buf = &mut self.map.bytes_mut()[self.write_offset..];
+        let start = self.tail.len();
+        self.tail.resize(start + len, 0);
+        let buf = &mut self.tail[start..];
         let written = match rec {
             Put::Entry(e) => format::encode_entry(buf, seq, e),
             Put::HardState(hs) => format::encode_hard_state(buf, seq, hs),
             Put::Reset { index, term, hs } => format::encode_reset(buf, seq, index, term, hs),
         };
+        self.tail.truncate(start + written);
         self.write_offset += written;
         Ok(())
     }
@@ -908,11 +943,12 @@ fn create_segment(
     let path = dir.join(&name);
     let tmp = dir.join(format!("{name}{}", format::TMP_SUFFIX));
     let mut map = disk.create(&tmp, segment_bytes.max(needed))?;
-    let bytes = map.bytes_mut();
+    let mut bytes = [0u8; HEADER_BYTES + HARD_STATE_RECORD_BYTES + SYNC_MARKER_BYTES];
     bytes[..HEADER_BYTES].copy_from_slice(&header.encode());
     let mut end = HEADER_BYTES;
     end += format::encode_hard_state(&mut bytes[end..], header.seq, hs);
     end += format::encode_sync_marker(&mut bytes[end..], header.seq, end);
+    map.write_at(0, &bytes[..end])?;
     map.flush_range(0, end)?;
     disk.rename(&tmp, &path)?;
     disk.sync_dir(dir)?;
@@ -924,7 +960,7 @@ fn create_segment(
 fn write_small_file(disk: &mut dyn Disk, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{name}{SMALL_TMP_SUFFIX}"));
     let mut map = disk.create(&tmp, bytes.len() as u64)?;
-    map.bytes_mut().copy_from_slice(bytes);
+    map.write_at(0, bytes)?;
     map.flush_range(0, bytes.len())?;
     drop(map);
     disk.rename(&tmp, &dir.join(name))?;
@@ -1129,14 +1165,12 @@ fn last_nonzero(bytes: &[u8], from: usize) -> Option<usize> {
 /// Writes `map[from..to]` over itself, so that its pages are dirty and the next flush writes
 /// them. Bytes recovery read may be pages that a failed sync left clean in the page cache but
 /// never wrote (Linux marks them clean after the error): flushing them alone would do nothing.
-fn rewrite(map: &mut dyn SegmentFile, from: usize, to: usize) {
+fn rewrite(map: &mut dyn SegmentFile, from: usize, to: usize) -> io::Result<()> {
     if from >= to {
-        return;
+        return Ok(());
     }
-    let mut copy = map.bytes()[from..to].to_vec();
-    // Keeps the compiler from proving the copy back a no-op.
-    std::hint::black_box(&mut copy);
-    map.bytes_mut()[from..to].copy_from_slice(&copy);
+    let copy = map.bytes()[from..to].to_vec();
+    map.write_at(from, &copy)
 }
 
 /// Zeroes `map[from..]` (only the span that holds nonzero bytes) and makes that durable.
@@ -1148,7 +1182,7 @@ fn zero_from(map: &mut dyn SegmentFile, from: usize) -> io::Result<usize> {
     ) else {
         return Ok(0);
     };
-    map.bytes_mut()[first..=last].fill(0);
+    map.write_at(first, &vec![0u8; last + 1 - first])?;
     map.flush_range(first, last + 1 - first)?;
     Ok(last + 1 - first)
 }

@@ -822,8 +822,8 @@ impl SegmentFile for FaultyFile {
         self.inner.bytes()
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        self.inner.bytes_mut()
+    fn write_at(&mut self, offset: usize, data: &[u8]) -> io::Result<()> {
+        self.inner.write_at(offset, data)
     }
 
     fn flush_range(&mut self, offset: usize, len: usize) -> io::Result<()> {
