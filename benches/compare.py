@@ -14,6 +14,7 @@ and noisy: compare ratios from one run, not absolute numbers across runs.
 
 Usage: python3 benches/compare.py [--requests N] [--tests set,get,incr] [--clients 50]
        [--pipelines 1,16] [--targets redis,redis-aof,raftis-1,raftis-3,raftis-3f] [--no-build]
+Environment: RAFTIS_ARGS, extra arguments for every raftis node (e.g. "--io-threads 2").
 """
 
 import argparse
@@ -85,6 +86,7 @@ def start_raftis(tmp, name, n):
         args = [RAFTIS, "--port", str(c), "--bus-port", str(b), "--dir", d, "--node-id", str(i + 1)]
         if n > 1:
             args += ["--peers", peers]
+        args += os.environ.get("RAFTIS_ARGS", "").split()
         log = open(os.path.join(d, "raftis.log"), "w")
         procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log))
     for c, _ in ports:

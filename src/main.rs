@@ -31,6 +31,7 @@ fn main() {
         std::process::exit(1);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.io_threads)
         .enable_all()
         .thread_name("raftis-io")
         .build()
