@@ -33,7 +33,10 @@ type Waiters = Vec<(u64, Arc<Notify>)>;
 
 #[derive(Default)]
 pub struct Blocked {
-    /// Connections waiting, for INFO's `blocked_clients` and the applier's fast path.
+    /// Registrations alive, for the applier's fast path.
+    registered: AtomicUsize,
+    /// Connections whose first attempt found nothing, for INFO's `blocked_clients` (Redis
+    /// counts a client once it blocks, not while its command first runs).
     waiting: AtomicUsize,
     next_id: AtomicU64,
     keys: Mutex<HashMap<Bytes, Waiters>>,
@@ -45,6 +48,8 @@ pub struct Registration {
     id: u64,
     keys: Vec<Bytes>,
     notify: Arc<Notify>,
+    /// Counted in `Blocked::waiting`.
+    counted: bool,
 }
 
 impl Blocked {
@@ -62,12 +67,13 @@ impl Blocked {
                 map.entry(k.clone()).or_default().push((id, notify.clone()));
             }
         }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.registered.fetch_add(1, Ordering::Relaxed);
         Registration {
             blocked: self.clone(),
             id,
             keys,
             notify,
+            counted: false,
         }
     }
 
@@ -78,7 +84,7 @@ impl Blocked {
 
     /// Called for every command applied on this node, with its reply.
     pub fn applied(&self, args: &[Bytes], reply: &Reply) {
-        if self.count() == 0 || reply.is_error() {
+        if self.registered.load(Ordering::Relaxed) == 0 || reply.is_error() {
             return;
         }
         let Ok(spec) = command::resolve(args) else {
@@ -106,7 +112,7 @@ impl Blocked {
 
     /// Wakes every waiter (the keyspace was replaced, or a write without keys changed it).
     pub fn wake_all(&self) {
-        if self.count() == 0 {
+        if self.registered.load(Ordering::Relaxed) == 0 {
             return;
         }
         for waiters in self.keys.lock().values() {
@@ -118,6 +124,14 @@ impl Blocked {
 }
 
 impl Registration {
+    /// Its first attempt found nothing: the connection now counts as blocked.
+    pub fn blocking(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.blocked.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Resolves once a write touching one of the keys has been applied since the last call
     /// (or since registering).
     pub async fn woken(&self) {
@@ -137,7 +151,10 @@ impl Drop for Registration {
             }
         }
         drop(map);
-        self.blocked.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.blocked.registered.fetch_sub(1, Ordering::Relaxed);
+        if self.counted {
+            self.blocked.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -162,8 +179,15 @@ mod tests {
     async fn a_write_to_a_key_wakes_its_waiters_once() {
         let b = Arc::new(Blocked::default());
         let r1 = b.register(&args("a b"));
-        let r2 = b.register(&args("c"));
-        assert_eq!(b.count(), 2);
+        let mut r2 = b.register(&args("c"));
+        assert_eq!(
+            b.count(),
+            0,
+            "not blocked before the first attempt found nothing"
+        );
+        r2.blocking();
+        r2.blocking();
+        assert_eq!(b.count(), 1);
         b.applied(&args("RPUSH b x"), &Reply::Int(1));
         assert!(woken_soon(&r1).await);
         assert!(!woken_soon(&r1).await, "one write, one wake");
@@ -173,6 +197,8 @@ mod tests {
         assert!(woken_soon(&r2).await);
         drop(r1);
         assert_eq!(b.count(), 1);
+        drop(r2);
+        assert_eq!(b.count(), 0);
         assert!(b.keys.lock().get(&Bytes::from_static(b"a")).is_none());
     }
 

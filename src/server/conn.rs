@@ -610,7 +610,7 @@ impl Conn {
         let mut first_attempt = true;
         let deadline = (b.timeout_ms > 0)
             .then(|| tokio::time::Instant::now() + Duration::from_millis(b.timeout_ms));
-        let registration = node.blocked().register(&b.keys);
+        let mut registration = node.blocked().register(&b.keys);
         loop {
             let op = Op::Command {
                 db: self.db as u32,
@@ -629,6 +629,7 @@ impl Conn {
             if !matches!(r, Reply::NilArray) && !wrong_type {
                 return Some(r);
             }
+            registration.blocking();
             loop {
                 let until_deadline = async {
                     match deadline {

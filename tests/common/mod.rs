@@ -373,17 +373,25 @@ impl Cluster {
                 .filter(|n| n.is_running() && n.member)
                 .map(|n| n.info_field("raft_commit_index"))
                 .collect::<Option<_>>()?;
-            (applied.windows(2).all(|w| w[0] == w[1]) && commit.iter().all(|c| *c == applied[0]))
-                .then_some(())
-        });
-        self.nodes
-            .iter()
-            .filter(|n| n.is_running() && n.member)
-            .map(|n| match n.client().cmd(&["DEBUG", "DIGEST"]) {
-                Frame::SimpleString(s) | Frame::BulkString(s) => String::from_utf8(s).unwrap(),
-                other => panic!("DEBUG DIGEST replied {other:?}"),
-            })
-            .collect()
+            if !(applied.windows(2).all(|w| w[0] == w[1])
+                && commit.iter().all(|c| *c == applied[0]))
+            {
+                return None;
+            }
+            // DEBUG DIGEST is a linearizable read: a node that restarted may have applied
+            // everything before it has heard from the leader, and answers TRYAGAIN until then.
+            self.nodes
+                .iter()
+                .filter(|n| n.is_running() && n.member)
+                .map(|n| match n.client().cmd(&["DEBUG", "DIGEST"]) {
+                    Frame::SimpleString(s) | Frame::BulkString(s) => {
+                        Some(String::from_utf8(s).unwrap())
+                    }
+                    Frame::Error(e) if e.starts_with("TRYAGAIN") => None,
+                    other => panic!("DEBUG DIGEST replied {other:?}"),
+                })
+                .collect::<Option<Vec<String>>>()
+        })
     }
 
     /// `converged_digests`, asserting they are all equal (`what` names the moment in the
