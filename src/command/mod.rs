@@ -707,6 +707,12 @@ impl<'s> WriteCtx<'_, 's> {
             .set_str(self.db, key, value, deadline_ms, self.time_ms)
     }
 
+    /// `set_str` for a string Redis would hold "raw" whatever its length (BITOP's result).
+    pub fn set_str_raw(&mut self, key: &[u8], value: &[u8], deadline_ms: u64) {
+        self.locks
+            .set_str_raw(self.db, key, value, deadline_ms, self.time_ms)
+    }
+
     /// Store `entry` under its key in database `db`, replacing whatever was there.
     pub fn insert_in(&mut self, db: u32, entry: Entry) {
         self.locks.insert(db, entry, self.time_ms)
