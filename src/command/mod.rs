@@ -30,6 +30,7 @@
 //!
 //! Not here: sessions (SELECT, HELLO, AUTH, MULTI state), the read gate, Raft.
 
+mod bits;
 mod float80;
 mod hashes;
 mod keys;
