@@ -259,6 +259,13 @@ fn lcs_replies_as_redis() {
     run_script("lcs.txt", include_str!("testdata/lcs.txt"));
 }
 
+/// SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO: errors, the 512 MB limit, edge
+/// ranges, every overflow mode, and 600 seeded random commands (testdata/bits.py).
+#[test]
+fn bits_replies_as_redis() {
+    run_script("bits.txt", include_str!("testdata/bits.txt"));
+}
+
 /// 2000 seeded operand pairs (testdata/incrbyfloat.py) and chains of increments, with the
 /// replies of redis-server 7.0.15 on x86-64: the 80-bit long double emulation, byte for byte.
 #[test]
