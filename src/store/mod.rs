@@ -1804,6 +1804,22 @@ mod memory_tests {
                         v.extend_from_slice(&element(rng));
                         e.set_str_raw(&v);
                     }
+                    // SETRANGE / SETBIT: grown in place with zeros, then changed in place.
+                    let len = e.as_str().map(<[u8]>::len);
+                    if let (Some(len), 0) = (len, rng.below(2)) {
+                        let grown = len + rng.below(3000) as usize;
+                        if let Some(s) = e.str_raw_mut(grown).filter(|s| !s.is_empty()) {
+                            s[grown / 2] ^= 1;
+                        }
+                    }
+                }
+            }
+            6 if rng.below(2) == 0 => {
+                // SETBIT on a missing key: an empty string, grown before the locks settle.
+                if let Ok((mut e, _)) = w.get_or_create(db, k, now, Kind::String) {
+                    if let Some(s) = e.str_raw_mut(1 + rng.below(1000) as usize) {
+                        s[0] |= 1;
+                    }
                 }
             }
             3 => {
