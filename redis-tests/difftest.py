@@ -661,6 +661,60 @@ def lcs_cmd(g: Gen):
     return args
 
 
+# Bit offsets: edges of a byte, the 512 MB limit's first refused offset, and junk. The last
+# accepted offset (4294967295: a 512 MB string) is drawn rarely, by setbit_cmd.
+BIT_OFFSETS = SMALL + [b"7", b"8", b"15", b"31", b"63", b"100", b"1000", b"abc", b"", b"1.5",
+                       b"4294967296", b"9223372036854775807", b"-9223372036854775808"]
+BIT_UNITS = [b"BYTE", b"BIT", b"bit", b"byte", b"BAD"]
+FIELD_TYPES = [b"i1", b"i5", b"i8", b"i16", b"i32", b"i63", b"i64", b"u1", b"u7", b"u8", b"u16",
+               b"u63", b"u8", b"i8", b"u64", b"i65", b"u0", b"x8", b"", b"i08", b"I8"]
+FIELD_OFFSETS = [b"0", b"1", b"3", b"7", b"8", b"13", b"64", b"#0", b"#1", b"#2", b"#5", b"-1",
+                 b"abc", b"#-1", b"#", b"100000", b"#1000"]
+FIELD_VALUES = [b"0", b"1", b"-1", b"5", b"100", b"127", b"128", b"-128", b"-129", b"255",
+                b"256", b"1000", b"-1000", b"9223372036854775807", b"-9223372036854775808",
+                b"abc", b"1.5"]
+
+
+def setbit_cmd(g: Gen):
+    offset = g.pick(BIT_OFFSETS) if g.chance(0.995) else b"4294967295"
+    return [b"SETBIT", g.key("string"), offset, g.pick([b"0", b"1", b"1", b"2", b"-1", b"abc"])]
+
+
+def bitcount_cmd(g: Gen):
+    return [b"BITCOUNT", g.key("string")] + g.pick([
+        [], [g.int_(), g.int_()], [g.int_(), g.int_(), g.pick(BIT_UNITS)], [g.int_()]])
+
+
+def bitpos_cmd(g: Gen):
+    bit = g.pick([b"0", b"1", b"0", b"1", b"2", b"-1", b"abc"])
+    return [b"BITPOS", g.key("string"), bit] + g.pick([
+        [], [g.int_()], [g.int_(), g.int_()], [g.int_(), g.int_(), g.pick(BIT_UNITS)]])
+
+
+def bitop_cmd(g: Gen):
+    op = g.pick([b"AND", b"OR", b"XOR", b"NOT", b"and", b"not", b"NAND"])
+    n = 1 if op.lower() == b"not" and g.chance(0.8) else g.n(1, 3)
+    return [b"BITOP", op, g.key("string")] + g.keys("string", n, n)
+
+
+def bitfield_ops(g: Gen, writes=True):
+    args = []
+    for _ in range(g.n(0, 4)):
+        r = g.rng.random()
+        if r < 0.4 or not writes and r < 0.9:
+            args += [b"GET", g.pick(FIELD_TYPES), g.pick(FIELD_OFFSETS)]
+        elif r < 0.6:
+            args += [b"SET", g.pick(FIELD_TYPES), g.pick(FIELD_OFFSETS), g.pick(FIELD_VALUES)]
+        elif r < 0.8:
+            args += [b"INCRBY", g.pick(FIELD_TYPES), g.pick(FIELD_OFFSETS),
+                     g.pick(FIELD_VALUES)]
+        elif r < 0.97:
+            args += [b"OVERFLOW", g.pick([b"WRAP", b"SAT", b"FAIL", b"fail", b"BAD"])]
+        else:
+            args += [g.pick([b"GET", b"OVERFLOW", b"BAD"])]
+    return args
+
+
 def expire_cmd(name, times):
     def f(g: Gen):
         args = [name, g.key(), g.pick(times)]
@@ -846,6 +900,14 @@ T = [
     ("decrby", 1, lambda g: [b"DECRBY", g.key("string"), g.int_()], ""),
     ("incrbyfloat", 2, lambda g: [b"INCRBYFLOAT", g.key("string"), g.float_()], ""),
     ("lcs", 1, lcs_cmd, ""),
+    # bitmaps
+    ("setbit", 2, setbit_cmd, ""),
+    ("getbit", 2, lambda g: [b"GETBIT", g.key("string"), g.pick(BIT_OFFSETS)], ""),
+    ("bitcount", 2, bitcount_cmd, ""),
+    ("bitpos", 2, bitpos_cmd, ""),
+    ("bitop", 1, bitop_cmd, ""),
+    ("bitfield", 2, lambda g: [b"BITFIELD", g.key("string")] + bitfield_ops(g), ""),
+    ("bitfield_ro", 1, lambda g: [b"BITFIELD_RO", g.key("string")] + bitfield_ops(g, False), ""),
     # keys
     ("del", 2, lambda g: [b"DEL"] + g.keys(None, 1, 3), ""),
     ("unlink", 1, lambda g: [b"UNLINK"] + g.keys(None, 1, 3), ""),

@@ -111,6 +111,14 @@ pub const GETKEYS_BAD_ARGS: &str = "ERR Invalid arguments specified for command"
 // String and key commands (t_string.c, db.c).
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
+pub const BIT_ARG: &str = "ERR The bit argument must be 1 or 0.";
+pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
+pub const BITFIELD_TYPE: &str =
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+pub const BITFIELD_OVERFLOW_TYPE: &str = "ERR Invalid OVERFLOW type specified";
+pub const BITFIELD_RO_GET_ONLY: &str = "ERR BITFIELD_RO only supports the GET subcommand";
 pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
 pub const LCS_IDX_AND_LEN: &str =
     "ERR If you want both the length and indexes, please just use IDX.";

@@ -45,6 +45,14 @@ EXEC = {
     "setrange": "strings::SETRANGE",
     "incrbyfloat": "strings::INCRBYFLOAT",
     "lcs": "strings::LCS",
+    # bits.rs
+    "setbit": "bits::SETBIT",
+    "getbit": "bits::GETBIT",
+    "bitcount": "bits::BITCOUNT",
+    "bitpos": "bits::BITPOS",
+    "bitop": "bits::BITOP",
+    "bitfield": "bits::BITFIELD",
+    "bitfield_ro": "bits::BITFIELD_RO",
     # keys.rs
     "del": "keys::DEL",
     "exists": "keys::EXISTS",
@@ -220,6 +228,7 @@ SESSION_SUBCOMMANDS = {
 # variable_flags or incomplete, or movablekeys): Redis gives them a getkeys_proc; so do we.
 GETKEYS = {
     "set": "strings::set_keys",
+    "bitfield": "bits::bitfield_keys",
     "sintercard": "sets::sintercard_keys",
     "lmpop": "lists::lmpop_keys",
     "blmpop": "lists::blmpop_keys_proc",

@@ -30,6 +30,7 @@
 //!
 //! Not here: sessions (SELECT, HELLO, AUTH, MULTI state), the read gate, Raft.
 
+mod bits;
 mod float80;
 mod hashes;
 mod keys;
@@ -705,6 +706,12 @@ impl<'s> WriteCtx<'_, 's> {
     pub fn set_str(&mut self, key: &[u8], value: &[u8], deadline_ms: u64) {
         self.locks
             .set_str(self.db, key, value, deadline_ms, self.time_ms)
+    }
+
+    /// `set_str` for a string Redis would hold "raw" whatever its length (BITOP's result).
+    pub fn set_str_raw(&mut self, key: &[u8], value: &[u8], deadline_ms: u64) {
+        self.locks
+            .set_str_raw(self.db, key, value, deadline_ms, self.time_ms)
     }
 
     /// Store `entry` under its key in database `db`, replacing whatever was there.

@@ -13,6 +13,7 @@ use super::{key, parse_i64, Exec, ReadCtx, Scope, WriteCtx};
 use crate::errors;
 use crate::longdouble::{self, IncrError};
 use crate::reply::Reply;
+use crate::store::Kind;
 
 pub(super) const GET: Exec = Exec::Read {
     run: get,
@@ -699,48 +700,40 @@ fn setrange(ctx: &mut WriteCtx<'_, '_>, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let (key, value) = (&args[1], &args[3]);
-    // Both fit in memory once the length check passed: offset + len <= 512 MB.
-    let patch = |old: &[u8]| {
-        let end = offset as usize + value.len();
-        let mut v = Vec::with_capacity(end.max(old.len()));
-        v.extend_from_slice(old);
-        if v.len() < end {
-            v.resize(end, 0);
-        }
-        v[offset as usize..end].copy_from_slice(value);
-        v
-    };
-    match ctx.get_mut(key) {
-        None => {
-            if value.is_empty() {
-                return Reply::Int(0);
-            }
-            if let Err(e) = check_string_length(offset, value.len() as u64) {
-                return e;
-            }
-            let v = patch(b"");
-            ctx.set_str(key, &v, 0);
-            // A new SETRANGE value is a raw string in Redis, whatever its length.
-            if let Some(mut e) = ctx.get_mut(key) {
-                e.set_str_raw(&v);
-            }
-            Reply::Int(v.len() as i64)
-        }
-        Some(mut e) => {
-            let Some(old) = e.as_str() else {
+    // Look first without recording an access: the checks below come before any change, and
+    // the access is recorded once, by `get` or `get_or_create`.
+    let old_len = match ctx.peek_in(ctx.db(), key) {
+        None => None,
+        Some(e) => match e.as_str() {
+            Some(s) => Some(s.len() as i64),
+            None => {
+                ctx.get(key);
                 return wrongtype();
-            };
-            if value.is_empty() {
-                return Reply::Int(old.len() as i64);
             }
-            if let Err(err) = check_string_length(offset, value.len() as u64) {
-                return err;
-            }
-            let v = patch(old);
-            e.set_str_raw(&v);
-            Reply::Int(v.len() as i64)
-        }
+        },
+    };
+    if value.is_empty() {
+        // Redis looks the key up (an access) and changes nothing.
+        ctx.get(key);
+        return Reply::Int(old_len.unwrap_or(0));
     }
+    if let Err(e) = check_string_length(offset, value.len() as u64) {
+        ctx.get(key);
+        return e;
+    }
+    // Both fit in memory once the length check passed: offset + len <= 512 MB.
+    let (start, end) = (offset as usize, offset as usize + value.len());
+    // The string is grown in place (zero bytes up to `offset`) and patched: no other copy of
+    // it is made. A new SETRANGE value is a raw string in Redis, whatever its length.
+    let mut e = match ctx.get_or_create(key, Kind::String) {
+        Ok(e) => e,
+        Err(err) => return err,
+    };
+    let Some(s) = e.str_raw_mut(end) else {
+        return wrongtype();
+    };
+    s[start..end].copy_from_slice(value);
+    Reply::Int(s.len() as i64)
 }
 
 /// INCRBYFLOAT in x87 80-bit arithmetic, as redis-server computes it on x86-64 (see

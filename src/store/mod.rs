@@ -1107,6 +1107,13 @@ impl EntryMut<'_> {
         }
     }
 
+    /// The string value for changing in place, grown with zero bytes to at least `len` bytes
+    /// and "raw" from now on (SETRANGE, SETBIT, BITFIELD); `None` if the value is not a
+    /// string. The growth is counted when the locks settle, as every change through `EntryMut`.
+    pub fn str_raw_mut(&mut self, len: usize) -> Option<&mut [u8]> {
+        self.entry.str_raw_mut(len)
+    }
+
     /// Replace the value by a string Redis never encodes as "int" (INCRBYFLOAT's result).
     pub fn set_str_noint(&mut self, value: &[u8]) {
         if let Some(old) = self.entry.set_str_noint(value) {
@@ -1264,6 +1271,30 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
     /// Set `key` to a string value with the given deadline (0: none), creating it or replacing
     /// whatever it held, at `now_ms` (the access field's stamp).
     pub fn set_str(&mut self, db: u32, key: &[u8], value: &[u8], deadline_ms: u64, now_ms: u64) {
+        self.set_str_as(db, key, value, deadline_ms, now_ms, false)
+    }
+
+    /// `set_str` for a string Redis would hold "raw" whatever its length (BITOP's result).
+    pub fn set_str_raw(
+        &mut self,
+        db: u32,
+        key: &[u8],
+        value: &[u8],
+        deadline_ms: u64,
+        now_ms: u64,
+    ) {
+        self.set_str_as(db, key, value, deadline_ms, now_ms, true)
+    }
+
+    fn set_str_as(
+        &mut self,
+        db: u32,
+        key: &[u8],
+        value: &[u8],
+        deadline_ms: u64,
+        now_ms: u64,
+        raw: bool,
+    ) {
         self.settle();
         let h = hash_key(key);
         let id = self.store.shard_of(db, h);
@@ -1284,7 +1315,11 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
                     entry,
                     volatile: &mut shard.volatile,
                 };
-                e.set_str(value);
+                if raw {
+                    e.set_str_raw(value);
+                } else {
+                    e.set_str(value);
+                }
                 e.set_deadline(deadline_ms);
                 let after = e.heap_bytes();
                 shard
@@ -1292,7 +1327,11 @@ impl<'s, G: DerefMut<Target = Shard>> Locks<'s, G> {
                     .fetch_add(after as isize - before as isize, Ordering::Relaxed);
             }
             _ => {
-                let new = Entry::new_str(key, value, deadline_ms);
+                let new = if raw {
+                    Entry::new_str_raw(key, value, deadline_ms)
+                } else {
+                    Entry::new_str(key, value, deadline_ms)
+                };
                 new.lru()
                     .store(lru::initial(policy, now_ms), Ordering::Relaxed);
                 if deadline_ms != 0 {
@@ -1764,6 +1803,22 @@ mod memory_tests {
                         let mut v = e.as_str().unwrap().to_vec();
                         v.extend_from_slice(&element(rng));
                         e.set_str_raw(&v);
+                    }
+                    // SETRANGE / SETBIT: grown in place with zeros, then changed in place.
+                    let len = e.as_str().map(<[u8]>::len);
+                    if let (Some(len), 0) = (len, rng.below(2)) {
+                        let grown = len + rng.below(3000) as usize;
+                        if let Some(s) = e.str_raw_mut(grown).filter(|s| !s.is_empty()) {
+                            s[grown / 2] ^= 1;
+                        }
+                    }
+                }
+            }
+            6 if rng.below(2) == 0 => {
+                // SETBIT on a missing key: an empty string, grown before the locks settle.
+                if let Ok((mut e, _)) = w.get_or_create(db, k, now, Kind::String) {
+                    if let Some(s) = e.str_raw_mut(1 + rng.below(1000) as usize) {
+                        s[0] |= 1;
                     }
                 }
             }

@@ -207,6 +207,11 @@ impl Entry {
         Entry::inline(key, TAG_STR, value, deadline_ms)
     }
 
+    /// A string entry Redis would hold "raw" whatever its length (BITOP's result).
+    pub fn new_str_raw(key: &[u8], value: &[u8], deadline_ms: u64) -> Entry {
+        Entry::inline(key, TAG_STR_RAW, value, deadline_ms)
+    }
+
     /// An inline entry of form `tag` whose value bytes are `payload`.
     pub(super) fn inline(key: &[u8], tag: u32, payload: &[u8], deadline_ms: u64) -> Entry {
         let (blob, bits) = make_blob(deadline_ms, key, payload);
@@ -480,6 +485,29 @@ impl Entry {
     /// Like `set_str`, for a string Redis would encode as "raw" whatever its length.
     pub(super) fn set_str_raw(&mut self, value: &[u8]) -> Option<Big> {
         self.set_inline(TAG_STR_RAW, value)
+    }
+
+    /// The string value for changing in place, first grown with zero bytes to at least `len`
+    /// bytes, and from now on "raw" (Redis's `dbUnshareStringValue` then `sdsgrowzero`:
+    /// SETRANGE, SETBIT, BITFIELD). `None` when the value is not a string.
+    pub(super) fn str_raw_mut(&mut self, len: usize) -> Option<&mut [u8]> {
+        let Repr::Inline { blob, meta, .. } = &mut self.0 else {
+            return None;
+        };
+        if !matches!(*meta >> TAG_SHIFT, TAG_STR | TAG_STR_RAW | TAG_STR_NOINT) {
+            return None;
+        }
+        *meta = (TAG_STR_RAW << TAG_SHIFT) | (*meta & UNTAGGED);
+        let k = key_end(blob, *meta);
+        if blob.len() - k < len {
+            // One zeroed allocation (calloc), then the old bytes: pages fresh from the OS are
+            // not written twice, and the old blob is the only other copy (a string grown to
+            // hundreds of MB by SETRANGE or SETBIT at a large offset).
+            let mut grown = vec![0u8; k + len];
+            grown[..blob.len()].copy_from_slice(blob);
+            *blob = grown.into_boxed_slice();
+        }
+        Some(&mut blob[k..])
     }
 
     fn set_inline(&mut self, tag: u32, value: &[u8]) -> Option<Big> {
