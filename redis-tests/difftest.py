@@ -1598,9 +1598,23 @@ class Runner:
         self.raftis_ports = raftis_ports
         self.resp = resp
         self.checker = checker
+        # A plain connection to redis-server for the checker's queries (and SPOP's repair)
+        # on behalf of a subscribed client, whose own connection cannot take them.
+        self._side: Conn | None = None
+        self._side_db = 0
         checker.multi_node = len(raftis_ports) > 1
         self.counts = Counter()
         self.compared = 0
+
+    def side(self, r: Conn) -> Conn:
+        if self._side is None:
+            self._side = Conn(self.redis_port)
+            self._side_db = 0
+        if self._side_db != r.db:
+            self._side.send([b"SELECT", str(r.db).encode()])
+            self._side.read_replies(1)
+            self._side_db = r.db
+        return self._side
 
     def _open(self, client: int) -> tuple[Conn, Conn]:
         r = Conn(self.redis_port)
@@ -1669,8 +1683,8 @@ class Runner:
                         r.send([b"EXEC"])
                         rf = r.read_replies(1)[0]
                         rr = [rf]
-                    why = self.checker.compare(args, rf, xf, None if r.multi or r.subscribed()
-                                               else r, queued)
+                    rconn = None if r.multi else self.side(r) if r.subscribed() else r
+                    why = self.checker.compare(args, rf, xf, rconn, queued)
                     if why:
                         raise Mismatch(i, args, client, why, b"".join(f.raw for f in rr),
                                        b"".join(f.raw for f in xr))
@@ -1699,6 +1713,9 @@ class Runner:
             for r, x in conns:
                 r.close()
                 x.close()
+            if self._side is not None:
+                self._side.close()
+                self._side = None
 
 
 def shrink(runner: Runner, seq, first: Mismatch):
