@@ -1210,7 +1210,10 @@ fn zero_from(map: &mut dyn SegmentFile, from: usize) -> io::Result<usize> {
     ) else {
         return Ok(0);
     };
-    map.write_at(first, &vec![0u8; last + 1 - first])?;
+    for at in (first..=last).step_by(ZERO_AHEAD_BYTES) {
+        let n = (last + 1 - at).min(ZERO_AHEAD_BYTES);
+        map.write_at(at, &ZEROS[..n])?;
+    }
     map.flush_range(first, last + 1 - first)?;
     Ok(last + 1 - first)
 }
